@@ -1,0 +1,116 @@
+/**
+ * Every error a user can act on is a StapctlError with a stable code. Anything else that reaches
+ * the top level is a bug and is shown with its stack.
+ */
+export type ErrorCode =
+  // usage and input
+  | 'USAGE'
+  | 'CONFIG_SYNTAX'
+  | 'CONFIG_UNSAFE'
+  | 'CONFIG_UNREADABLE'
+  | 'STATUS_FILE_INVALID'
+  | 'NO_SUCH_RELEASE_TREE'
+  | 'NO_SUCH_PID'
+  | 'UNKNOWN_NICKNAME'
+  | 'NO_SUCH_USER'
+  | 'USER_NOT_IN_GROUP'
+  | 'ROOT_USER_REFUSED'
+  | 'NO_LIB_MODULES'
+  // running servers
+  | 'SERVER_START_FAILED'
+  | 'SERVER_STOP_FAILED'
+  | 'CERT_FAILED'
+  | 'LOCK_TIMEOUT'
+  // fleet
+  | 'INVENTORY_INVALID'
+  | 'INVENTORY_NOT_FOUND'
+  | 'HOST_PATTERN_INVALID'
+  | 'NO_HOSTS_MATCHED'
+  | 'SSH_CONFIG_INVALID'
+  | 'CONNECT_FAILED'
+  | 'CONNECT_TIMEOUT'
+  | 'AUTH_FAILED'
+  | 'KEY_PASSPHRASE_REQUIRED'
+  | 'HOST_KEY_UNKNOWN'
+  | 'HOST_KEY_MISMATCH'
+  | 'HOST_KEY_REVOKED'
+  | 'NO_NODE_ON_HOST'
+  | 'AGENT_FAILED'
+  | 'AGENT_PROTOCOL'
+  | 'HOST_TIMEOUT';
+
+export interface ErrorDetails {
+  /** What the user can do about it. */
+  hint?: string;
+  /** The file the error is in, with 1-based line and column when known. */
+  file?: string;
+  line?: number;
+  column?: number;
+  /** The fleet host the error happened on. */
+  host?: string;
+  /** Longer text for --verbose, such as remote stderr. */
+  detail?: string;
+  cause?: unknown;
+}
+
+export class StapctlError extends Error {
+  readonly code: ErrorCode;
+  readonly hint?: string;
+  readonly file?: string;
+  readonly line?: number;
+  readonly column?: number;
+  readonly host?: string;
+  readonly detail?: string;
+
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'StapctlError';
+    this.code = code;
+    this.hint = details.hint;
+    this.file = details.file;
+    this.line = details.line;
+    this.column = details.column;
+    this.host = details.host;
+    this.detail = details.detail;
+  }
+
+  /** `file:line:column: message`, the form editors and terminals make clickable. */
+  get located(): string {
+    if (this.file === undefined) return this.message;
+    const at = [this.file, this.line, this.column].filter((part) => part !== undefined).join(':');
+    return `${at}: ${this.message}`;
+  }
+
+  toJSON(): SerializedError {
+    return {
+      code: this.code,
+      message: this.message,
+      ...(this.hint !== undefined && { hint: this.hint }),
+      ...(this.file !== undefined && { file: this.file }),
+      ...(this.line !== undefined && { line: this.line }),
+      ...(this.column !== undefined && { column: this.column }),
+      ...(this.host !== undefined && { host: this.host }),
+      ...(this.detail !== undefined && { detail: this.detail }),
+    };
+  }
+
+  static fromJSON(data: SerializedError): StapctlError {
+    const { code, message, ...details } = data;
+    return new StapctlError(code, message, details);
+  }
+}
+
+export interface SerializedError {
+  code: ErrorCode;
+  message: string;
+  hint?: string;
+  file?: string;
+  line?: number;
+  column?: number;
+  host?: string;
+  detail?: string;
+}
+
+export function isStapctlError(error: unknown): error is StapctlError {
+  return error instanceof StapctlError;
+}
