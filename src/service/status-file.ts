@@ -1,0 +1,175 @@
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { StapctlError } from '../errors.js';
+import { emptySpec, type ServerSpec } from './server-spec.js';
+import { isListKey, isScalarKey, LIST_FIELDS, SCALAR_FIELDS } from './config-file.js';
+
+/**
+ * `STAT_PATH/<pid>.stat` records one running server, in exactly the format and key order the
+ * stock script writes (start_server), so that the stock script and stapctl manage each other's
+ * servers. Values are literal: no quoting, one `KEY+=item` line per list item.
+ */
+
+export function formatStatusFile(spec: ServerSpec): string {
+  const lines = [
+    `ARCH=${spec.arch}`,
+    `USER=${spec.user}`,
+    ...spec.builds.map((build) => `BUILD+=${build}`),
+    ...spec.includes.map((include) => `INCLUDE+=${include}`),
+    ...spec.defines.map((define) => `DEFINE+=${define}`),
+    `NICKNAME=${spec.nickname}`,
+    `RUNTIME=${spec.runtime}`,
+    ...spec.releases.map((release) => `RELEASE+=${release}`),
+    `LOG=${spec.log}`,
+    `PORT=${spec.port}`,
+    `SSL=${spec.ssl}`,
+    `MAXTHREADS=${spec.maxThreads}`,
+    `MAXREQSIZE=${spec.maxRequestSize}`,
+    `MAXCOMPRESSEDREQ=${spec.maxCompressedRequest}`,
+  ];
+  // Planner and config parser refuse line breaks; one here would forge the next setting.
+  const forged = lines.find((line) => /[\n\r]/.test(line));
+  if (forged !== undefined) throw new Error(`status file value contains a line break: ${JSON.stringify(forged)}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The stock script's interpret_server_status grammar: `KEY=value` and `KEY+=value`, literal,
+ * blank and `#` lines ignored. For a list key, `KEY=` and `KEY=()` empty the list and `KEY+=`
+ * and `KEY+=()` add nothing. Unlike the stock reader, `INCLUDE+=` keeps its first character.
+ */
+export function parseStatusFile(text: string, file: string): ServerSpec {
+  const spec = emptySpec();
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  lines.forEach((line, index) => {
+    if (line === '' || line.startsWith('#')) return;
+    const match = /^([A-Z]+)(\+?=)(.*)$/s.exec(line);
+    const key = match?.[1] ?? '';
+    const append = match?.[2] === '+=';
+    const value = match?.[3] ?? '';
+    if (match && isScalarKey(key) && !append) {
+      spec[SCALAR_FIELDS[key]] = value;
+    } else if (match && isListKey(key)) {
+      const field = LIST_FIELDS[key];
+      const items = value === '' || value === '()' ? [] : [value];
+      spec[field] = append ? [...spec[field], ...items] : items;
+    } else {
+      throw new StapctlError('STATUS_FILE_INVALID', `invalid line "${line}" in a server status file`, {
+        file,
+        line: index + 1,
+        hint: `if no stap-serverd runs as that PID, remove ${file}`,
+      });
+    }
+  });
+  return spec;
+}
+
+export function statusFileName(pid: number): string {
+  return `${pid}.stat`;
+}
+
+/** Linux's PID_MAX_LIMIT: a larger number cannot be a process. */
+const PID_MAX = 4194304;
+
+/** The PID a status file is named after; any other file in STAT_PATH is not a server. */
+export function pidFromStatusFileName(name: string): number | undefined {
+  if (!/^[1-9][0-9]*\.stat$/.test(name)) return undefined;
+  const pid = Number(name.slice(0, -'.stat'.length));
+  return pid <= PID_MAX ? pid : undefined;
+}
+
+const isMissing = (error: unknown) => (error as NodeJS.ErrnoException).code === 'ENOENT';
+
+function unreadable(path: string, error: unknown): StapctlError {
+  return new StapctlError('STATUS_UNREADABLE', `cannot read ${path}: ${(error as Error).message}`, {
+    file: path,
+    hint: 'check that the status directory (STAT_PATH) is readable by root',
+    cause: error,
+  });
+}
+
+/**
+ * Written to a dot-file first (the stock script's `ls` does not list it, nor does
+ * readStatusFiles), flushed, then renamed: a reader sees the whole file or none.
+ */
+export function writeStatusFile(statPath: string, pid: number, spec: ServerSpec): void {
+  const text = formatStatusFile(spec);
+  mkdirSync(statPath, { recursive: true });
+  const target = join(statPath, statusFileName(pid));
+  const temporary = join(statPath, `.${statusFileName(pid)}.tmp-${process.pid}`);
+  try {
+    const fd = openSync(temporary, 'w', 0o644);
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temporary, target);
+  } catch (error) {
+    removeIfPresent(temporary);
+    throw error;
+  }
+  const dir = openSync(statPath, 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
+}
+
+function removeIfPresent(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (error) {
+    if (!isMissing(error)) throw error;
+  }
+}
+
+export function removeStatusFile(statPath: string, pid: number): void {
+  removeIfPresent(join(statPath, statusFileName(pid)));
+}
+
+export interface StatusEntry {
+  pid: number;
+  file: string;
+  spec: ServerSpec;
+}
+
+/**
+ * The servers recorded in `statPath`, ordered as the stock script lists them (byte order of the
+ * file names, as `ls` in the C locale). A missing directory records none; a file removed while
+ * we read (a server stopped by another run) is skipped; a bad file is an error, the rest go on.
+ */
+export function readStatusFiles(statPath: string): { entries: StatusEntry[]; errors: StapctlError[] } {
+  let names: string[];
+  try {
+    names = readdirSync(statPath);
+  } catch (error) {
+    if (isMissing(error)) return { entries: [], errors: [] };
+    return { entries: [], errors: [unreadable(statPath, error)] };
+  }
+  const entries: StatusEntry[] = [];
+  const errors: StapctlError[] = [];
+  const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+  for (const name of names.sort(byBytes)) {
+    const pid = pidFromStatusFileName(name);
+    if (pid === undefined) continue;
+    const file = join(statPath, name);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      if (!isMissing(error)) errors.push(unreadable(file, error));
+      continue;
+    }
+    try {
+      entries.push({ pid, file, spec: parseStatusFile(text, file) });
+    } catch (error) {
+      if (!(error instanceof StapctlError)) throw error;
+      errors.push(error);
+    }
+  }
+  return { entries, errors };
+}
