@@ -237,7 +237,7 @@ export interface TargetSources {
   loadInventoryFile: (path: string) => Inventory;
 }
 
-interface SpecTerm {
+export interface SpecTerm {
   text: string;
   exclude: boolean;
   /** 0-based offset of `text` in the whole SPEC, for error columns. */
@@ -322,7 +322,7 @@ function hostsMatchingGlob(term: SpecTerm, inventory: Inventory, extraNames: Ite
     if (matches(host.name) || host.groups.some(matches)) names.add(host.name);
   }
   for (const name of extraNames) if (matches(name)) names.add(name);
-  if (names.size === 0 && term.exclude === false) {
+  if (names.size === 0 && !term.exclude) {
     throw new StapctlError('NO_HOSTS_MATCHED', `"${term.text}" matches no host or group in the inventory`, {
       hint: inventory.file === undefined ? 'pass --inventory FILE, or name the hosts' : `check the names in ${inventory.file}`,
     });
@@ -395,7 +395,10 @@ export function resolveTargets(spec: string, sources: TargetSources): ResolvedTa
   }
   if (selected.size === 0) {
     throw new StapctlError('NO_HOSTS_MATCHED', `"${spec}" selects no hosts`, {
-      hint: 'name hosts, groups or patterns that exist; `stapctl -H all hosts` lists the inventory',
+      hint:
+        inventory.file === undefined
+          ? 'no inventory was found: pass --inventory FILE or set STAPCTL_INVENTORY, or name the hosts'
+          : `name hosts, groups or patterns from ${inventory.file}; \`stapctl -H all hosts\` lists them`,
     });
   }
   const hosts = [...selected.values()];

@@ -10,7 +10,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { isAlias, isMap, isScalar, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
 import { z } from 'zod';
 import { StapctlError } from '../errors.js';
 import { expandRange } from './host-pattern.js';
@@ -253,7 +253,7 @@ class InventoryParser {
       const keyNode = this.deref(pair.key);
       const value = this.deref(pair.value);
       if (isScalar(keyNode) && typeof keyNode.value === 'symbol') {
-        const sources = value !== null && 'items' in value && !isMap(value) ? (value.items as unknown[]) : [value];
+        const sources = isSeq(value) ? value.items : [value];
         for (const source of sources) {
           const sourceNode = this.deref(source);
           if (sourceNode === null) continue;
@@ -337,13 +337,14 @@ class InventoryParser {
           'indent host names under hosts: and variables under vars:',
         );
       }
-      if (this.isNull(entry.value) || entry.value === null) continue;
-      if (entry.name === 'vars') group.layers.push(this.variables(entry.value, `the vars of group "${name}"`));
+      const body = entry.value;
+      if (body === null || this.isNull(body)) continue;
+      if (entry.name === 'vars') group.layers.push(this.variables(body, `the vars of group "${name}"`));
       if (entry.name === 'children') {
-        for (const child of this.entries(entry.value, `the children of group "${name}"`)) this.defineGroup(child, name);
+        for (const child of this.entries(body, `the children of group "${name}"`)) this.defineGroup(child, name);
       }
       if (entry.name === 'hosts') {
-        for (const host of this.entries(entry.value, `the hosts of group "${name}"`)) this.defineHosts(host, group);
+        for (const host of this.entries(body, `the hosts of group "${name}"`)) this.defineHosts(host, group);
       }
     }
   }
@@ -359,7 +360,7 @@ class InventoryParser {
     }
     const layers: VarLayer[] = [];
     if (port !== undefined) layers.push(this.checkedLayer({ ansible_port: port }, () => keyNode));
-    if (!this.isNull(value) && value !== null) layers.push(this.variables(value, `the variables of host "${key}"`));
+    if (value !== null && !this.isNull(value)) layers.push(this.variables(value, `the variables of host "${key}"`));
     for (const name of names) {
       const bad = [...name].find((char) => !HOST_NAME.test(char));
       if (bad !== undefined) {

@@ -335,6 +335,11 @@ describe('resolveTargets', () => {
     assert.match(error.message, /selects no hosts/);
   });
 
+  test('selecting all without an inventory says how to give one', () => {
+    const error = failure(() => names('all', emptyInventory()), 'NO_HOSTS_MATCHED');
+    assert.match(error.hint ?? '', /--inventory FILE or set STAPCTL_INVENTORY/);
+  });
+
   test('an inventory file term selects all its hosts with that file\'s settings', () => {
     const target = resolve('inventories/other.yaml');
     assert.deepEqual(

@@ -310,11 +310,14 @@ describe('parseInventory: errors name file, line and column', () => {
   });
 
   test('a YAML syntax error is located', () => {
+    const error = failure(() => parseInventory(yaml('all:', '\thosts:'), 'inv.yaml'), 'INVENTORY_INVALID');
+    assert.equal(error.located, 'inv.yaml:2:1: YAML syntax: Tabs are not allowed as indentation');
+  });
+
+  test('an unclosed flow list is located at the line where it should have ended', () => {
     const error = failure(() => parseInventory(yaml('all:', '  hosts:', '    a: [b', 'c: d'), 'inv.yaml'), 'INVENTORY_INVALID');
-    assert.match(error.message, /^YAML syntax: /);
-    assert.equal(error.file, 'inv.yaml');
-    assert.equal(typeof error.line, 'number');
-    assert.equal(typeof error.column, 'number');
+    assert.deepEqual([error.line, error.column], [4, 1]);
+    assert.match(error.message, /^YAML syntax: Flow sequence/);
   });
 
   test('hosts written as a list are refused with a hint', () => {
