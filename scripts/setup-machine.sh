@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what stapctl's demo and tests need on a Debian 12 machine, as root. Idempotent.
+set -euo pipefail
+
+packages=(systemtap-server openssh-server openssh-client util-linux procps bsdutils)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# stap-serverd refuses to run as root: servers run as this system user.
+getent group stap-server >/dev/null || groupadd --system stap-server
+if ! getent passwd stap-server >/dev/null; then
+  useradd --system --gid stap-server --home-dir /var/lib/stap-server --create-home --shell /bin/bash stap-server
+fi
+
+# sshd's privilege separation directory.
+mkdir -p /run/sshd
+chmod 0755 /run/sshd

@@ -1,0 +1,185 @@
+/**
+ * The command line: the stock initscript's options (order-sensitive, repeatable) plus stapctl's
+ * own. Parsing is pure: argv in, a Command out; nothing here prints or exits.
+ */
+import { Command as Commander, CommanderError, Option } from 'commander';
+import { StapctlError } from '../errors.js';
+import type { OptionToken } from '../service/planner.js';
+import { ACTIONS, type Action } from '../service/report.js';
+import type { ServiceRequest } from '../service/engine.js';
+import { VERSION } from '../version.js';
+
+export type HostKeyPolicy = 'strict' | 'accept-new' | 'off';
+
+export interface FleetCliOptions {
+  targets: string;
+  inventory?: string;
+  identity?: string;
+  knownHosts?: string;
+  hostKeyCheck: HostKeyPolicy;
+  connectTimeoutMs: number;
+  timeoutMs: number;
+  forks: number;
+  verbose: boolean;
+}
+
+export type Command =
+  | { kind: 'service'; request: ServiceRequest; json: boolean }
+  | { kind: 'fleet'; action: Action | 'hosts'; request: ServiceRequest; fleet: FleetCliOptions; json: boolean }
+  | { kind: 'agent' }
+  | { kind: 'output'; stdout: string; exitCode: number };
+
+const SERVER_FLAGS = ['a', 'r', 'u', 'I', 'R', 'B', 'D', 'n', 'p'] as const;
+const DISTRIBUTED = ['port', 'log', 'ssl', 'max-threads', 'max-request-size', 'max-compressed-request'] as const;
+
+const HELP_AFTER = `
+Actions (the stock stap-server initscript's):
+  start         start the servers named by options; with none, those in conf.d/*.conf;
+                with none configured, one for the host's kernel release and architecture
+  stop          stop the named servers; with none named, every managed server
+  restart       stop and start the named (or all running) servers; none running: start
+  condrestart   restart the named (or all running) servers that are running
+  try-restart   same as condrestart
+  force-reload  stop every server, then start as 'start' does
+  status        report the named (or all managed) servers
+  reload        not supported (exit 3), as in the stock script
+  hosts         with -H: list the resolved hosts and their settings, without connecting
+
+Server options accumulate in command-line order: -r -I -B -D add to the server being
+described, -a -R -u replace; each --port --log --ssl --max-* is applied, in turn, to each
+server named. -i names one server per kernel release in /lib/modules, with the -I -R -B -D
+-u given before it.
+
+Files (under --root DIR when given): /etc/sysconfig/stap-server (CONFIG_PATH, STAT_PATH,
+LOG_FILE, STAP_USER), /etc/stap-server/conf.d/*.conf, /var/run/stap-server/<pid>.stat,
+/var/log/stap-server/log.
+
+Exit codes: 0 ok; 1 an action failed (status: a managed server died); 2 usage, config or
+inventory error; 3 status: a server is not running; 4 fleet: a host was unreachable.
+
+Fleet mode runs the action on many hosts over SSH:
+  stapctl -H 'build[01-20],!build07' start -i
+  stapctl -H farm status --json`;
+
+export function parseArgv(argv: readonly string[]): Command {
+  const tokens: OptionToken[] = [];
+  let stdout = '';
+  let stderr = '';
+  const program = new Commander('stapctl')
+    .usage('{start|stop|restart|condrestart|try-restart|force-reload|status} [options]\n       stapctl -H HOSTS ACTION [options]')
+    .description('Manage systemtap compile servers (stap-serverd), on this host or on many over SSH.')
+    .argument('[action]', 'what to do (see Actions below)')
+    .helpOption('-h, --help', 'show this help')
+    .option('-c <configfile>', 'an additional global configuration file, read after /etc/sysconfig/stap-server (the last -c wins)')
+    .option('-a <arch>', 'target architecture of the server (default: the host\'s)')
+    .option('-r <release>', 'kernel release, or the absolute path of a kernel build tree (default: the running kernel)')
+    .option('-u <user>', 'user that runs the server, a member of group stap-server (default: STAP_USER, else stap-server)')
+    .option('-I <path>', 'an additional tapset search path')
+    .option('-R <path>', 'location of the systemtap runtime')
+    .option('-B <options>', 'an option for make when building modules')
+    .option('-D <name[=value]>', 'a macro definition for building modules')
+    .option('-i', 'one server for each kernel release installed in /lib/modules')
+    .option('-n <nickname>', 'a server by nickname: running, else configured in conf.d, else (start) a new one')
+    .option('-p <pid>', 'a running managed server by process id')
+    .option('-k', 'keep the server\'s temporary files')
+    .option('-P', 'use a password for the server\'s NSS certificate database')
+    .option('--port <port>', 'network port of the server (default: random)')
+    .option('--log <path>', 'log file of the server (default: LOG_FILE, /var/log/stap-server/log)')
+    .option('--ssl <path>', 'certificate database of the server')
+    .option('--max-threads <threads>', 'maximum worker threads (default: number of processors; 0: main thread)')
+    .option('--max-request-size <size>', 'maximum uncompressed request size in bytes (default 50000)')
+    .option('--max-compressed-request <size>', 'maximum compressed request size in bytes (default 5000)')
+    .option('--root <dir>', 'prefix every file path stapctl reads and writes (as systemctl --root); default $STAPCTL_ROOT')
+    .option('--json', 'print the results as one JSON document')
+    .option('-H, --hosts <spec>', 'fleet mode: inventory files, groups, hosts, globs, ranges (build[01-20]), !exclusions')
+    .option('--inventory <file>', 'fleet inventory (default: $STAPCTL_INVENTORY, ./inventory.yaml, ~/.config/stapctl/inventory.yaml, /etc/stapctl/inventory.yaml)')
+    .option('--identity <file>', 'fleet: an SSH private key to try')
+    .option('--known-hosts <file>', 'fleet: the known_hosts file to check and record host keys in (default: ~/.ssh/known_hosts, then /etc/ssh/ssh_known_hosts)')
+    .addOption(new Option('--host-key-check <policy>', 'fleet: unknown host keys are refused (strict), recorded (accept-new) or accepted with a warning (off)').choices(['strict', 'accept-new', 'off']).default('strict'))
+    .option('--connect-timeout <seconds>', 'fleet: SSH connect timeout', '10')
+    .option('--timeout <seconds>', 'fleet: time allowed per host; the remote agent is stopped when it fires', '120')
+    .option('-f, --forks <n>', 'fleet: hosts handled at once', '32')
+    .option('-v, --verbose', 'fleet: full error text, remote stderr included')
+    .version(VERSION, '--version', 'print the version')
+    .addHelpText('after', HELP_AFTER)
+    .allowExcessArguments(false)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => (stdout += text),
+      writeErr: (text) => (stderr += text),
+      outputError: (text) => (stderr += text),
+    });
+
+  for (const flag of SERVER_FLAGS) program.on(`option:${flag}`, (value: string) => tokens.push({ flag, value }));
+  for (const flag of DISTRIBUTED) program.on(`option:${flag}`, (value: string) => tokens.push({ flag, value }));
+  program.on('option:i', () => tokens.push({ flag: 'i' }));
+
+  try {
+    program.parse([...argv], { from: 'user' });
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') {
+      return { kind: 'output', stdout, exitCode: 0 };
+    }
+    throw usage(stderr.trim().replace(/^error: /, '') || error.message);
+  }
+
+  const opts = program.opts<Record<string, string | boolean | undefined>>();
+  const actionWord = program.args[0];
+  if (actionWord === 'agent' && !opts.hosts) return { kind: 'agent' };
+  if (actionWord === undefined) throw usage('an action is required');
+
+  const fleet = typeof opts.hosts === 'string';
+  const action = parseAction(actionWord, fleet);
+  const request: ServiceRequest = {
+    action: action === 'hosts' ? 'status' : action,
+    tokens,
+    ...(typeof opts.c === 'string' && { configFile: opts.c }),
+    keepTemp: opts.k === true,
+    usePassword: opts.P === true,
+    ...(!fleet && { root: typeof opts.root === 'string' ? opts.root : process.env.STAPCTL_ROOT || '/' }),
+  };
+  const json = opts.json === true;
+  if (!fleet) return { kind: 'service', request: request, json };
+  if (typeof opts.root === 'string') throw usage('--root is a local-mode option; give hosts a root with the inventory variable stapctl_root');
+  return {
+    kind: 'fleet',
+    action,
+    request,
+    json,
+    fleet: {
+      targets: opts.hosts as string,
+      ...(typeof opts.inventory === 'string' && { inventory: opts.inventory }),
+      ...(typeof opts.identity === 'string' && { identity: opts.identity }),
+      ...(typeof opts.knownHosts === 'string' && { knownHosts: opts.knownHosts }),
+      hostKeyCheck: opts.hostKeyCheck as HostKeyPolicy,
+      connectTimeoutMs: seconds('--connect-timeout', opts.connectTimeout),
+      timeoutMs: seconds('--timeout', opts.timeout),
+      forks: positiveInteger('--forks', opts.forks),
+      verbose: opts.verbose === true,
+    },
+  };
+}
+
+function parseAction(word: string, fleet: boolean): Action | 'hosts' {
+  if ((ACTIONS as readonly string[]).includes(word)) return word as Action;
+  if (word === 'hosts' && fleet) return 'hosts';
+  throw usage(`unknown action '${word}'`);
+}
+
+function seconds(option: string, value: unknown): number {
+  const number = Number(value);
+  if (typeof value !== 'string' || !/^\d+(\.\d+)?$/.test(value) || number <= 0) {
+    throw usage(`${option} takes a number of seconds, got '${String(value)}'`);
+  }
+  return Math.round(number * 1000);
+}
+
+function positiveInteger(option: string, value: unknown): number {
+  if (typeof value !== 'string' || !/^[1-9]\d*$/.test(value)) throw usage(`${option} takes a positive whole number, got '${String(value)}'`);
+  return Number(value);
+}
+
+function usage(message: string): StapctlError {
+  return new StapctlError('USAGE', message, { hint: "run 'stapctl --help' for the options" });
+}

@@ -1,0 +1,120 @@
+/**
+ * The fleet's views of per-host results: the table, the progress line and the JSON document.
+ * Pure: results in, text out.
+ */
+import Table from 'cli-table3';
+import type { SerializedError } from '../errors.js';
+import type { FinalState, Progress } from '../fleet/fan-out.js';
+import type { HostResult } from '../fleet/fleet-run.js';
+import type { Step } from '../service/report.js';
+import { reportToJson, type ReportJson } from './service-json.js';
+
+export interface Style {
+  color: boolean;
+  verbose: boolean;
+}
+
+const COLORS: Record<FinalState, number> = { ok: 32, failed: 31, 'not-running': 33, unreachable: 35 };
+
+function paint(text: string, code: number, style: Style): string {
+  return style.color ? `\u001b[${code}m${text}\u001b[39m` : text;
+}
+
+export function renderFleetTable(results: readonly HostResult[], style: Style): string {
+  const table = new Table({
+    head: ['host', 'result', 'nickname', 'release', 'arch', 'pid', 'port', 'error'],
+    style: { head: style.color ? ['bold'] : [], border: [], compact: true },
+    wordWrap: true,
+  });
+  for (const result of results) {
+    const rows = serverRows(result.report?.steps ?? []);
+    const error = hostError(result, style.verbose);
+    const state = paint(result.state, COLORS[result.state], style);
+    if (rows.length === 0) {
+      table.push([result.host, state, '', '', '', '', '', error]);
+      continue;
+    }
+    rows.forEach((row, index) => {
+      table.push([index === 0 ? result.host : '', index === 0 ? state : '', ...row, index === 0 ? error : row.error]);
+    });
+  }
+  return table.toString();
+}
+
+type ServerRow = [nickname: string, release: string, arch: string, pid: string, port: string] & { error: string };
+
+function serverRows(steps: readonly Step[]): ServerRow[] {
+  const rows: ServerRow[] = [];
+  for (const step of steps) {
+    if (step.kind !== 'start' && step.kind !== 'stop' && step.kind !== 'status' && step.kind !== 'skip') continue;
+    const pid = 'pid' in step && step.pid !== undefined ? String(step.pid) : '';
+    const port = 'port' in step && step.port !== undefined ? String(step.port) : '';
+    const nickname = step.spec.nickname || pid;
+    const outcome = step.kind === 'skip' ? 'not running' : step.outcome.replace(/-/g, ' ');
+    const row = [nickname, step.spec.releases.join(' ') || '(running kernel)', step.spec.arch, pid, port] as ServerRow;
+    row.error = 'error' in step && step.error ? step.error.message : outcome === 'running' || outcome === 'started' ? '' : outcome;
+    rows.push(row);
+  }
+  return rows;
+}
+
+function hostError(result: HostResult, verbose: boolean): string {
+  const errors: SerializedError[] = [];
+  if (result.error) errors.push(result.error);
+  for (const step of result.report?.steps ?? []) if (step.kind === 'error') errors.push(step.error);
+  return errors.map((error) => (verbose ? fullMessage(error) : error.message)).join('\n');
+}
+
+function fullMessage(error: SerializedError): string {
+  return [error.message, error.hint && `hint: ${error.hint}`, error.detail].filter(Boolean).join('\n');
+}
+
+/** "[12/64] 10 ok, 1 failed, 0 unreachable, 52 running; slowest h07 3.1 s". */
+export function progressLine(progress: Progress): string {
+  const { counts, total } = progress;
+  const done = total - counts.queued - counts.running;
+  const parts = [`${counts.ok} ok`, `${counts.failed} failed`];
+  if (counts['not-running'] > 0) parts.push(`${counts['not-running']} not running`);
+  parts.push(`${counts.unreachable} unreachable`, `${counts.running} running`);
+  const slowest = progress.running[0];
+  const slow = slowest && slowest.elapsedMs >= 2000 ? `; slowest ${slowest.host} ${(slowest.elapsedMs / 1000).toFixed(1)} s` : '';
+  return `[${done}/${total}] ${parts.join(', ')}${slow}`;
+}
+
+export interface FleetJson {
+  action: string;
+  exitCode: number;
+  summary: string;
+  counts: Record<FinalState, number>;
+  hosts: {
+    host: string;
+    address: string;
+    state: FinalState;
+    durationMs: number;
+    hostname?: string;
+    error?: SerializedError;
+    warnings: string[];
+    result?: ReportJson;
+  }[];
+}
+
+export function fleetJson(action: string, results: readonly HostResult[], exitCode: number, summary: string): FleetJson {
+  const counts: Record<FinalState, number> = { ok: 0, failed: 0, 'not-running': 0, unreachable: 0 };
+  for (const result of results) counts[result.state] += 1;
+  return {
+    action,
+    exitCode,
+    summary,
+    counts,
+    hosts: results.map((result) => ({
+      host: result.host,
+      address: result.address,
+      state: result.state,
+      durationMs: Math.round(result.durationMs),
+      ...(result.hostname !== undefined && { hostname: result.hostname }),
+      ...(result.error && { error: result.error }),
+      warnings: result.warnings,
+      ...(result.report && { result: reportToJson(result.report) }),
+    })),
+  };
+}

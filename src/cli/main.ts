@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+/** The only place that prints and sets the exit code; everything below returns values. */
+import { runAgent } from '../agent.js';
+import { StapctlError } from '../errors.js';
+import { runService } from '../service/engine.js';
+import { parseArgv, type Command } from './argv.js';
+import { runFleetCommand } from './fleet-view.js';
+import { reportToJson } from './service-json.js';
+import { errorLines, renderServiceText } from './service-text.js';
+
+async function main(argv: readonly string[]): Promise<number> {
+  let command: Command;
+  try {
+    command = parseArgv(argv);
+  } catch (error) {
+    if (!(error instanceof StapctlError)) throw error;
+    process.stderr.write(errorLines(error.toJSON()).join('\n') + '\n');
+    return 2;
+  }
+  switch (command.kind) {
+    case 'output':
+      process.stdout.write(command.stdout);
+      return command.exitCode;
+    case 'agent':
+      return runAgent();
+    case 'service': {
+      const report = await runService(command.request);
+      if (command.json) {
+        process.stdout.write(JSON.stringify(reportToJson(report), null, 2) + '\n');
+      } else {
+        const { stdout, stderr } = renderServiceText(report);
+        process.stdout.write(stdout);
+        process.stderr.write(stderr);
+      }
+      return report.exitCode;
+    }
+    case 'fleet':
+      return runFleetCommand(command);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`stapctl: internal error (a bug, please report it):\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = 70;
+  },
+);

@@ -1,0 +1,83 @@
+/**
+ * The stock initscript's text view of an ActionReport: stdout line for line as
+ * /usr/bin/stap-server prints it, and everything the stock script does not say on stderr.
+ */
+import type { SerializedError } from '../errors.js';
+import type { ActionReport, Step } from '../service/report.js';
+import { formatServerOptions } from '../service/server-spec.js';
+
+export interface RenderedText {
+  stdout: string;
+  stderr: string;
+}
+
+export function renderServiceText(report: ActionReport): RenderedText {
+  const chunks = report.steps.map(stepText).filter((chunk): chunk is string => chunk !== undefined);
+  // Each chunk ends without a newline ("OK" is printed with echo -n); the stock script puts an
+  // echo between servers and one at the very end, except status, which prints whole lines.
+  const stdout = chunks.length > 0 || report.action !== 'status' ? chunks.join('\n') + '\n' : '';
+  const stderr = report.steps.flatMap(stepDiagnostics).concat(report.warnings.map((warning) => `stapctl: warning: ${warning}`));
+  return { stdout, stderr: stderr.map((line) => line + '\n').join('') };
+}
+
+function stepText(step: Step): string | undefined {
+  switch (step.kind) {
+    case 'start':
+      return `Starting stap-server ${formatServerOptions(step.spec)}\n${step.outcome === 'failed' ? 'FAILED' : 'OK'}`;
+    case 'stop':
+      if (step.outcome === 'unknown-nickname') return `No configuration found for the nickname '${step.spec.nickname}'\nFAILED`;
+      return `Stopping stap-server ${formatServerOptions(step.spec)}\n${step.outcome === 'failed' ? 'FAILED' : 'OK'}`;
+    case 'status':
+      switch (step.outcome) {
+        case 'running':
+          return `stap-server ${formatServerOptions(step.spec)} running as PID ${step.pid}`;
+        case 'dead':
+          return `stap-server ${formatServerOptions(step.spec)} started as PID ${step.pid} is no longer running`;
+        case 'not-running':
+          return `stap-server ${formatServerOptions(step.spec)} is not running`;
+        case 'unknown-nickname':
+          return `No configuration found for the nickname '${step.spec.nickname}'`;
+      }
+      return undefined;
+    case 'skip':
+      return `stap-server ${formatServerOptions(step.spec)} is not running\nOK`;
+    case 'none-running':
+      switch (step.action) {
+        case 'stop':
+          return 'Stopping stap-server: OK';
+        case 'status':
+          return 'No managed stap-server is running';
+        case 'condrestart':
+          // The stock script prints "No managed stap-server is runningOK" (a missing newline).
+          return 'No managed stap-server is running\nOK';
+      }
+      return undefined;
+    case 'error':
+      return undefined;
+  }
+}
+
+function stepDiagnostics(step: Step): string[] {
+  switch (step.kind) {
+    case 'error':
+      return errorLines(step.error);
+    case 'start':
+      if (step.outcome !== 'failed' || !step.error) return [];
+      return [
+        ...errorLines({ ...step.error, detail: undefined }),
+        ...(step.logTail?.length ? ['stapctl: last lines of the server log:', ...step.logTail.map((line) => `  ${line}`)] : []),
+      ];
+    case 'stop':
+      return step.outcome === 'failed' && step.error ? errorLines(step.error) : [];
+    default:
+      return [];
+  }
+}
+
+export function errorLines(error: SerializedError): string[] {
+  const at = error.file === undefined ? '' : [error.file, error.line, error.column].filter((part) => part !== undefined).join(':') + ': ';
+  const host = error.host === undefined ? '' : `${error.host}: `;
+  const lines = [`stapctl: ${host}${at}${error.message}`];
+  if (error.hint) lines.push(`  hint: ${error.hint}`);
+  return lines;
+}

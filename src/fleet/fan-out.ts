@@ -1,0 +1,87 @@
+/**
+ * Runs one task per host with bounded concurrency and keeps one status per host, as pnpm's
+ * recursive runner does: queued -> running -> ok | failed | not-running | unreachable.
+ */
+import pLimit from 'p-limit';
+
+export type HostState = 'queued' | 'running' | 'ok' | 'failed' | 'not-running' | 'unreachable';
+export type FinalState = Exclude<HostState, 'queued' | 'running'>;
+
+export interface Progress {
+  total: number;
+  counts: Record<HostState, number>;
+  /** Hosts still running, the longest-running first, with how long they have run. */
+  running: { host: string; elapsedMs: number }[];
+}
+
+export interface FanOutOptions<T> {
+  forks: number;
+  /** Called whenever a host changes state. */
+  onChange?: (progress: Progress) => void;
+  now?: () => number;
+  /** The final state of a host from its task's result. */
+  classify: (result: T) => FinalState;
+}
+
+export interface Finished<T> {
+  host: string;
+  state: FinalState;
+  durationMs: number;
+  result: T;
+}
+
+export async function fanOut<H extends { name: string }, T>(
+  hosts: readonly H[],
+  task: (host: H) => Promise<T>,
+  options: FanOutOptions<T>,
+): Promise<Finished<T>[]> {
+  const now = options.now ?? (() => performance.now());
+  const limit = pLimit(options.forks);
+  const states = new Map<string, HostState>(hosts.map((host) => [host.name, 'queued']));
+  const started = new Map<string, number>();
+
+  const progress = (): Progress => {
+    const counts: Record<HostState, number> = { queued: 0, running: 0, ok: 0, failed: 0, 'not-running': 0, unreachable: 0 };
+    for (const state of states.values()) counts[state] += 1;
+    const at = now();
+    const running = [...started]
+      .filter(([host]) => states.get(host) === 'running')
+      .map(([host, since]) => ({ host, elapsedMs: at - since }))
+      .sort((a, b) => b.elapsedMs - a.elapsedMs);
+    return { total: hosts.length, counts, running };
+  };
+
+  const run = async (host: H): Promise<Finished<T>> => {
+    const begin = now();
+    states.set(host.name, 'running');
+    started.set(host.name, begin);
+    options.onChange?.(progress());
+    const result = await task(host);
+    const state = options.classify(result);
+    states.set(host.name, state);
+    options.onChange?.(progress());
+    return { host: host.name, state, durationMs: now() - begin, result };
+  };
+
+  return Promise.all(hosts.map((host) => limit(() => run(host))));
+}
+
+/** "64 hosts: 61 ok, 2 failed, 1 unreachable in 3.2 s" (states with no host are left out). */
+export function summaryLine(finished: readonly { state: FinalState }[], elapsedMs: number): string {
+  const order: FinalState[] = ['ok', 'failed', 'not-running', 'unreachable'];
+  const parts = order
+    .map((state) => [state, finished.filter((item) => item.state === state).length] as const)
+    .filter(([, count]) => count > 0)
+    .map(([state, count]) => `${count} ${state}`);
+  const hosts = `${finished.length} host${finished.length === 1 ? '' : 's'}`;
+  return `${hosts}: ${parts.join(', ') || 'none'} in ${(elapsedMs / 1000).toFixed(1)} s`;
+}
+
+/** The fleet's exit code: unreachable (4) outranks failed (1), which outranks not running (3). */
+export function fleetExitCode(finished: readonly { state: FinalState }[]): number {
+  const has = (state: FinalState) => finished.some((item) => item.state === state);
+  if (has('unreachable')) return 4;
+  if (has('failed')) return 1;
+  if (has('not-running')) return 3;
+  return 0;
+}

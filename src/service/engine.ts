@@ -1,0 +1,392 @@
+/**
+ * The service engine: what the stock initscript's start/stop/status/restart/condrestart/
+ * force-reload do, as one function from a request to an ActionReport. It never prints; the CLI,
+ * the agent and the fleet render the report.
+ */
+import { StapctlError, type SerializedError } from '../errors.js';
+import { loadGlobalConfig, loadServerConfigs } from './config-file.js';
+import { withLock } from './lock.js';
+import { defaultPaths, inRoot, withGlobalConfig, type ServicePaths } from './paths.js';
+import { configuredServers, defaultServer, planServers, type OptionToken, type PlanContext, type PlannedServer } from './planner.js';
+import { isServerProcess, listeningPorts, readProcess } from './proc.js';
+import type { Action, ActionReport, StartStep, Step, StopStep } from './report.js';
+import { ensureCertificate, serverArgv, spawnServer, stopServer } from './server-process.js';
+import { formatServerOptions, sameConfiguration, type ServerSpec } from './server-spec.js';
+import { prepareLogFile, ServiceLog } from './service-log.js';
+import { readStatusFiles, removeStatusFile, writeStatusFile } from './status-file.js';
+import { hostArch, installedReleases, kernelReleaseOf, runningRelease } from './system.js';
+import { checkServerUser, homeOf, lookupUser } from './users.js';
+
+export interface ServiceRequest {
+  action: Action;
+  /** The server options in command-line order (-a -r -u -I -R -B -D -i -n -p and the distributed ones). */
+  tokens: OptionToken[];
+  /** -c: an extra global config file, read after the default one. */
+  configFile?: string;
+  keepTemp?: boolean;
+  usePassword?: boolean;
+  /** Prefix of every path stapctl reads and writes, as `systemctl --root`. */
+  root?: string;
+  /** Overrides the default server user (STAP_USER), as a fleet inventory's stapctl_server_user does. */
+  serverUser?: string;
+  startTimeoutMs?: number;
+  stopTimeoutMs?: number;
+}
+
+const SERVER_GROUP = 'stap-server';
+
+/** Runs one action and reports what happened. Throws only for bugs; user errors are in the report. */
+export async function runService(request: ServiceRequest): Promise<ActionReport> {
+  if (request.action === 'reload') {
+    // The stock script does not support reloading a running server's configuration either.
+    return { action: 'reload', steps: [], exitCode: 3, warnings: [] };
+  }
+  const run = new ServiceRun(request);
+  return run.execute();
+}
+
+/** The state of one engine run: its paths, log, context and the steps recorded so far. */
+class ServiceRun {
+  private readonly steps: Step[] = [];
+  private readonly warnings: string[] = [];
+  private exitCode = 0;
+  private paths!: ServicePaths;
+  private log!: ServiceLog;
+  private ctx!: PlanContext;
+
+  constructor(private readonly request: ServiceRequest) {}
+
+  async execute(): Promise<ActionReport> {
+    const { action } = this.request;
+    try {
+      this.loadGlobalConfig();
+      prepareLogFile(this.paths.logFile, SERVER_GROUP);
+      this.log = new ServiceLog(this.paths.logFile);
+      await withLock(this.paths.statPath, () => this.perform());
+    } catch (error) {
+      if (!(error instanceof StapctlError)) throw error;
+      this.fail(error, error.code === 'USAGE' ? 2 : 1);
+    }
+    return { action, steps: this.steps, exitCode: this.exitCode, warnings: this.warnings };
+  }
+
+  private loadGlobalConfig(): void {
+    const root = this.request.root ?? '/';
+    let paths = defaultPaths(root);
+    const files = [paths.configFile, ...(this.request.configFile ? [this.request.configFile] : [])];
+    for (const file of files) {
+      // A missing default config is fine; a mistyped -c file is not.
+      const { config, errors } = loadGlobalConfig(file, { homeOf }, { required: file !== paths.configFile });
+      // A global config decides where servers and their status files are: acting on a
+      // half-read one could start duplicates or lose track of running servers.
+      if (errors.length > 0) {
+        for (const error of errors.slice(0, -1)) this.fail(error, 1);
+        throw errors.at(-1);
+      }
+      paths = withGlobalConfig(paths, config);
+    }
+    this.paths = paths;
+  }
+
+  private async perform(): Promise<void> {
+    const { action } = this.request;
+    this.ctx = this.planContext();
+    const plan = planServers(this.request.tokens, this.ctx);
+    if (plan.errors.length > 0) {
+      for (const error of plan.errors) this.fail(error, error.code === 'USAGE' ? 2 : 1);
+      return;
+    }
+    const named = plan.explicit ? plan.servers : undefined;
+    switch (action) {
+      case 'start':
+        await this.start(named ?? this.configuredOrDefault());
+        break;
+      case 'stop':
+        await this.stop(named);
+        break;
+      case 'status':
+        this.status(named);
+        break;
+      case 'restart':
+        await this.restart(named);
+        break;
+      case 'condrestart':
+      case 'try-restart':
+        await this.condrestart(named);
+        break;
+      case 'force-reload':
+        await this.stop(undefined);
+        await this.start(named ?? this.configuredOrDefault());
+        break;
+      case 'reload':
+        break;
+    }
+  }
+
+  private planContext(): PlanContext {
+    const { entries, errors } = readStatusFiles(this.paths.statPath);
+    for (const error of errors) this.fail(error, 1);
+    const configs = loadServerConfigs(this.paths.configPath, { homeOf });
+    for (const error of configs.errors) this.fail(error, 1);
+    const root = this.paths.root;
+    return {
+      action: this.request.action,
+      hostArch: hostArch(),
+      runningRelease: runningRelease(),
+      // /lib/modules is read only when -i asks for it: a host without it can still start a server.
+      installedReleases: this.request.tokens.some((token) => token.flag === 'i') ? installedReleases(this.paths.libModules) : [],
+      defaultUser: this.request.serverUser ?? this.paths.stapUser ?? SERVER_GROUP,
+      defaultLog: this.paths.logFileInRoot,
+      running: entries.map(({ pid, spec }) => ({ pid, spec })),
+      configs: configs.configs,
+      kernelReleaseOf: (tree) => kernelReleaseOf(inRoot(root, tree)),
+    };
+  }
+
+  private configuredOrDefault(): PlannedServer[] {
+    const configured = configuredServers(this.ctx);
+    return configured.length > 0 ? configured : [defaultServer(this.ctx, this.request.tokens)];
+  }
+
+  // ---- start ------------------------------------------------------------------------------
+
+  private async start(servers: PlannedServer[]): Promise<void> {
+    for (const server of servers) {
+      const step = await this.startOne(server);
+      this.steps.push(step);
+      if (step.outcome === 'failed') this.exitCode = Math.max(this.exitCode, 1);
+    }
+  }
+
+  private async startOne(server: PlannedServer): Promise<StartStep> {
+    const spec = server.spec;
+    const options = formatServerOptions(spec);
+    this.log.log(`Starting stap-server ${options}`);
+    const failed = (error: StapctlError, logTail?: string[]): StartStep => {
+      this.log.error(`stap-server start ${options}`);
+      return { kind: 'start', spec, outcome: 'failed', error: error.toJSON(), ...(logTail && { logTail }) };
+    };
+    try {
+      const running = this.findRunning(spec);
+      if (running) {
+        this.log.pass(`stap-server start ${formatServerOptions(running.spec)}`);
+        return { kind: 'start', spec, outcome: 'already-running', pid: running.pid, ...portOf(running.pid) };
+      }
+      const user = checkServerUser(spec.user);
+      await ensureCertificate(user);
+      const hostLog = inRoot(this.paths.root, spec.log);
+      if (hostLog !== this.paths.logFile) prepareLogFile(hostLog, SERVER_GROUP);
+      const argv = serverArgv(spec, { keepTemp: !!this.request.keepTemp, usePassword: !!this.request.usePassword }, hostLog);
+      const started = await spawnServer(argv, user, { logFile: hostLog, timeoutMs: this.request.startTimeoutMs });
+      const recorded: ServerSpec = { ...spec, nickname: spec.nickname || String(started.pid) };
+      try {
+        writeStatusFile(this.paths.statPath, started.pid, recorded);
+      } catch (error) {
+        // A server nobody can find again is an orphan: stop it rather than leave it running.
+        await stopServer(started.pid, user.uid, { termTimeoutMs: this.request.stopTimeoutMs });
+        throw new StapctlError('SERVER_START_FAILED', `could not record server ${started.pid} in ${this.paths.statPath}`, {
+          cause: error,
+          detail: String(error),
+          hint: 'check that the status directory is writable',
+        });
+      }
+      this.ctx.running.push({ pid: started.pid, spec: recorded });
+      this.log.pass(`stap-server start ${formatServerOptions(recorded)}`);
+      return { kind: 'start', spec, outcome: 'started', pid: started.pid, port: started.port };
+    } catch (error) {
+      if (!(error instanceof StapctlError)) throw error;
+      const tail = error.code === 'SERVER_START_FAILED' && error.detail ? error.detail.split('\n') : undefined;
+      return failed(error, tail);
+    }
+  }
+
+  /** A running server with this configuration; forgets status files of servers that died. */
+  private findRunning(spec: ServerSpec): { pid: number; spec: ServerSpec } | undefined {
+    for (const entry of [...this.ctx.running]) {
+      if (!sameConfiguration(entry.spec, spec)) continue;
+      if (this.isAlive(entry.pid, entry.spec)) return entry;
+      this.forget(entry.pid);
+    }
+    return undefined;
+  }
+
+  private isAlive(pid: number, spec: ServerSpec): boolean {
+    const uid = lookupUser(spec.user)?.uid;
+    return uid !== undefined && isServerProcess(readProcess(pid), uid);
+  }
+
+  /** The stock script removes the status file of a server it finds dead; so do we. */
+  private forget(pid: number): void {
+    removeStatusFile(this.paths.statPath, pid);
+    this.ctx.running = this.ctx.running.filter((entry) => entry.pid !== pid);
+  }
+
+  // ---- stop -------------------------------------------------------------------------------
+
+  private async stop(named: PlannedServer[] | undefined): Promise<void> {
+    const targets: { pid: number; spec: ServerSpec }[] = [];
+    if (named) {
+      for (const server of named) {
+        if (server.unknownNickname !== undefined) {
+          this.unknownNickname(server, 'stop');
+          continue;
+        }
+        const found = this.managedEntry(server);
+        if (found) {
+          if (!targets.some((target) => target.pid === found.pid)) targets.push(found);
+          continue;
+        }
+        const options = formatServerOptions(server.spec);
+        this.log.log(`Stopping stap-server ${options}`);
+        this.log.pass(`stap-server stop ${options}`);
+        this.steps.push({ kind: 'stop', spec: server.spec, outcome: 'not-running' });
+      }
+    } else {
+      targets.push(...this.ctx.running);
+      if (targets.length === 0) {
+        this.log.log('Stopping stap-server: ');
+        this.log.pass('stap-server: No managed servers to stop');
+        this.steps.push({ kind: 'none-running', action: 'stop' });
+        return;
+      }
+    }
+    for (const target of targets) this.steps.push(await this.stopOne(target));
+  }
+
+  private unknownNickname(server: PlannedServer, action: 'stop' | 'status'): void {
+    const spec = { ...server.spec, nickname: server.unknownNickname ?? '' };
+    const error = new StapctlError('UNKNOWN_NICKNAME', `No configuration found for the nickname '${spec.nickname}'`, {
+      hint: `no running server and no config in ${this.paths.configPath} has NICKNAME=${spec.nickname}`,
+    });
+    if (action === 'stop') {
+      this.log.log(error.message);
+      this.log.error(`stap-server stop ${formatServerOptions(spec)}`);
+      this.steps.push({ kind: 'stop', spec, outcome: 'unknown-nickname', error: error.toJSON() });
+      this.exitCode = Math.max(this.exitCode, 1);
+    } else {
+      this.steps.push({ kind: 'status', spec, outcome: 'unknown-nickname' });
+      this.exitCode = Math.max(this.exitCode, 3);
+    }
+  }
+
+  /** The managed server a planned server refers to: by PID when it came from -p or -n, else by configuration. */
+  private managedEntry(server: PlannedServer): { pid: number; spec: ServerSpec } | undefined {
+    if (server.pid !== undefined) return this.ctx.running.find((entry) => entry.pid === server.pid);
+    return this.ctx.running.find((entry) => sameConfiguration(entry.spec, server.spec));
+  }
+
+  private async stopOne(target: { pid: number; spec: ServerSpec }): Promise<StopStep> {
+    const { pid, spec } = target;
+    const options = formatServerOptions(spec);
+    this.log.log(`Stopping stap-server ${options}`);
+    const uid = lookupUser(spec.user)?.uid;
+    try {
+      const outcome = uid === undefined ? 'not-running' : await stopServer(pid, uid, { termTimeoutMs: this.request.stopTimeoutMs });
+      if (outcome === 'killed') {
+        this.warnings.push(`stap-server ${pid} did not stop on SIGTERM and was killed with SIGKILL`);
+        this.log.log(`Warning: PID ${pid} ignored SIGTERM; sent SIGKILL`);
+      }
+      this.forget(pid);
+      this.log.pass(`stap-server stop ${options}`);
+      return { kind: 'stop', spec, pid, outcome };
+    } catch (error) {
+      if (!(error instanceof StapctlError)) throw error;
+      this.log.error(`stap-server stop ${options}`);
+      this.exitCode = Math.max(this.exitCode, 1);
+      return { kind: 'stop', spec, pid, outcome: 'failed', error: error.toJSON() };
+    }
+  }
+
+  // ---- status -----------------------------------------------------------------------------
+
+  private status(named: PlannedServer[] | undefined): void {
+    let exitCode = 0;
+    const targets: { pid: number; spec: ServerSpec }[] = [];
+    if (named) {
+      for (const server of named) {
+        if (server.unknownNickname !== undefined) {
+          this.unknownNickname(server, 'status');
+          exitCode = 3;
+          continue;
+        }
+        const found = this.managedEntry(server);
+        if (found) {
+          targets.push(found);
+          continue;
+        }
+        this.steps.push({ kind: 'status', spec: server.spec, outcome: 'not-running' });
+        exitCode = 3;
+      }
+    } else {
+      targets.push(...this.ctx.running);
+      if (targets.length === 0) {
+        this.steps.push({ kind: 'none-running', action: 'status' });
+        this.exitCode = Math.max(this.exitCode, 3);
+        return;
+      }
+    }
+    for (const { pid, spec } of targets) {
+      if (this.isAlive(pid, spec)) {
+        this.steps.push({ kind: 'status', spec, outcome: 'running', pid, ...portOf(pid) });
+      } else {
+        this.forget(pid);
+        this.steps.push({ kind: 'status', spec, outcome: 'dead', pid });
+        exitCode = 1;
+      }
+    }
+    // As the stock script: a dead server (1) outranks one that is merely not running (3).
+    this.exitCode = this.exitCode === 0 || exitCode === 1 ? exitCode : this.exitCode;
+  }
+
+  // ---- restart, condrestart ---------------------------------------------------------------
+
+  private async restart(named: PlannedServer[] | undefined): Promise<void> {
+    const servers = named ?? this.ctx.running.map(restartable);
+    await this.stop(named);
+    await this.start(servers.length > 0 ? servers : this.configuredOrDefault());
+  }
+
+  private async condrestart(named: PlannedServer[] | undefined): Promise<void> {
+    const servers = named ?? this.ctx.running.map(restartable);
+    if (servers.length === 0) {
+      this.log.log('No managed stap-server is running');
+      this.log.pass('No managed stap-server is running');
+      this.steps.push({ kind: 'none-running', action: 'condrestart' });
+      return;
+    }
+    const toStart: PlannedServer[] = [];
+    for (const server of servers) {
+      const found = server.unknownNickname === undefined ? this.managedEntry(server) : undefined;
+      if (!found || !this.isAlive(found.pid, found.spec)) {
+        if (found) this.forget(found.pid);
+        const options = formatServerOptions(server.spec);
+        this.log.log(`stap-server ${options} is not running`);
+        this.log.pass(`stap-server ${options} is not running`);
+        this.steps.push({ kind: 'skip', spec: server.spec });
+        continue;
+      }
+      toStart.push(server);
+      this.steps.push(await this.stopOne(found));
+    }
+    await this.start(toStart);
+  }
+
+  private fail(error: StapctlError, exitCode: number): void {
+    this.steps.push({ kind: 'error', error: error.toJSON() as SerializedError });
+    this.exitCode = Math.max(this.exitCode, exitCode);
+  }
+}
+
+/**
+ * A running server, planned to be started again. Its nickname sticks (the stock script loses it),
+ * unless it was only its old PID.
+ */
+function restartable(entry: { pid: number; spec: ServerSpec }): PlannedServer {
+  const nickname = entry.spec.nickname === String(entry.pid) ? '' : entry.spec.nickname;
+  return { spec: { ...entry.spec, nickname }, origin: 'running', pid: entry.pid };
+}
+
+function portOf(pid: number): { port?: number } {
+  const [port] = listeningPorts(pid);
+  return port === undefined ? {} : { port };
+}
