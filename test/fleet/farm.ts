@@ -13,7 +13,7 @@ import { closeSync, openSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readlink, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 
@@ -155,17 +155,23 @@ async function hostMountedDirectories(): Promise<string[]> {
   return Promise.all(paths.map((path) => realpath(path).catch(() => path)));
 }
 
+function refuseMountedDirectory(dir: string, mounted: readonly string[]): void {
+  const hidden = mounted.find((path) => dir === path || dir.startsWith(`${path}/`));
+  if (hidden !== undefined) {
+    throw new Error(`farm directory ${dir} is inside ${hidden}, which every host mounts over; use a directory elsewhere, such as under /tmp`);
+  }
+}
+
 export async function startFarm(options: FarmOptions): Promise<Farm> {
   if (!Number.isInteger(options.hosts) || options.hosts < 1) {
     throw new Error(`a farm needs at least one host, got ${options.hosts}`);
   }
   const addresses = hostAddresses(options.firstAddress ?? '127.0.1.1', options.hosts);
+  const mounted = await hostMountedDirectories();
+  refuseMountedDirectory(resolvePath(options.dir), mounted);
   await mkdir(options.dir, { recursive: true });
   const dir = await realpath(options.dir);
-  const hidden = (await hostMountedDirectories()).find((path) => dir === path || dir.startsWith(`${path}/`));
-  if (hidden !== undefined) {
-    throw new Error(`farm directory ${dir} is inside ${hidden}, which every host mounts over; use a directory elsewhere, such as under /tmp`);
-  }
+  refuseMountedDirectory(dir, mounted);
   await stopFarm(dir);
 
   const clientKey = join(dir, 'client_key');

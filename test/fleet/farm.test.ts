@@ -1,0 +1,217 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parse } from 'yaml';
+import { homeOf, hostAddresses, renderInventory, renderKnownHosts, startFarm, type Farm, type FarmHost } from './farm.js';
+
+const sample: FarmHost[] = [
+  { name: 'h1', address: '127.0.1.1', port: 22, pid: 100, dir: '/f/hosts/h1' },
+  { name: 'h2', address: '127.0.1.2', port: 2222, pid: 101, dir: '/f/hosts/h2' },
+];
+
+describe('farm files', () => {
+  test('host addresses count up from the first one, across octets', () => {
+    assert.deepEqual(hostAddresses('127.0.1.254', 3), ['127.0.1.254', '127.0.1.255', '127.0.2.0']);
+  });
+
+  test('host addresses may not leave 127.0.0.0/8', () => {
+    assert.throws(() => hostAddresses('127.255.255.255', 2), /127\.0\.0\.0\/8.*128\.0\.0\.0/);
+  });
+
+  test('a malformed first address is refused', () => {
+    assert.throws(() => hostAddresses('127.0.1', 1), /not an IPv4 address: "127.0.1"/);
+  });
+
+  test('known_hosts lists each key under the address and the name, bracketed for other ports', () => {
+    const text = renderKnownHosts(sample, ['ssh-ed25519 AAAA1 h1\n', 'ssh-ed25519 AAAA2 h2\n']);
+    assert.equal(text, '127.0.1.1,h1 ssh-ed25519 AAAA1\n[127.0.1.2]:2222,[h2]:2222 ssh-ed25519 AAAA2\n');
+  });
+
+  test('the inventory has Ansible shape with the farm group, root logins and the client key', () => {
+    const inventory = parse(renderInventory(sample, '/f/client_key', '/f/known_hosts'));
+    assert.equal(inventory.all.vars.stapctl_server_user, 'stap-server');
+    assert.deepEqual(inventory.all.children.farm.hosts.h2, {
+      ansible_host: '127.0.1.2',
+      ansible_port: 2222,
+      ansible_user: 'root',
+      ansible_ssh_private_key_file: '/f/client_key',
+    });
+    assert.deepEqual(Object.keys(inventory.all.children.farm.hosts), ['h1', 'h2']);
+  });
+
+  test('the server user home is read from passwd text', () => {
+    const passwd = 'root:x:0:0:root:/root:/bin/bash\nstap-server:x:999:995::/var/lib/stap-server:/bin/bash\n';
+    assert.equal(homeOf(passwd, 'stap-server'), '/var/lib/stap-server');
+    assert.equal(homeOf(passwd, 'nobody'), undefined);
+  });
+});
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function runCommand(command: string, argv: string[]): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(command, argv, (error, stdout, stderr) => {
+      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 255, stdout, stderr });
+    });
+  });
+}
+
+function ssh(farm: Farm, host: FarmHost, command: string): Promise<Result> {
+  return runCommand('ssh', [
+    '-F', '/dev/null',
+    '-i', farm.clientKey,
+    '-o', `UserKnownHostsFile=${farm.knownHostsFile}`,
+    '-o', 'StrictHostKeyChecking=yes',
+    '-o', 'BatchMode=yes',
+    '-o', 'KexAlgorithms=curve25519-sha256',
+    `root@${host.address}`,
+    command,
+  ]);
+}
+
+function acceptsTcp(address: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: address, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    return !/^State:\s*Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+describe('farm (integration, real sshd in namespaces)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'stapctl-farm-test-'));
+  let farm: Farm;
+
+  before(async () => {
+    farm = await startFarm({ dir, hosts: 3 });
+  });
+
+  after(async () => {
+    await farm?.down();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('each host answers ssh, with a strictly checked host key, under its own hostname', async () => {
+    const answers = await Promise.all(farm.hosts.map((host) => ssh(farm, host, 'hostname')));
+    assert.deepEqual(
+      answers.map((answer) => [answer.code, answer.stdout.trim()]),
+      [[0, 'h1'], [0, 'h2'], [0, 'h3']],
+    );
+  });
+
+  test('a host key listed for another address is refused', async () => {
+    const [h1, h2] = farm.hosts as [FarmHost, FarmHost];
+    const lines = readFileSync(farm.knownHostsFile, 'utf8').split('\n');
+    const swapped = join(dir, 'swapped_known_hosts');
+    writeFileSync(swapped, `${h2.address} ${lines[0]?.split(' ').slice(1).join(' ')}\n`);
+    const answer = await runCommand('ssh', [
+      '-F', '/dev/null', '-i', farm.clientKey, '-o', `UserKnownHostsFile=${swapped}`,
+      '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', `root@${h2.address}`, 'true',
+    ]);
+    assert.equal(answer.code, 255);
+    assert.match(answer.stderr, /HOST IDENTIFICATION HAS CHANGED/);
+    assert.notEqual(h1.address, h2.address);
+  });
+
+  test('each host has the sysconfig and fake kernel releases that host-setup.sh made', async () => {
+    const answer = await ssh(farm, farm.hosts[1]!, 'cat /etc/sysconfig/stap-server; ls /lib/modules; ls -d /etc/stap-server/conf.d');
+    assert.equal(answer.stdout, 'STAP_USER=stap-server\n6.1.0-h2-a\n6.1.0-h2-b\n/etc/stap-server/conf.d\n');
+  });
+
+  test('state written on one host is seen neither on another host nor on the real filesystem', async () => {
+    const [h1, h2] = farm.hosts as [FarmHost, FarmHost];
+    const probe = `farm-probe-${process.pid}`;
+    assert.equal((await ssh(farm, h1, `echo h1 > /var/run/stap-server/${probe} && cat /run/stap-server/${probe}`)).stdout, 'h1\n');
+    assert.equal((await ssh(farm, h2, `ls /var/run/stap-server/${probe}`)).code, 2);
+    assert.equal(existsSync(`/var/run/stap-server/${probe}`), false);
+    assert.equal(readFileSync(join(h1.dir, 'state/run/stap-server', probe), 'utf8'), 'h1\n');
+  });
+
+  test('node runs over ssh', async () => {
+    const answer = await ssh(farm, farm.hosts[2]!, 'node --version');
+    assert.equal(answer.code, 0);
+    assert.match(answer.stdout, /^v\d+\.\d+\.\d+\n$/);
+  });
+
+  test('root has a clean home on each host', async () => {
+    const answer = await ssh(farm, farm.hosts[0]!, 'ls -A ~');
+    assert.equal(answer.stdout, '.ssh\n');
+  });
+
+  test('every host holds the same stap-server certificate, owned by the server user', async () => {
+    const listings = await Promise.all(
+      farm.hosts.map((host) => farm.exec(host, ['stat', '-c', '%U %a %n', '/var/lib/stap-server/.systemtap/ssl/server/cert9.db'])),
+    );
+    assert.deepEqual(
+      listings.map((listing) => listing.stdout),
+      farm.hosts.map(() => 'stap-server 600 /var/lib/stap-server/.systemtap/ssl/server/cert9.db\n'),
+    );
+    const certs = await Promise.all(farm.hosts.map((host) => farm.exec(host, ['sha256sum', '/var/lib/stap-server/.systemtap/ssl/server/stap.cert'])));
+    assert.match(certs[0]!.stdout, /^[0-9a-f]{64} /);
+    assert.equal(new Set(certs.map((cert) => cert.stdout)).size, 1);
+  });
+
+  test('exec runs inside the host namespaces, where sshd is PID 1', async () => {
+    const host = farm.hosts[2]!;
+    const answer = await farm.exec(host, ['sh', '-c', 'hostname; cat /proc/1/cmdline | tr "\\0" " "']);
+    assert.equal(answer.code, 0);
+    assert.match(answer.stdout, new RegExp(`^h3\\n.*/usr/sbin/sshd -D -e -f ${host.dir}/sshd_config`));
+  });
+
+  test('the stock stap-server script works on a host and finds no servers there', async () => {
+    const answer = await farm.exec(farm.hosts[2]!, ['/usr/bin/stap-server', 'status']);
+    assert.equal(answer.stdout, 'No managed stap-server is running\n');
+    assert.equal(answer.code, 3);
+  });
+
+  test('a farm directory inside a directory that hosts mount over is refused and not created', async () => {
+    const inside = `/var/log/stapctl-farm-test-${process.pid}`;
+    await assert.rejects(startFarm({ dir: inside, hosts: 1 }), /is inside \/var\/log, which every host mounts over/);
+    assert.equal(existsSync(inside), false);
+  });
+
+  test('starting a farm in a directory of a crashed farm stops the old hosts first', async () => {
+    const other = mkdtempSync(join(tmpdir(), 'stapctl-farm-crash-'));
+    try {
+      const crashed = await startFarm({ dir: other, hosts: 1, firstAddress: '127.0.2.1' });
+      const old = crashed.hosts[0]!;
+      const restarted = await startFarm({ dir: other, hosts: 1, firstAddress: '127.0.2.1' });
+      assert.equal(isRunning(old.pid), false);
+      assert.equal(isRunning(restarted.hosts[0]!.pid), true);
+      assert.equal((await ssh(restarted, restarted.hosts[0]!, 'hostname')).stdout, 'h1\n');
+      await restarted.down();
+      assert.equal(isRunning(restarted.hosts[0]!.pid), false);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+
+  test('down ends every host and its sshd, removes the farm files, and is harmless twice', async () => {
+    const hosts = farm.hosts;
+    await farm.down();
+    assert.deepEqual(hosts.map((host) => isRunning(host.pid)), [false, false, false]);
+    assert.deepEqual(await Promise.all(hosts.map((host) => acceptsTcp(host.address, host.port))), [false, false, false]);
+    assert.equal(existsSync(join(dir, 'farm.json')), false);
+    assert.equal(existsSync(farm.inventoryFile), false);
+    await farm.down();
+    assert.equal(existsSync(join(dir, 'hosts')), false);
+  });
+});
