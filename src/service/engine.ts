@@ -65,7 +65,7 @@ class ServiceRun {
       await withLock(this.paths.statPath, () => this.perform());
     } catch (error) {
       if (!(error instanceof StapctlError)) throw error;
-      this.fail(error, error.code === 'USAGE' ? 2 : 1);
+      this.fail(error, error.code === 'USAGE' || error.code === 'NO_LIB_MODULES' ? 2 : 1);
     }
     return { action, steps: this.steps, exitCode: this.exitCode, warnings: this.warnings };
   }
@@ -93,7 +93,8 @@ class ServiceRun {
     this.ctx = this.planContext();
     const plan = planServers(this.request.tokens, this.ctx);
     if (plan.errors.length > 0) {
-      for (const error of plan.errors) this.fail(error, error.code === 'USAGE' ? 2 : 1);
+      // As the stock script: an unknown -p exits 1, other bad server options are usage errors.
+      for (const error of plan.errors) this.fail(error, error.code === 'NO_SUCH_PID' ? 1 : 2);
       return;
     }
     const named = plan.explicit ? plan.servers : undefined;

@@ -1,0 +1,76 @@
+/** Fleet mode at the terminal: resolve the targets, run, show progress, render the results. */
+import { homedir } from 'node:os';
+import { StapctlError } from '../errors.js';
+import { findAgentBundle } from '../fleet/agent-deploy.js';
+import { fleetExitCode, summaryLine, type Progress } from '../fleet/fan-out.js';
+import { hostSshConfig, runFleet, sshEnvironment } from '../fleet/fleet-run.js';
+import { resolveTargets } from '../fleet/host-pattern.js';
+import { describeHost, emptyInventory, findDefaultInventory, loadInventory, type HostEntry } from '../fleet/inventory.js';
+import type { Command } from './argv.js';
+import { fleetJson, progressLine, renderFleetTable } from './fleet-table.js';
+import { errorLines } from './service-text.js';
+
+type FleetCommand = Extract<Command, { kind: 'fleet' }>;
+
+export async function runFleetCommand(command: FleetCommand, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let hosts: HostEntry[];
+  try {
+    hosts = resolveHosts(command, env);
+    if (command.action === 'hosts') return listHosts(hosts, command.json);
+  } catch (error) {
+    if (!(error instanceof StapctlError)) throw error;
+    process.stderr.write(errorLines(error.toJSON()).join('\n') + '\n');
+    return 2;
+  }
+
+  const color = !command.json && !env.NO_COLOR && process.stdout.isTTY === true;
+  const live = !command.json && process.stderr.isTTY === true;
+  const began = performance.now();
+  let lastDraw = 0;
+  const onProgress = live
+    ? (progress: Progress) => {
+        const now = performance.now();
+        if (now - lastDraw < 100 && progress.counts.running > 0) return;
+        lastDraw = now;
+        process.stderr.write(`\r\u001b[K${progressLine(progress)}`);
+      }
+    : undefined;
+  const results = await runFleet(hosts, command.request, findAgentBundle(env), command.fleet, onProgress, sshEnvironment(env));
+  if (live) process.stderr.write('\r\u001b[K');
+
+  const exitCode = fleetExitCode(results);
+  const summary = summaryLine(results, performance.now() - began);
+  if (command.json) {
+    process.stdout.write(JSON.stringify(fleetJson(command.action, results, exitCode, summary), null, 2) + '\n');
+    return exitCode;
+  }
+  process.stdout.write(renderFleetTable(results, { color, verbose: command.fleet.verbose }) + '\n');
+  for (const result of results) for (const warning of result.warnings) process.stderr.write(`stapctl: ${result.host}: warning: ${warning}\n`);
+  process.stdout.write(summary + '\n');
+  return exitCode;
+}
+
+function resolveHosts(command: FleetCommand, env: NodeJS.ProcessEnv): HostEntry[] {
+  const file = command.fleet.inventory ?? findDefaultInventory({ env, cwd: process.cwd(), home: env.HOME || homedir() });
+  const inventory = file ? loadInventory(file) : emptyInventory();
+  return resolveTargets(command.fleet.targets, { inventory, loadInventoryFile: loadInventory }).hosts;
+}
+
+/** `stapctl -H SPEC hosts`: what would be contacted and how, without connecting. */
+function listHosts(hosts: HostEntry[], json: boolean): number {
+  const ssh = sshEnvironment();
+  const rows = hosts.map((host) => {
+    const config = hostSshConfig(host, ssh);
+    return { ...describeHost(host), address: config.hostName, port: config.port ?? 22, user: config.user ?? ssh.localUser, ...(config.proxyJump && { proxyJump: config.proxyJump }) };
+  });
+  if (json) {
+    process.stdout.write(JSON.stringify({ hosts: rows }, null, 2) + '\n');
+  } else {
+    for (const row of rows) {
+      const extras = [row.become && 'become', row.serverUser && `server user ${row.serverUser}`, row.root && `root ${row.root}`, row.proxyJump && `via ${row.proxyJump}`].filter(Boolean);
+      process.stdout.write(`${row.name}  ${row.user}@${row.address}:${row.port}${extras.length ? '  (' + extras.join(', ') + ')' : ''}\n`);
+    }
+    process.stdout.write(`${rows.length} host${rows.length === 1 ? '' : 's'}\n`);
+  }
+  return 0;
+}

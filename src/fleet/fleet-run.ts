@@ -1,0 +1,225 @@
+/**
+ * Fleet mode: one SSH connection and one agent exec per host (two on a host's first run, when the
+ * agent is uploaded), fanned out with bounded concurrency. Each host ends with one HostResult.
+ */
+import { homedir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import type { AgentRequest, AgentResponse } from '../agent.js';
+import { AGENT_PROTOCOL } from '../agent.js';
+import { StapctlError, type ErrorCode, type SerializedError } from '../errors.js';
+import type { ServiceRequest } from '../service/engine.js';
+import type { ActionReport } from '../service/report.js';
+import { AGENT_MISSING, agentCommand, NODE_MISSING, type AgentBundle } from './agent-deploy.js';
+import { fanOut, type FinalState, type Progress } from './fan-out.js';
+import type { HostEntry } from './inventory.js';
+import { sanitizeDeep, stripTerminalEscapes } from './sanitize.js';
+import { planAuth } from './ssh-auth.js';
+import { parseProxyJump, resolveSshConfig, type HostKeyPolicy, type SshHostConfig } from './ssh-config.js';
+import { connect, type ConnectOptions, type SshSession } from './ssh-transport.js';
+
+export interface FleetSettings {
+  identity?: string;
+  knownHosts?: string;
+  hostKeyCheck: HostKeyPolicy;
+  connectTimeoutMs: number;
+  timeoutMs: number;
+  forks: number;
+}
+
+export interface HostResult {
+  host: string;
+  address: string;
+  state: FinalState;
+  durationMs: number;
+  /** What the host calls itself (from the agent). */
+  hostname?: string;
+  report?: ActionReport;
+  /** Why the host could not be asked, or why its agent failed. */
+  error?: SerializedError;
+  warnings: string[];
+}
+
+/** Errors that mean the host was never reached: its result is "unreachable", exit code 4. */
+const UNREACHABLE: ReadonlySet<ErrorCode> = new Set([
+  'CONNECT_FAILED',
+  'CONNECT_TIMEOUT',
+  'AUTH_FAILED',
+  'KEY_PASSPHRASE_REQUIRED',
+  'IDENTITY_UNREADABLE',
+  'HOST_KEY_UNKNOWN',
+  'HOST_KEY_MISMATCH',
+  'HOST_KEY_REVOKED',
+  'SSH_CONFIG_INVALID',
+]);
+
+export interface SshEnvironment {
+  home: string;
+  localUser: string;
+  agentSocket?: string;
+  sshConfigFiles: string[];
+}
+
+export function sshEnvironment(env: NodeJS.ProcessEnv = process.env): SshEnvironment {
+  const home = env.HOME || homedir();
+  return {
+    home,
+    localUser: userInfo().username,
+    ...(env.SSH_AUTH_SOCK && { agentSocket: env.SSH_AUTH_SOCK }),
+    sshConfigFiles: [join(home, '.ssh', 'config'), '/etc/ssh/ssh_config'],
+  };
+}
+
+/** The connection settings of a host: inventory first, then ~/.ssh/config, then ssh's defaults. */
+export function hostSshConfig(entry: Pick<HostEntry, 'name' | 'address' | 'port' | 'user'>, ssh: SshEnvironment): SshHostConfig {
+  return resolveSshConfig(entry.name, {
+    files: ssh.sshConfigFiles,
+    home: ssh.home,
+    localUser: ssh.localUser,
+    overrides: {
+      ...(entry.address !== entry.name && { hostName: entry.address }),
+      ...(entry.user !== undefined && { user: entry.user }),
+      ...(entry.port !== undefined && { port: entry.port }),
+    },
+  });
+}
+
+async function connectOptions(
+  entry: Pick<HostEntry, 'name' | 'address' | 'port' | 'user' | 'identityFile'>,
+  settings: FleetSettings,
+  ssh: SshEnvironment,
+  depth = 0,
+): Promise<ConnectOptions> {
+  const config = hostSshConfig(entry, ssh);
+  const user = config.user ?? ssh.localUser;
+  const port = config.port ?? 22;
+  const expandHome = (file: string) => (file.startsWith('~/') ? join(ssh.home, file.slice(2)) : file);
+  const auth = await planAuth({
+    ...(ssh.agentSocket && { agentSocket: ssh.agentSocket }),
+    identities: [
+      ...(entry.identityFile ? [{ file: expandHome(entry.identityFile), origin: 'inventory' as const }] : []),
+      ...(settings.identity ? [{ file: expandHome(settings.identity), origin: 'option' as const }] : []),
+      ...config.identityFiles.map((file) => ({ file, origin: 'ssh-config' as const })),
+    ],
+    identitiesOnly: config.identitiesOnly,
+    defaultKeyDir: join(ssh.home, '.ssh'),
+    host: entry.name,
+  });
+  const knownHostsFiles = settings.knownHosts
+    ? [settings.knownHosts]
+    : [...(config.userKnownHostsFiles ?? [join(ssh.home, '.ssh', 'known_hosts')]), '/etc/ssh/ssh_known_hosts'];
+  const options: ConnectOptions = {
+    host: entry.name,
+    address: config.hostName,
+    port,
+    user,
+    auth,
+    hostKeyPolicy: settings.hostKeyCheck,
+    knownHostsFiles,
+    ...(config.hostKeyAlias && { hostKeyAlias: config.hostKeyAlias }),
+    connectTimeoutMs: settings.connectTimeoutMs,
+  };
+  if (!config.proxyJump || config.proxyJump === 'none') return options;
+  if (depth >= 8) throw new StapctlError('SSH_CONFIG_INVALID', `ProxyJump of ${entry.name} loops`, { host: entry.name, hint: 'check the ProxyJump chain in ~/.ssh/config' });
+  // Hops are connected first to last; each later hop goes through the one before it.
+  let previous: ConnectOptions | undefined;
+  for (const hop of parseProxyJump(config.proxyJump)) {
+    const hopOptions: ConnectOptions = await connectOptions({ name: hop.host, address: hop.host, port: hop.port, user: hop.user }, settings, ssh, depth + 1);
+    previous = previous ? { ...hopOptions, proxyJump: previous } : hopOptions;
+  }
+  return previous ? { ...options, proxyJump: previous } : options;
+}
+
+/** Runs the request on one host. Never throws for a host's failure: it is in the result. */
+export async function runOnHost(
+  entry: HostEntry,
+  request: ServiceRequest,
+  bundle: AgentBundle,
+  settings: FleetSettings,
+  ssh: SshEnvironment,
+): Promise<Omit<HostResult, 'state' | 'durationMs'>> {
+  const base = { host: entry.name, address: entry.address };
+  let session: SshSession | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = Date.now() + settings.timeoutMs;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new StapctlError('HOST_TIMEOUT', `no answer within ${settings.timeoutMs / 1000} s`, { host: entry.name, hint: 'raise --timeout, or check the host' })),
+      settings.timeoutMs,
+    );
+  });
+  try {
+    const work = (async () => {
+      session = await connect(await connectOptions(entry, settings, ssh));
+      const agentRequest: AgentRequest = {
+        protocol: AGENT_PROTOCOL,
+        request: { ...request, ...(entry.root && { root: entry.root }), ...(entry.serverUser && { serverUser: entry.serverUser }) },
+      };
+      const stdin = JSON.stringify(agentRequest);
+      const command = agentCommand(bundle, entry.become);
+      const remaining = () => Math.max(1, deadline - Date.now());
+      let result = await session.exec(command, { stdin, timeoutMs: remaining() });
+      if (result.code === AGENT_MISSING) {
+        await session.upload(bundle.localPath, bundle.remotePath, 0o644);
+        result = await session.exec(command, { stdin, timeoutMs: remaining() });
+      }
+      return { response: agentResponse(entry.name, result.code, result.stdout, result.stderr), warnings: session.warnings };
+    })();
+    const { response, warnings } = await Promise.race([work, expired]);
+    if ('error' in response) return { ...base, hostname: response.hostname, error: response.error, warnings };
+    return { ...base, hostname: response.hostname, report: response.report, warnings };
+  } catch (error) {
+    if (!(error instanceof StapctlError)) throw error;
+    return { ...base, error: { ...error.toJSON(), host: entry.name }, warnings: session?.warnings ?? [] };
+  } finally {
+    clearTimeout(timer);
+    (session as SshSession | undefined)?.close();
+  }
+}
+
+function agentResponse(host: string, code: number | null, stdout: Buffer, stderr: Buffer): AgentResponse {
+  const errText = stripTerminalEscapes(stderr.toString('utf8')).trim();
+  if (code === NODE_MISSING) {
+    throw new StapctlError('NO_NODE_ON_HOST', 'node is not installed on the host', { host, detail: errText, hint: 'install Node.js 18 or later (Debian: apt-get install nodejs)' });
+  }
+  const text = stdout.toString('utf8').trim();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text.slice(text.lastIndexOf('\n') + 1));
+  } catch {
+    const sudo = /sudo: (a password is required|a terminal is required)/.test(errText);
+    throw new StapctlError('AGENT_FAILED', sudo ? 'sudo needs a password on this host' : `the agent failed (exit ${code ?? 'by signal'})`, {
+      host,
+      detail: errText || stripTerminalEscapes(text),
+      hint: sudo ? 'allow the login user passwordless sudo for node, or log in as root' : 'run with --verbose for its output',
+    });
+  }
+  const response = sanitizeDeep(parsed) as AgentResponse;
+  if (typeof response !== 'object' || response === null || response.protocol !== AGENT_PROTOCOL || !('report' in response || 'error' in response)) {
+    throw new StapctlError('AGENT_PROTOCOL', 'the agent answered something else than a stapctl response', { host, detail: errText, hint: 'the host may run another stapctl version' });
+  }
+  return response;
+}
+
+export function classify(action: string, result: Omit<HostResult, 'state' | 'durationMs'>): FinalState {
+  if (result.error) return UNREACHABLE.has(result.error.code) ? 'unreachable' : 'failed';
+  const exitCode = result.report?.exitCode ?? 1;
+  if (exitCode === 0) return 'ok';
+  if (action === 'status' && exitCode === 3) return 'not-running';
+  return 'failed';
+}
+
+export async function runFleet(
+  hosts: readonly HostEntry[],
+  request: ServiceRequest,
+  bundle: AgentBundle,
+  settings: FleetSettings,
+  onProgress?: (progress: Progress) => void,
+  ssh: SshEnvironment = sshEnvironment(),
+): Promise<HostResult[]> {
+  const finished = await fanOut(hosts, (entry) => runOnHost(entry, request, bundle, settings, ssh), {
+    forks: settings.forks,
+    classify: (result) => classify(request.action, result),
+    ...(onProgress && { onChange: onProgress }),
+  });
+  return finished.map(({ state, durationMs, result }) => ({ ...result, state, durationMs }));
+}
