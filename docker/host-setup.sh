@@ -75,6 +75,7 @@ fi
 mkdir -p /root/.ssh
 chmod 700 /root/.ssh
 if [ -n "$authorized_keys" ]; then
+  [ -r "$authorized_keys" ] || fail "cannot read the authorized keys file $authorized_keys"
   cp "$authorized_keys" /root/.ssh/authorized_keys
   chmod 600 /root/.ssh/authorized_keys
 fi

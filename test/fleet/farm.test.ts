@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
@@ -180,6 +181,28 @@ describe('farm (integration, real sshd in namespaces)', () => {
     const answer = await farm.exec(farm.hosts[2]!, ['/usr/bin/stap-server', 'status']);
     assert.equal(answer.stdout, 'No managed stap-server is running\n');
     assert.equal(answer.code, 3);
+  });
+
+  test('host-setup.sh as the Docker image runs it, at build and at container start, gives sshd a valid configuration', async () => {
+    const realConfig = readFileSync('/etc/ssh/sshd_config', 'utf8');
+    const script = fileURLToPath(new URL('../../docker/host-setup.sh', import.meta.url));
+    const imageBuild = await farm.exec(farm.hosts[2]!, [script]);
+    assert.equal(imageBuild.code, 0, imageBuild.stderr);
+    const containerStart = await farm.exec(farm.hosts[2]!, [
+      'sh', '-c', `${script} --host docker1 --authorized-keys ${farm.clientKey}.pub && /usr/sbin/sshd -t && cat /etc/ssh/sshd_config && ls /lib/modules`,
+    ]);
+    assert.equal(containerStart.code, 0, containerStart.stderr);
+    assert.match(containerStart.stdout, /^HostKey \/etc\/ssh\/ssh_host_ed25519_key$/m);
+    assert.doesNotMatch(containerStart.stdout, /^ListenAddress/m);
+    assert.match(containerStart.stdout, /^6\.1\.0-docker1-a\n6\.1\.0-docker1-b\n/m);
+    assert.equal(readFileSync('/etc/ssh/sshd_config', 'utf8'), realConfig);
+  });
+
+  test('host-setup.sh refuses an unknown option and names it', async () => {
+    const script = fileURLToPath(new URL('../../docker/host-setup.sh', import.meta.url));
+    const answer = await farm.exec(farm.hosts[2]!, [script, '--hots', 'x']);
+    assert.equal(answer.code, 1);
+    assert.match(answer.stderr, /unknown option --hots/);
   });
 
   test('a farm directory inside a directory that hosts mount over is refused and not created', async () => {
