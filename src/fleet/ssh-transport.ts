@@ -1,0 +1,457 @@
+/**
+ * One SSH connection to one host, in-process with ssh2: verified host key, planned authentication,
+ * optional ProxyJump hops, exec with stdin and a deadline, and atomic uploads over SFTP.
+ * Every failure is a StapctlError that carries the host.
+ */
+import { randomBytes } from 'node:crypto';
+import { posix } from 'node:path';
+import ssh2 from 'ssh2';
+import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
+import { StapctlError } from '../errors.js';
+import { authFailure, createAuthSession, type AuthPlan, type AuthSession } from './ssh-auth.js';
+import type { HostKeyPolicy } from './ssh-config.js';
+import {
+  appendKnownHost,
+  checkHostKey,
+  fingerprint,
+  formatKnownHostsLine,
+  preferredHostKeyAlgorithms,
+  readKnownHostsFiles,
+  type HostKeyVerdict,
+} from './known-hosts.js';
+
+export interface ConnectOptions {
+  /** The name the user knows the host by, used in messages and errors. */
+  host: string;
+  address: string;
+  port: number;
+  user: string;
+  auth: AuthPlan;
+  hostKeyPolicy: HostKeyPolicy;
+  /** Checked in order; the first is the user's file, where accept-new records new keys. */
+  knownHostsFiles: string[];
+  /** ssh's HostKeyAlias: the name looked up in known_hosts instead of the address. */
+  hostKeyAlias?: string;
+  /** Whole handshake, authentication included (ssh2's readyTimeout). Default 10 s. */
+  connectTimeoutMs?: number;
+  /** Default 15 s; three unanswered keepalives end the connection. */
+  keepaliveIntervalMs?: number;
+  /** The previous hop, connected first; this host is reached through its direct-tcpip channel. */
+  proxyJump?: ConnectOptions;
+}
+
+export interface ExecResult {
+  code: number | null;
+  signal?: string;
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+export interface ExecOptions {
+  stdin?: string | Buffer;
+  /** On expiry the remote command's process group is killed and the call rejects with HOST_TIMEOUT. */
+  timeoutMs?: number;
+  /** The command runs through `sudo` (become): killing it on timeout needs `sudo -n kill` too. */
+  killWithSudo?: boolean;
+}
+
+export interface SshSession {
+  exec(command: string, options?: ExecOptions): Promise<ExecResult>;
+  /** Never leaves a half-written file at remotePath: it writes a temporary name, then renames. */
+  upload(localPath: string, remotePath: string, mode: number): Promise<void>;
+  close(): void;
+  /** Things the user should hear about although the connection works (host key not checked, ...). */
+  readonly warnings: string[];
+}
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_KEEPALIVE_INTERVAL_MS = 15_000;
+
+/** ssh2's own default host key algorithms (lib/protocol/constants.js), which it does not export. */
+const SSH2_HOST_KEY_ALGORITHMS = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
+];
+
+export function connect(options: ConnectOptions): Promise<SshSession> {
+  return open(options);
+}
+
+async function open(options: ConnectOptions): Promise<Session> {
+  const jump = options.proxyJump === undefined ? undefined : await open(options.proxyJump);
+  try {
+    const sock = jump === undefined ? undefined : await jump.forward(options);
+    const { client, warnings } = await handshake(options, sock);
+    return new Session(client, options, [...(jump?.warnings ?? []), ...warnings], jump);
+  } catch (error) {
+    jump?.close();
+    throw error;
+  }
+}
+
+interface HostKeyCheck {
+  verdict?: HostKeyVerdict;
+  presented?: Buffer;
+}
+
+function handshake(options: ConnectOptions, sock: ClientChannel | undefined): Promise<{ client: ssh2.Client; warnings: string[] }> {
+  const warnings: string[] = [];
+  const lookupName = options.hostKeyAlias ?? options.address;
+  const entries = readKnownHostsFiles(options.knownHostsFiles);
+  const check: HostKeyCheck = {};
+  const auth = createAuthSession(options.auth, options.user);
+  const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+
+  // ssh2 treats any truthy return as acceptance, a Promise included: this must stay synchronous.
+  const hostVerifier = (key: Buffer): boolean => {
+    const verdict = checkHostKey(entries, lookupName, options.port, key);
+    check.verdict = verdict;
+    check.presented = key;
+    if (verdict.status === 'match') return true;
+    if (verdict.status !== 'unknown') return false;
+    if (options.hostKeyPolicy === 'off') {
+      warnings.push(`host key of ${options.host} (${fingerprint(key)}) was not checked: --host-key-check off`);
+      return true;
+    }
+    const userFile = options.knownHostsFiles[0];
+    if (options.hostKeyPolicy === 'accept-new' && userFile !== undefined) {
+      appendKnownHost(userFile, formatKnownHostsLine(lookupName, options.port, key));
+      warnings.push(`recorded new host key of ${options.host} (${fingerprint(key)}) in ${userFile}`);
+      return true;
+    }
+    return false;
+  };
+
+  const config: ConnectConfig = {
+    username: options.user,
+    hostVerifier,
+    authHandler: auth.handler,
+    readyTimeout: timeoutMs,
+    keepaliveInterval: options.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS,
+    keepaliveCountMax: 3,
+    algorithms: { serverHostKey: preferredHostKeyAlgorithms(entries, lookupName, options.port, SSH2_HOST_KEY_ALGORITHMS) as never },
+    ...(sock === undefined ? { host: options.address, port: options.port } : { sock }),
+  };
+
+  return new Promise((resolve, reject) => {
+    const client = new ssh2.Client();
+    let settled = false;
+    client.on('ready', () => {
+      settled = true;
+      resolve({ client, warnings });
+    });
+    client.on('error', (error: Error & { level?: string }) => {
+      // A dead agent socket is reported, then ssh2 goes on with the identity files.
+      if (error.level === 'agent') {
+        warnings.push(`ssh-agent unusable: ${error.message}`);
+        return;
+      }
+      if (settled) return;
+      settled = true;
+      client.end();
+      reject(connectError(error, options, check, auth, timeoutMs));
+    });
+    client.on('close', () => {
+      if (settled) return;
+      settled = true;
+      reject(connectError(new Error('connection closed during the handshake'), options, check, auth, timeoutMs));
+    });
+    client.connect(config);
+  });
+}
+
+/** Maps what ssh2 reports to what the user can act on; the host key verdict outranks ssh2's text. */
+export function connectError(
+  error: Error & { level?: string; code?: string | number },
+  options: ConnectOptions,
+  check: HostKeyCheck,
+  auth: AuthSession,
+  timeoutMs: number,
+): StapctlError {
+  const where = `${options.address}:${options.port}`;
+  const host = options.host;
+  const verdict = check.verdict;
+  const presented = check.presented === undefined ? '' : fingerprint(check.presented);
+  const lookupName = options.hostKeyAlias ?? options.address;
+  if (verdict?.status === 'mismatch') {
+    return new StapctlError(
+      'HOST_KEY_MISMATCH',
+      `HOST KEY CHANGED for ${host} (${where}): it presented ${presented}, which is not the key recorded at ${verdict.file}:${verdict.line}. ` +
+        'Someone may be intercepting the connection (man in the middle), or the host was reinstalled. Refusing to connect.',
+      {
+        host,
+        file: verdict.file,
+        line: verdict.line,
+        cause: error,
+        hint: `only if you know why the key changed: ssh-keygen -R '${formatLookup(lookupName, options.port)}' -f ${verdict.file}, then add the new key`,
+      },
+    );
+  }
+  if (verdict?.status === 'revoked') {
+    return new StapctlError('HOST_KEY_REVOKED', `host key ${presented} of ${host} (${where}) is revoked at ${verdict.file}:${verdict.line}; refusing to connect`, {
+      host,
+      file: verdict.file,
+      line: verdict.line,
+      cause: error,
+      hint: 'the host must get a new host key; a revoked key is never accepted',
+    });
+  }
+  if (verdict?.status === 'unknown' && error.level === 'handshake') {
+    const portFlag = options.port === 22 ? '' : `-p ${options.port} `;
+    return new StapctlError('HOST_KEY_UNKNOWN', `host key of ${host} (${where}) is not known: ${presented}`, {
+      host,
+      cause: error,
+      hint:
+        `check the fingerprint out of band, then: ssh-keyscan ${portFlag}${lookupName} >> ${options.knownHostsFiles[0] ?? '~/.ssh/known_hosts'}` +
+        ' (or run once with --host-key-check accept-new)',
+    });
+  }
+  if (error.level === 'client-authentication') return authFailure(options.auth, auth, options.user, host);
+  if (error.level === 'client-timeout') {
+    return new StapctlError('CONNECT_TIMEOUT', `no SSH session with ${host} (${where}) within ${timeoutMs / 1000} s`, {
+      host,
+      cause: error,
+      hint: 'check that the host is up and sshd answers on that port; raise --connect-timeout for slow links',
+    });
+  }
+  const code = typeof error.code === 'string' ? `${error.code}: ` : '';
+  return new StapctlError('CONNECT_FAILED', `cannot connect to ${host} (${where}): ${code === '' ? error.message : code.slice(0, -2)}`, {
+    host,
+    cause: error,
+    detail: error.message,
+    hint:
+      error.code === 'ECONNREFUSED'
+        ? 'nothing listens on that port: is sshd running, and are the inventory address and port right?'
+        : 'check the address, the port and the network path to the host',
+  });
+}
+
+function formatLookup(name: string, port: number): string {
+  return port === 22 ? name : `[${name}]:${port}`;
+}
+
+class Session implements SshSession {
+  private closed = false;
+  private lastError?: Error;
+  private sftpChannel?: Promise<SFTPWrapper>;
+
+  constructor(
+    private readonly client: ssh2.Client,
+    private readonly options: ConnectOptions,
+    readonly warnings: string[],
+    private readonly jump: Session | undefined,
+  ) {
+    // After the handshake ssh2 still reports transport errors here; without a listener they crash.
+    client.on('error', (error: Error) => {
+      this.lastError = error;
+    });
+    client.on('close', () => {
+      this.closed = true;
+    });
+  }
+
+  exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    const host = this.options.host;
+    return new Promise((resolve, reject) => {
+      if (this.closed) {
+        reject(this.lost('before the command started'));
+        return;
+      }
+      this.client.exec(`${PID_REPORT}${command}`, (error, channel) => {
+        if (error !== undefined && error !== null) {
+          reject(new StapctlError('CONNECT_FAILED', `${host}: cannot start a command: ${error.message}`, { host, cause: error }));
+          return;
+        }
+        const stdout: Buffer[] = [];
+        const stderr = new PidReportingStderr();
+        let exit: { code: number | null; signal?: string } | undefined;
+        let timer: NodeJS.Timeout | undefined;
+        let done = false;
+        const finish = (outcome: () => void): void => {
+          if (done) return;
+          done = true;
+          if (timer !== undefined) clearTimeout(timer);
+          outcome();
+        };
+        channel.on('data', (chunk: Buffer) => stdout.push(chunk));
+        channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+        channel.on('exit', (code: number | null, signal?: string) => {
+          exit = { code: typeof code === 'number' ? code : null, ...(signal !== undefined && signal !== null && { signal }) };
+        });
+        channel.on('close', () => {
+          finish(() => {
+            if (exit === undefined) {
+              reject(this.lost('while the command ran'));
+              return;
+            }
+            resolve({ ...exit, stdout: Buffer.concat(stdout), stderr: stderr.output() });
+          });
+        });
+        if (options.timeoutMs !== undefined) {
+          const timeoutMs = options.timeoutMs;
+          timer = setTimeout(() => {
+            finish(() => {
+              const timeout = new StapctlError('HOST_TIMEOUT', `${host}: the command did not finish within ${timeoutMs / 1000} s and was killed`, {
+                host,
+                detail: stderr.output().toString('utf8'),
+                hint: 'raise --timeout if the host is just slow',
+              });
+              this.killRemote(channel, stderr.pid, options.killWithSudo === true).then(
+                () => reject(timeout),
+                () => reject(timeout),
+              );
+            });
+          }, timeoutMs);
+        }
+        channel.end(options.stdin);
+      });
+    });
+  }
+
+  /**
+   * Stops a remote command past its deadline. A signal request (RFC 4254 6.9) is the clean way,
+   * but OpenSSH honours it only for sessions behind privilege separation, which root logins are
+   * not; and closing the channel does not stop a command that is not writing. So the process
+   * group of the session (sshd makes the login shell a session leader, pgid = its pid, reported
+   * by PID_REPORT) is also killed from a second channel on the same connection.
+   */
+  private async killRemote(channel: ClientChannel, pid: number | undefined, withSudo: boolean): Promise<void> {
+    // ssh2's channel.signal() stays silent once our side sent EOF, which it always has after stdin.
+    const internals = channel as unknown as { outgoing: { id: number; state: string }; _client: { _protocol: { signal(id: number, name: string): void } } };
+    if (internals.outgoing.state === 'open' || internals.outgoing.state === 'eof') {
+      internals._client._protocol.signal(internals.outgoing.id, 'KILL');
+    }
+    channel.close();
+    if (pid === undefined || this.closed) return;
+    const kill = `${withSudo ? 'sudo -n ' : ''}kill -KILL -- -${pid}`;
+    await new Promise<void>((resolve) => {
+      const guard = setTimeout(resolve, KILL_GRACE_MS);
+      this.client.exec(kill, (error, killer) => {
+        if (error !== undefined && error !== null) {
+          clearTimeout(guard);
+          resolve();
+          return;
+        }
+        killer.resume();
+        killer.stderr.resume();
+        killer.on('close', () => {
+          clearTimeout(guard);
+          resolve();
+        });
+        killer.end();
+      });
+    });
+  }
+
+  async upload(localPath: string, remotePath: string, mode: number): Promise<void> {
+    const sftp = await this.sftp();
+    const temporary = `${remotePath}.tmp-${randomBytes(6).toString('hex')}`;
+    try {
+      await mkdirp(sftp, posix.dirname(remotePath));
+      await call((cb) => sftp.fastPut(localPath, temporary, { mode }, cb));
+      // The remote umask trims the mode given at creation.
+      await call((cb) => sftp.chmod(temporary, mode, cb));
+      await call((cb) => sftp.ext_openssh_rename(temporary, remotePath, cb));
+    } catch (error) {
+      await call((cb) => sftp.unlink(temporary, cb)).catch(() => undefined);
+      throw new StapctlError('CONNECT_FAILED', `${this.options.host}: upload to ${remotePath} failed: ${(error as Error).message}`, {
+        host: this.options.host,
+        cause: error,
+      });
+    }
+  }
+
+  /** Runs a direct-tcpip channel to the next hop, as `ssh -J` does. */
+  forward(next: ConnectOptions): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      this.client.forwardOut('127.0.0.1', 0, next.address, next.port, (error, stream) => {
+        if (error !== undefined && error !== null) {
+          reject(
+            new StapctlError('CONNECT_FAILED', `cannot connect to ${next.host} (${next.address}:${next.port}) through ${this.options.host}: ${error.message}`, {
+              host: next.host,
+              cause: error,
+              hint: `check that ${this.options.host} can reach ${next.address}:${next.port} and allows TCP forwarding`,
+            }),
+          );
+          return;
+        }
+        resolve(stream);
+      });
+    });
+  }
+
+  close(): void {
+    this.client.end();
+    this.jump?.close();
+  }
+
+  private sftp(): Promise<SFTPWrapper> {
+    this.sftpChannel ??= new Promise<SFTPWrapper>((resolve, reject) => {
+      this.client.sftp((error, sftp) => (error !== undefined && error !== null ? reject(error) : resolve(sftp)));
+    });
+    return this.sftpChannel;
+  }
+
+  private lost(when: string): StapctlError {
+    const reason = this.lastError === undefined ? '' : `: ${this.lastError.message}`;
+    return new StapctlError('CONNECT_FAILED', `${this.options.host}: connection lost ${when}${reason}`, {
+      host: this.options.host,
+      ...(this.lastError !== undefined && { cause: this.lastError }),
+    });
+  }
+}
+
+/**
+ * Prefixed to every command: the login shell reports its pid (its process group) on stderr
+ * before it runs the command, so a timeout can kill the whole group. Stripped from stderr.
+ */
+const PID_REPORT = "printf 'stapctl-pid %s\\n' \"$$\" >&2; ";
+const PID_LINE = /(?:^|\n)(stapctl-pid (\d+)\n)/;
+const KILL_GRACE_MS = 5000;
+
+/** The marker is looked for anywhere, since a login script may print to stderr before it. */
+class PidReportingStderr {
+  private readonly chunks: Buffer[] = [];
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+  }
+
+  get pid(): number | undefined {
+    const match = PID_LINE.exec(Buffer.concat(this.chunks).toString('latin1'));
+    return match === null ? undefined : Number(match[2]);
+  }
+
+  output(): Buffer {
+    const all = Buffer.concat(this.chunks);
+    const match = PID_LINE.exec(all.toString('latin1'));
+    if (match === null || match[1] === undefined) return all;
+    const start = match.index + match[0].length - match[1].length;
+    return Buffer.concat([all.subarray(0, start), all.subarray(start + match[1].length)]);
+  }
+}
+
+function call(operation: (callback: (error?: Error | null) => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    operation((error) => (error !== undefined && error !== null ? reject(error) : resolve()));
+  });
+}
+
+/** mkdir -p over SFTP: a component that already exists as a directory is fine. */
+async function mkdirp(sftp: SFTPWrapper, dir: string): Promise<void> {
+  if (dir === '.' || dir === '/' || dir === '') return;
+  const parts = dir.split('/');
+  for (let index = 1; index <= parts.length; index++) {
+    const path = parts.slice(0, index).join('/');
+    if (path === '' || path === '.' || path === '~') continue;
+    const exists = await new Promise<boolean>((resolve) => {
+      sftp.stat(path, (error, stats) => resolve((error === undefined || error === null) && stats.isDirectory()));
+    });
+    if (!exists) await call((cb) => sftp.mkdir(path, cb));
+  }
+}

@@ -1,0 +1,401 @@
+/**
+ * Integration tests against real OpenSSH sshd processes on 127.0.0.1, each started here with its
+ * own host key, authorized_keys and port, and stopped by its PID.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, connect as tcpConnect, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { StapctlError } from '../../src/errors.js';
+import { planAuth, type AuthPlan } from '../../src/fleet/ssh-auth.js';
+import { connect, type ConnectOptions, type SshSession } from '../../src/fleet/ssh-transport.js';
+
+interface Sshd {
+  port: number;
+  dir: string;
+  hostPublicKey: string;
+  process: ChildProcess;
+}
+
+const scratch = mkdtempSync(join(tmpdir(), 'stapctl-ssh-'));
+const daemons: Sshd[] = [];
+const children: ChildProcess[] = [];
+
+function keygen(file: string, passphrase = ''): void {
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', passphrase, '-C', 'stapctl-test', '-f', file]);
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+async function waitForPort(port: number, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`sshd exited with ${child.exitCode}`);
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = tcpConnect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`sshd on port ${port} did not come up`);
+}
+
+async function startSshd(name: string, authorizedKeys: string, extra: string[] = []): Promise<Sshd> {
+  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  const dir = join(scratch, name);
+  mkdirSync(dir);
+  keygen(join(dir, 'hostkey'));
+  writeFileSync(join(dir, 'authorized_keys'), authorizedKeys);
+  const port = await freePort();
+  writeFileSync(
+    join(dir, 'sshd_config'),
+    [
+      `ListenAddress 127.0.0.1:${port}`,
+      `HostKey ${join(dir, 'hostkey')}`,
+      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+      `PidFile ${join(dir, 'sshd.pid')}`,
+      'StrictModes no',
+      'PermitRootLogin prohibit-password',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'UsePAM no',
+      `LogLevel ${process.env.SSHD_DEBUG === undefined ? 'INFO' : 'DEBUG1'}`,
+      'Subsystem sftp internal-sftp',
+      ...extra,
+      '',
+    ].join('\n'),
+  );
+  const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  child.stderr?.on('data', (d: Buffer) => process.env.SSHD_DEBUG && process.stderr.write(d));
+  const sshd = { port, dir, hostPublicKey: readFileSync(join(dir, 'hostkey.pub'), 'utf8').trim(), process: child };
+  daemons.push(sshd);
+  await waitForPort(port, child);
+  return sshd;
+}
+
+function stop(child: ChildProcess): void {
+  if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGTERM');
+}
+
+function hostKeyFingerprint(sshd: Sshd): string {
+  return execFileSync('ssh-keygen', ['-l', '-f', join(sshd.dir, 'hostkey.pub')], { encoding: 'utf8' }).split(' ')[1] ?? '';
+}
+
+let counter = 0;
+function knownHostsWith(lines: string[]): string {
+  const file = join(scratch, `known_hosts-${++counter}`);
+  writeFileSync(file, lines.map((line) => `${line}\n`).join(''));
+  return file;
+}
+
+function knownLine(sshd: Sshd): string {
+  const [type, key] = sshd.hostPublicKey.split(' ');
+  return `[127.0.0.1]:${sshd.port} ${type} ${key}`;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<StapctlError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof StapctlError, String((error as Error).stack));
+    return error;
+  }
+  assert.fail('expected a StapctlError');
+}
+
+const userKey = join(scratch, 'id_user');
+let plan: AuthPlan;
+let main: Sshd;
+
+function options(sshd: Sshd, overrides: Partial<ConnectOptions> = {}): ConnectOptions {
+  return {
+    host: `test-${sshd.port}`,
+    address: '127.0.0.1',
+    port: sshd.port,
+    user: 'root',
+    auth: plan,
+    hostKeyPolicy: 'strict',
+    knownHostsFiles: [knownHostsWith([knownLine(sshd)])],
+    connectTimeoutMs: 5000,
+    ...overrides,
+  };
+}
+
+async function withSession<T>(opts: ConnectOptions, use: (session: SshSession) => Promise<T>): Promise<T> {
+  const session = await connect(opts);
+  try {
+    return await use(session);
+  } finally {
+    session.close();
+  }
+}
+
+before(async () => {
+  keygen(userKey);
+  plan = await planAuth({ identities: [{ file: userKey, origin: 'option' }], identitiesOnly: false, defaultKeyDir: join(scratch, 'no-keys') });
+  main = await startSshd('main', readFileSync(`${userKey}.pub`, 'utf8'));
+});
+
+after(() => {
+  daemons.forEach((sshd) => stop(sshd.process));
+  children.forEach(stop);
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+describe('exec', () => {
+  test('stdin reaches the remote command and its stdout comes back', async () => {
+    const result = await withSession(options(main), (session) => session.exec('cat', { stdin: 'hello\nfleet\n' }));
+    assert.equal(result.code, 0);
+    assert.equal(result.stdout.toString(), 'hello\nfleet\n');
+  });
+
+  test('exit codes and stderr are reported; one session runs several commands', async () => {
+    await withSession(options(main), async (session) => {
+      const failed = await session.exec('echo oops >&2; exit 3');
+      assert.equal(failed.code, 3);
+      assert.equal(failed.stderr.toString(), 'oops\n');
+      const ok = await session.exec('true');
+      assert.equal(ok.code, 0);
+    });
+  });
+
+  test('a command killed by a signal reports the signal', async () => {
+    const result = await withSession(options(main), (session) => session.exec('kill -TERM $$'));
+    assert.equal(result.code, null);
+    assert.equal(result.signal, 'SIGTERM');
+  });
+
+  test('a command past its deadline is killed on the host and rejected with HOST_TIMEOUT', async () => {
+    const pidFile = join(main.dir, 'timeout.pids');
+    const started = Date.now();
+    const error = await withSession(options(main), (session) =>
+      rejection(session.exec(`echo $$ > ${pidFile}; sleep 30 & echo $! >> ${pidFile}; wait; echo finished`, { stdin: 'input', timeoutMs: 700 })),
+    );
+    assert.equal(error.code, 'HOST_TIMEOUT');
+    assert.equal(error.host, `test-${main.port}`);
+    assert.ok(Date.now() - started < 5000);
+    const pids = readFileSync(pidFile, 'utf8').trim().split('\n');
+    assert.equal(pids.length, 2);
+    const deadline = Date.now() + 3000;
+    while (pids.some((pid) => existsSync(`/proc/${pid}`)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(
+      pids.filter((pid) => existsSync(`/proc/${pid}`)),
+      [],
+    );
+  });
+});
+
+describe('upload', () => {
+  test('creates the directories, sets the mode and leaves no temporary file', async () => {
+    const local = join(scratch, 'agent.cjs');
+    writeFileSync(local, 'console.log("agent v1")\n');
+    const remoteDir = join(main.dir, 'cache', 'stapctl', '0.1.0-abc');
+    const remote = join(remoteDir, 'stapctl.cjs');
+    await withSession(options(main), (session) => session.upload(local, remote, 0o750));
+    assert.equal(readFileSync(remote, 'utf8'), 'console.log("agent v1")\n');
+    assert.equal(statSync(remote).mode & 0o777, 0o750);
+    assert.deepEqual(readdirSync(remoteDir), ['stapctl.cjs']);
+  });
+
+  test('replaces an existing file whole', async () => {
+    const local = join(scratch, 'agent2.cjs');
+    writeFileSync(local, 'v2'.repeat(100_000));
+    const remote = join(main.dir, 'replace', 'stapctl.cjs');
+    mkdirSync(join(main.dir, 'replace'));
+    writeFileSync(remote, 'old');
+    await withSession(options(main), (session) => session.upload(local, remote, 0o644));
+    assert.equal(readFileSync(remote, 'utf8'), 'v2'.repeat(100_000));
+    assert.deepEqual(readdirSync(join(main.dir, 'replace')), ['stapctl.cjs']);
+  });
+
+  test('a relative path lands in the login home directory', async () => {
+    const local = join(scratch, 'rel.txt');
+    writeFileSync(local, 'relative');
+    const name = `stapctl-upload-test-${process.pid}`;
+    try {
+      await withSession(options(main), (session) => session.upload(local, `${name}/file.txt`, 0o600));
+      assert.equal(readFileSync(join('/root', name, 'file.txt'), 'utf8'), 'relative');
+    } finally {
+      rmSync(join('/root', name), { recursive: true, force: true });
+    }
+  });
+});
+
+describe('host keys', () => {
+  test('strict refuses an unknown host with its fingerprint and the ssh-keyscan command', async () => {
+    const error = await rejection(connect(options(main, { knownHostsFiles: [knownHostsWith([])] })));
+    assert.equal(error.code, 'HOST_KEY_UNKNOWN');
+    assert.equal(error.host, `test-${main.port}`);
+    assert.ok(error.message.includes(hostKeyFingerprint(main)), error.message);
+    assert.match(error.hint ?? '', new RegExp(`ssh-keyscan -p ${main.port} 127\\.0\\.0\\.1 >> `));
+  });
+
+  test('accept-new records the key in the user file, after which strict connects', async () => {
+    const home = join(scratch, 'accept-home');
+    const userFile = join(home, '.ssh', 'known_hosts');
+    const warnings = await withSession(options(main, { hostKeyPolicy: 'accept-new', knownHostsFiles: [userFile] }), async (session) => session.warnings);
+    assert.match(warnings.join('\n'), /recorded new host key/);
+    assert.equal(readFileSync(userFile, 'utf8'), `${knownLine(main)}\n`);
+    assert.equal(statSync(userFile).mode & 0o777, 0o600);
+    assert.equal(statSync(join(home, '.ssh')).mode & 0o777, 0o700);
+    const result = await withSession(options(main, { knownHostsFiles: [userFile] }), (session) => session.exec('echo again'));
+    assert.equal(result.stdout.toString(), 'again\n');
+  });
+
+  test('a changed key is refused loudly even under accept-new, naming the recorded line', async () => {
+    const other = join(scratch, 'other-hostkey');
+    keygen(other);
+    const [type, key] = readFileSync(`${other}.pub`, 'utf8').split(' ');
+    const file = knownHostsWith(['# farm', `[127.0.0.1]:${main.port} ${type} ${key}`]);
+    const error = await rejection(connect(options(main, { hostKeyPolicy: 'accept-new', knownHostsFiles: [file] })));
+    assert.equal(error.code, 'HOST_KEY_MISMATCH');
+    assert.equal(error.file, file);
+    assert.equal(error.line, 2);
+    assert.match(error.message, /HOST KEY CHANGED/);
+    assert.ok(error.message.includes(hostKeyFingerprint(main)));
+    assert.equal(readFileSync(file, 'utf8').split('\n').length, 3);
+  });
+
+  test('a revoked key is refused even under off', async () => {
+    const file = knownHostsWith([knownLine(main), `@revoked * ${main.hostPublicKey.split(' ').slice(0, 2).join(' ')}`]);
+    const error = await rejection(connect(options(main, { hostKeyPolicy: 'off', knownHostsFiles: [file] })));
+    assert.equal(error.code, 'HOST_KEY_REVOKED');
+    assert.equal(error.line, 2);
+  });
+
+  test('off connects to an unknown host and says the key was not checked', async () => {
+    const warnings = await withSession(options(main, { hostKeyPolicy: 'off', knownHostsFiles: [knownHostsWith([])] }), async (session) => session.warnings);
+    assert.match(warnings.join('\n'), /was not checked/);
+  });
+
+  test('HostKeyAlias looks the host up under the alias', async () => {
+    const [type, key] = main.hostPublicKey.split(' ');
+    const file = knownHostsWith([`[build-alias]:${main.port} ${type} ${key}`]);
+    const result = await withSession(options(main, { hostKeyAlias: 'build-alias', knownHostsFiles: [file] }), (session) => session.exec('echo alias'));
+    assert.equal(result.stdout.toString(), 'alias\n');
+  });
+});
+
+describe('connection errors', () => {
+  test('a closed port is CONNECT_FAILED naming the address and port', async () => {
+    const port = await freePort();
+    const error = await rejection(connect(options(main, { port, host: 'closed-host' })));
+    assert.equal(error.code, 'CONNECT_FAILED');
+    assert.equal(error.host, 'closed-host');
+    assert.match(error.message, new RegExp(`127\\.0\\.0\\.1:${port}\\): ECONNREFUSED`));
+  });
+
+  test('a server that never speaks SSH is CONNECT_TIMEOUT after the connect timeout', async () => {
+    const silent: Server = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const address = silent.address();
+    try {
+      assert.ok(address !== null && typeof address !== 'string');
+      const started = Date.now();
+      const error = await rejection(connect(options(main, { port: address.port, connectTimeoutMs: 400 })));
+      assert.equal(error.code, 'CONNECT_TIMEOUT');
+      assert.ok(Date.now() - started < 3000);
+    } finally {
+      silent.close();
+    }
+  });
+
+  test('a key the host does not accept is AUTH_FAILED listing what was tried', async () => {
+    const stranger = join(scratch, 'id_stranger');
+    keygen(stranger);
+    const strangerPlan = await planAuth({ identities: [{ file: stranger, origin: 'option' }], identitiesOnly: false, defaultKeyDir: scratch });
+    const error = await rejection(connect(options(main, { auth: strangerPlan })));
+    assert.equal(error.code, 'AUTH_FAILED');
+    assert.ok(error.message.includes(stranger), error.message);
+    assert.match(error.message, /root@test-/);
+  });
+});
+
+describe('ssh-agent', () => {
+  let agentSocket: string;
+  before(async () => {
+    agentSocket = join(scratch, 'agent.sock');
+    const agent = spawn('ssh-agent', ['-D', '-a', agentSocket], { stdio: 'ignore' });
+    children.push(agent);
+    const deadline = Date.now() + 5000;
+    while (!existsSync(agentSocket) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  });
+
+  test('a passphrase-protected key held by the agent logs in', async () => {
+    const locked = join(scratch, 'id_locked');
+    keygen(locked);
+    writeFileSync(join(main.dir, 'authorized_keys'), readFileSync(`${userKey}.pub`, 'utf8') + readFileSync(`${locked}.pub`, 'utf8'));
+    execFileSync('ssh-add', ['-q', locked], { env: { ...process.env, SSH_AUTH_SOCK: agentSocket }, stdio: 'ignore' });
+    execFileSync('ssh-keygen', ['-q', '-p', '-P', '', '-N', 'secret', '-f', locked]);
+    const agentPlan = await planAuth({ agentSocket, identities: [{ file: locked, origin: 'option' }], identitiesOnly: true, defaultKeyDir: scratch });
+    assert.deepEqual(agentPlan.encrypted, [locked]);
+    const result = await withSession(options(main, { auth: agentPlan }), (session) => session.exec('echo via-agent'));
+    assert.equal(result.stdout.toString(), 'via-agent\n');
+  });
+
+  test('without an agent the same key is KEY_PASSPHRASE_REQUIRED before any connection', async () => {
+    const locked = join(scratch, 'id_locked');
+    const error = await rejection(planAuth({ identities: [{ file: locked, origin: 'inventory' }], identitiesOnly: false, defaultKeyDir: scratch, host: 'h1' }));
+    assert.equal(error.code, 'KEY_PASSPHRASE_REQUIRED');
+    assert.equal(error.host, 'h1');
+    assert.equal(error.hint?.includes(`ssh-add ${locked}`), true);
+  });
+});
+
+describe('ProxyJump', () => {
+  let target: Sshd;
+  let closedJump: Sshd;
+  before(async () => {
+    const keys = readFileSync(`${userKey}.pub`, 'utf8');
+    target = await startSshd('target', keys);
+    closedJump = await startSshd('closed-jump', keys, ['AllowTcpForwarding no']);
+  });
+
+  test('reaches a host through a jump host, each with its own known key', async () => {
+    const result = await withSession(options(target, { proxyJump: options(main) }), (session) => session.exec('echo $SSH_CONNECTION'));
+    assert.equal(result.code, 0);
+    assert.match(result.stdout.toString(), new RegExp(` ${target.port}\\n$`));
+  });
+
+  test('a jump host that forbids forwarding is CONNECT_FAILED naming both hosts', async () => {
+    const error = await rejection(connect(options(target, { host: 'inner', proxyJump: options(closedJump, { host: 'bastion' }) })));
+    assert.equal(error.code, 'CONNECT_FAILED');
+    assert.equal(error.host, 'inner');
+    assert.match(error.message, /through bastion/);
+  });
+
+  test('the target host key is verified behind the jump too', async () => {
+    const error = await rejection(connect(options(target, { knownHostsFiles: [knownHostsWith([])], proxyJump: options(main) })));
+    assert.equal(error.code, 'HOST_KEY_UNKNOWN');
+  });
+});
+
+describe('cost', () => {
+  test('connect and exec of true completes well within a second', async (context) => {
+    const samples: number[] = [];
+    for (let round = 0; round < 10; round++) {
+      const started = process.hrtime.bigint();
+      const result = await withSession(options(main), (session) => session.exec('true'));
+      samples.push(Number(process.hrtime.bigint() - started) / 1e6);
+      assert.equal(result.code, 0);
+    }
+    samples.sort((x, y) => x - y);
+    context.diagnostic(`connect+exec true: median ${samples[5]?.toFixed(1)} ms, min ${samples[0]?.toFixed(1)} ms, max ${samples[9]?.toFixed(1)} ms`);
+    assert.ok((samples[5] ?? Infinity) < 1000);
+  });
+});
