@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AnyAuthMethod, ParsedKey } from 'ssh2';
+import type { AnyAuthMethod, KnownPublicKeys, ParsedKey } from 'ssh2';
 import { StapctlError } from '../../src/errors.js';
 import { authFailure, classifyPrivateKey, createAuthSession, planAuth, PlannedAgent, type AuthPlan } from '../../src/fleet/ssh-auth.js';
 
@@ -204,13 +204,13 @@ describe('authentication order', () => {
 
   test('under IdentitiesOnly the agent offers only keys of the identity files', async () => {
     const filtered = new PlannedAgent(agentSocket, [publicBlob(second)]);
-    const keys = await new Promise<ParsedKey[]>((resolve, reject) =>
+    const keys = await new Promise<KnownPublicKeys<ParsedKey>>((resolve, reject) =>
       filtered.getIdentities((error, found) => (error ? reject(error) : resolve(found ?? []))),
     );
     assert.equal(keys.length, 1);
-    assert.ok(keys[0]?.getPublicSSH().equals(publicBlob(second)));
+    assert.ok((keys[0] as ParsedKey | undefined)?.getPublicSSH().equals(publicBlob(second)));
     const all = new PlannedAgent(agentSocket);
-    const every = await new Promise<ParsedKey[]>((resolve, reject) => all.getIdentities((error, found) => (error ? reject(error) : resolve(found ?? []))));
+    const every = await new Promise<KnownPublicKeys<ParsedKey>>((resolve, reject) => all.getIdentities((error, found) => (error ? reject(error) : resolve(found ?? []))));
     assert.equal(every.length, 2);
   });
 });
