@@ -172,7 +172,9 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
   await mkdir(options.dir, { recursive: true });
   const dir = await realpath(options.dir);
   refuseMountedDirectory(dir, mounted);
+  // A run that crashed leaves its hosts (stopped by the record) or at least its files behind.
   await stopFarm(dir);
+  await removeFarmFiles(dir);
 
   const clientKey = join(dir, 'client_key');
   const knownHostsFile = join(dir, 'known_hosts');
