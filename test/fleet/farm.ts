@@ -40,6 +40,8 @@ export interface Farm {
   knownHostsFile: string;
   sshConfigFile: string;
   clientKey: string;
+  /** The certificate database every host's stap-serverd uses (stap.cert is its certificate). */
+  serverCert: string;
   down(): Promise<void>;
   /** Runs argv inside the host's namespaces (nsenter), as root, without ssh. */
   exec(host: FarmHost, argv: string[]): Promise<ExecResult>;
@@ -209,6 +211,7 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
     knownHostsFile,
     sshConfigFile,
     clientKey,
+    serverCert: join(dir, 'server-cert'),
     down: () => stopFarm(dir),
     exec: (host, argv) => run('nsenter', ['-t', String(host.pid), '-m', '-u', '-p', '--', ...argv]),
   };
