@@ -17,11 +17,13 @@ export type ErrorCode =
   | 'USER_NOT_IN_GROUP'
   | 'ROOT_USER_REFUSED'
   | 'NO_LIB_MODULES'
+  | 'NO_SUCH_GROUP'
   // running servers
   | 'SERVER_START_FAILED'
   | 'SERVER_STOP_FAILED'
   | 'CERT_FAILED'
   | 'LOCK_TIMEOUT'
+  | 'LOG_UNWRITABLE'
   // fleet
   | 'INVENTORY_INVALID'
   | 'INVENTORY_NOT_FOUND'
