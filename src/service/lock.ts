@@ -1,0 +1,141 @@
+import { randomBytes } from 'node:crypto';
+import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { StapctlError } from '../errors.js';
+import { readProcess } from './proc.js';
+
+/** A dot-file: the stock script's `ls STAT_PATH` does not list it, so it never shows as a server. */
+export const LOCK_FILE = '.stapctl.lock';
+
+const DEFAULT_TIMEOUT_MS = 60_000;
+
+/** Who holds a lock file: a PID and its start time, so that a reused PID is not taken for the holder. */
+export interface LockHolder {
+  pid: number;
+  startTime: number;
+}
+
+export function parseLockHolder(text: string): LockHolder | undefined {
+  const match = /^(\d+) (\d+)\n$/.exec(text);
+  if (match?.[1] === undefined || match[2] === undefined) return undefined;
+  return { pid: Number(match[1]), startTime: Number(match[2]) };
+}
+
+export function formatLockHolder(holder: LockHolder): string {
+  return `${holder.pid} ${holder.startTime}\n`;
+}
+
+const sameHolder = (a: LockHolder | undefined, b: LockHolder) =>
+  a !== undefined && a.pid === b.pid && a.startTime === b.startTime;
+
+function holderIsAlive(holder: LockHolder): boolean {
+  const info = readProcess(holder.pid);
+  return info !== undefined && info.state !== 'Z' && info.startTime === holder.startTime;
+}
+
+function ourselves(): LockHolder {
+  const info = readProcess(process.pid);
+  if (info === undefined) throw new Error(`cannot read /proc/${process.pid}/stat for the lock`);
+  return { pid: process.pid, startTime: info.startTime };
+}
+
+function readHolder(path: string): LockHolder | undefined {
+  try {
+    return parseLockHolder(readFileSync(path, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+const errorCode = (error: unknown) => (error as NodeJS.ErrnoException).code;
+
+/**
+ * Create `path` holding `me`, or fail because it exists. The content is written to a private file
+ * first and then hard-linked into place: link(2) never replaces a file, and the lock is never seen
+ * empty or half-written, so a holder that dies at any moment leaves either no lock or a readable one.
+ */
+function createExclusive(path: string, me: LockHolder): boolean {
+  const draft = `${path}.${me.pid}.${randomBytes(6).toString('hex')}`;
+  writeFileSync(draft, formatLockHolder(me), { flag: 'wx', mode: 0o644 });
+  try {
+    linkSync(draft, path);
+    return true;
+  } catch (error) {
+    if (errorCode(error) === 'EEXIST') return false;
+    throw error;
+  } finally {
+    unlinkSync(draft);
+  }
+}
+
+/**
+ * One attempt to own `path`. A lock whose holder is dead is removed, but only by whoever owns the
+ * breaker file named after that very holder, and only after reading the same holder again under
+ * it. Between that read and the unlink nobody else can remove or replace the file (its owner is
+ * dead, every other breaker of it waits), so two waiters can never both remove a lock, and a fresh
+ * lock taken meanwhile is never removed. A breaker left by a breaker that died is itself broken
+ * the same way, one level down.
+ */
+function tryAcquire(path: string, me: LockHolder): { acquired: true } | { acquired: false; holder: LockHolder | undefined } {
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    if (createExclusive(path, me)) return { acquired: true };
+    const holder = readHolder(path);
+    // Vanished between our link and our read: its holder released it; try again at once.
+    if (holder === undefined) continue;
+    if (holderIsAlive(holder)) return { acquired: false, holder };
+    breakStale(path, holder, me);
+  }
+  return { acquired: false, holder: readHolder(path) };
+}
+
+function breakStale(path: string, stale: LockHolder, me: LockHolder): void {
+  const breaker = `${path}.break.${stale.pid}.${stale.startTime}`;
+  if (!tryAcquire(breaker, me).acquired) return;
+  try {
+    if (sameHolder(readHolder(path), stale)) unlinkSync(path);
+  } finally {
+    release(breaker, me);
+  }
+}
+
+function release(path: string, me: LockHolder): void {
+  if (!sameHolder(readHolder(path), me)) return;
+  try {
+    unlinkSync(path);
+  } catch (error) {
+    if (errorCode(error) !== 'ENOENT') throw error;
+  }
+}
+
+/**
+ * Run `fn` while holding STAT_PATH/.stapctl.lock, so that concurrent stapctl runs on one host see
+ * each other's servers and never start two identical ones. Node has no flock(2), hence a lock
+ * file with our PID that a later run takes over once that PID is gone.
+ */
+export async function withLock<T>(statPath: string, fn: () => Promise<T>, opts: { timeoutMs?: number } = {}): Promise<T> {
+  const path = join(statPath, LOCK_FILE);
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  mkdirSync(statPath, { recursive: true, mode: 0o755 });
+  const me = ourselves();
+  const deadline = Date.now() + timeoutMs;
+  let delay = 10;
+  for (;;) {
+    const attempt = tryAcquire(path, me);
+    if (attempt.acquired) break;
+    if (Date.now() >= deadline) {
+      const holder = attempt.holder === undefined ? 'another process' : `PID ${attempt.holder.pid}`;
+      throw new StapctlError('LOCK_TIMEOUT', `timed out after ${timeoutMs / 1000} s waiting for the lock ${path}, held by ${holder}`, {
+        file: path,
+        hint: `another stapctl run is still working; wait for it to finish, or if ${holder} is not stapctl, remove ${path}`,
+      });
+    }
+    await sleep(Math.min(delay + Math.random() * delay, Math.max(deadline - Date.now(), 1)));
+    delay = Math.min(delay * 2, 200);
+  }
+  try {
+    return await fn();
+  } finally {
+    release(path, me);
+  }
+}

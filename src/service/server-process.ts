@@ -1,0 +1,225 @@
+import { spawn } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { StapctlError } from '../errors.js';
+import { isServerProcess, listeningPorts, readProcess, type ProcessInfo } from './proc.js';
+import type { ServerSpec } from './server-spec.js';
+import { tailLines } from './service-log.js';
+import type { UserInfo } from './users.js';
+
+export const STAP_SERVERD = '/usr/lib/systemtap/stap-serverd';
+export const STAP_GEN_CERT = '/usr/lib/systemtap/stap-gen-cert';
+export const SETPRIV = '/usr/bin/setpriv';
+
+const START_TIMEOUT_MS = 10_000;
+/** As the stock stap-stop-server: 20 tries, half a second apart. */
+const TERM_TIMEOUT_MS = 10_000;
+const KILL_TIMEOUT_MS = 5_000;
+const POLL_MS = 20;
+const LOG_LINES_ON_FAILURE = 20;
+
+/**
+ * The stap-serverd command line of the stock start_server, as an argv array: no shell ever sees a
+ * value, so `-D 'A=$(id)'` reaches the server as the literal macro it is.
+ */
+export function serverArgv(spec: ServerSpec, flags: { keepTemp: boolean; usePassword: boolean }, logPath: string): string[] {
+  const argv = ['-a', spec.arch];
+  if (flags.keepTemp) argv.push('-k');
+  if (flags.usePassword) argv.push('-P');
+  for (const release of spec.releases) argv.push('-r', release);
+  for (const build of spec.builds) argv.push('-B', build);
+  for (const include of spec.includes) argv.push('-I', include);
+  for (const define of spec.defines) argv.push('-D', define);
+  if (spec.runtime) argv.push('-R', spec.runtime);
+  argv.push(`--log=${logPath}`);
+  if (spec.port) argv.push('--port', spec.port);
+  if (spec.ssl) argv.push('--ssl', spec.ssl);
+  if (spec.maxThreads) argv.push('--max-threads', spec.maxThreads);
+  if (spec.maxRequestSize) argv.push('--max-request-size', spec.maxRequestSize);
+  if (spec.maxCompressedRequest) argv.push('--max-compressed-request', spec.maxCompressedRequest);
+  return argv;
+}
+
+/**
+ * What a login as the user would give (the stock script uses `runuser -`): stap-serverd and
+ * stap-gen-cert find the certificate database under $HOME, so root's HOME would be the wrong one.
+ */
+export function userEnvironment(user: UserInfo): Record<string, string> {
+  return {
+    HOME: user.home,
+    USER: user.name,
+    LOGNAME: user.name,
+    SHELL: user.shell || '/bin/sh',
+    PATH: '/usr/local/bin:/usr/bin:/bin',
+  };
+}
+
+/**
+ * setpriv switches to the user and then execs the program, so the PID we get is the program's.
+ * The groups are set from `user` itself: the membership checked before is the one the server gets.
+ */
+export function asUserArgv(user: UserInfo, program: string, args: readonly string[]): string[] {
+  const groups = user.groups.length === 0 ? ['--clear-groups'] : ['--groups', user.groups.join(',')];
+  return ['--reuid', String(user.uid), '--regid', String(user.gid), ...groups, '--', program, ...args];
+}
+
+function refuseRoot(user: UserInfo): void {
+  if (user.uid === 0) {
+    throw new StapctlError('ROOT_USER_REFUSED', `stap-serverd refuses to run as root (user "${user.name}" has uid 0)`, {
+      hint: 'use -u stap-server',
+    });
+  }
+}
+
+export function certificatePath(user: UserInfo): string {
+  return join(user.home, '.systemtap', 'ssl', 'server', 'stap.cert');
+}
+
+/** The stock prepare_certs: the server's certificate database is made once, as the user. */
+export async function ensureCertificate(user: UserInfo): Promise<void> {
+  refuseRoot(user);
+  const cert = certificatePath(user);
+  if (existsSync(cert)) return;
+  const failed = (message: string, detail: string) =>
+    new StapctlError('CERT_FAILED', `${message}: ${cert} was not made`, {
+      file: cert,
+      detail,
+      hint: `${user.name} needs a writable home (${user.home}); check it and run ${STAP_GEN_CERT} as ${user.name}`,
+    });
+  const { code, stderr } = await new Promise<{ code: number | string; stderr: string }>((resolve) => {
+    let output = '';
+    const child = spawn(SETPRIV, asUserArgv(user, STAP_GEN_CERT, []), {
+      cwd: existsSync(user.home) ? user.home : '/',
+      env: userEnvironment(user),
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (output += text));
+    child.on('error', (error) => resolve({ code: (error as NodeJS.ErrnoException).code ?? 'error', stderr: error.message }));
+    child.on('close', (exitCode, signal) => resolve({ code: exitCode ?? signal ?? 'unknown', stderr: output }));
+  });
+  if (code !== 0) throw failed(`stap-gen-cert as ${user.name} failed (${code})`, stderr.trim());
+  if (!existsSync(cert)) throw failed(`stap-gen-cert as ${user.name} succeeded`, stderr.trim());
+}
+
+export interface StartedServer {
+  pid: number;
+  port: number;
+}
+
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Start stap-serverd as `user` and return only once /proc shows it running as that user and
+ * listening. The stock stap-start-server looks once with `ps` and prints OK for a server that dies
+ * a moment later; here a server that exits, or does not listen within the timeout, is killed if
+ * still there and reported with the lines it wrote to its log.
+ */
+export async function spawnServer(argv: string[], user: UserInfo, opts: { timeoutMs?: number; logFile: string }): Promise<StartedServer> {
+  refuseRoot(user);
+  const timeoutMs = opts.timeoutMs ?? START_TIMEOUT_MS;
+  const logOffset = fileSize(opts.logFile);
+  const child = spawn(SETPRIV, asUserArgv(user, STAP_SERVERD, argv), {
+    cwd: '/',
+    env: userEnvironment(user),
+    stdio: 'ignore',
+    // Its own session: a Ctrl-C on stapctl's terminal must not reach the servers it started.
+    detached: true,
+  });
+  let exit: string | undefined;
+  let spawnError: Error | undefined;
+  // Listening to 'exit' makes node reap the child, so a server that dies leaves no zombie behind.
+  child.on('exit', (code, signal) => (exit = signal === null ? `exited with status ${code}` : `was killed by ${signal}`));
+  child.on('error', (error) => (spawnError = error));
+  child.unref();
+
+  const pid = child.pid;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (spawnError !== undefined) {
+      throw new StapctlError('SERVER_START_FAILED', `cannot run ${SETPRIV}: ${spawnError.message}`, {
+        hint: 'install util-linux (it provides setpriv)',
+        cause: spawnError,
+      });
+    }
+    if (pid !== undefined && exit === undefined) {
+      const info = readProcess(pid);
+      if (isServerProcess(info, user.uid)) {
+        const [port] = listeningPorts(pid);
+        if (port !== undefined) return { pid, port };
+      }
+    }
+    if (exit !== undefined || Date.now() >= deadline) break;
+    await sleep(POLL_MS);
+  }
+
+  let reason = exit;
+  if (reason === undefined) {
+    reason = `did not listen on a TCP port within ${timeoutMs / 1000} s`;
+    child.kill('SIGKILL');
+    await waitFor(() => exit !== undefined, KILL_TIMEOUT_MS);
+  }
+  const written = tailLines(opts.logFile, LOG_LINES_ON_FAILURE, logOffset);
+  throw new StapctlError('SERVER_START_FAILED', `stap-serverd (PID ${pid}) ${reason}`, {
+    file: opts.logFile,
+    detail: written.length > 0 ? written.join('\n') : `stap-serverd wrote nothing to ${opts.logFile}`,
+    hint: `see ${opts.logFile}; to see errors it prints before logging, run as ${user.name}: ${STAP_SERVERD} ${argv.join(' ')}`,
+  });
+}
+
+async function waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() >= deadline) return false;
+    await sleep(POLL_MS);
+  }
+  return true;
+}
+
+function signal(pid: number, name: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, name);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw error;
+  }
+}
+
+export interface StopOptions {
+  termTimeoutMs?: number;
+  killTimeoutMs?: number;
+  /** Which process may be signalled; stap-serverd of `uid` unless a test runs this on a stand-in. */
+  isTarget?: (info: ProcessInfo | undefined) => boolean;
+}
+
+/**
+ * Stop one server: SIGTERM, then SIGKILL when it has not gone after the timeout (the stock
+ * stap-stop-server gives up instead and leaves it running). Before each signal the PID must still
+ * be the same stap-serverd of the same user, started at the same moment: a PID that was reused in
+ * between is never signalled.
+ */
+export async function stopServer(pid: number, uid: number, opts: StopOptions = {}): Promise<'stopped' | 'killed' | 'not-running'> {
+  const isTarget = opts.isTarget ?? ((info: ProcessInfo | undefined) => isServerProcess(info, uid));
+  const first = readProcess(pid);
+  if (first === undefined || !isTarget(first)) return 'not-running';
+  const stillThere = () => {
+    const now = readProcess(pid);
+    return now !== undefined && now.state !== 'Z' && now.startTime === first.startTime && isTarget(now);
+  };
+
+  if (!signal(pid, 'SIGTERM')) return 'stopped';
+  if (await waitFor(() => !stillThere(), opts.termTimeoutMs ?? TERM_TIMEOUT_MS)) return 'stopped';
+
+  if (!stillThere() || !signal(pid, 'SIGKILL')) return 'stopped';
+  if (await waitFor(() => !stillThere(), opts.killTimeoutMs ?? KILL_TIMEOUT_MS)) return 'killed';
+  throw new StapctlError('SERVER_STOP_FAILED', `stap-serverd PID ${pid} is still there after SIGKILL`, {
+    hint: `it is probably stuck in the kernel (state ${readProcess(pid)?.state ?? '?'} in /proc/${pid}/stat); check it with ps -o pid,stat,wchan -p ${pid}`,
+  });
+}

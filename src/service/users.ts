@@ -1,0 +1,154 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { StapctlError } from '../errors.js';
+
+export interface UserInfo {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+  shell: string;
+  /** The primary gid first, then the supplementary gids. */
+  groups: number[];
+}
+
+export interface PasswdEntry {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+  shell: string;
+}
+
+export interface GroupEntry {
+  name: string;
+  gid: number;
+  members: string[];
+}
+
+/** The group every server user must belong to (the seed's and the Debian package's). */
+export const SERVER_GROUP = 'stap-server';
+
+function colonRecords(text: string): string[][] {
+  return text
+    .split('\n')
+    // `+`/`-` lines are NIS compat entries, not users; the real entries come through NSS.
+    .filter((line) => line.trim() !== '' && !line.startsWith('#') && !/^[+-]/.test(line))
+    .map((line) => line.split(':'));
+}
+
+const isId = (value: string | undefined): value is string => value !== undefined && /^\d+$/.test(value);
+
+/** passwd(5): `name:password:uid:gid:gecos:home:shell`. Malformed lines are skipped, as libc does. */
+export function parsePasswd(text: string): PasswdEntry[] {
+  const entries: PasswdEntry[] = [];
+  for (const [name, , uid, gid, , home, shell] of colonRecords(text)) {
+    if (!name || !isId(uid) || !isId(gid)) continue;
+    entries.push({ name, uid: Number(uid), gid: Number(gid), home: home ?? '', shell: shell ?? '' });
+  }
+  return entries;
+}
+
+/** group(5): `name:password:gid:member,member`. */
+export function parseGroup(text: string): GroupEntry[] {
+  const entries: GroupEntry[] = [];
+  for (const [name, , gid, members] of colonRecords(text)) {
+    if (!name || !isId(gid)) continue;
+    entries.push({ name, gid: Number(gid), members: (members ?? '').split(',').filter((m) => m !== '') });
+  }
+  return entries;
+}
+
+export interface AccountFiles {
+  passwd: string;
+  group: string;
+}
+
+const SYSTEM_FILES: AccountFiles = { passwd: '/etc/passwd', group: '/etc/group' };
+
+function readOrEmpty(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** `getent DATABASE KEY` lines, or none when the key is unknown (exit 2) or getent is missing. */
+function getent(database: string, key: string): string[] {
+  try {
+    return execFileSync('getent', [database, '--', key], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+      .split('\n')
+      .filter((line) => line !== '');
+  } catch {
+    return [];
+  }
+}
+
+const uniqueIds = (ids: number[]) => [...new Set(ids)];
+
+/**
+ * The account as the system resolves it: the local files first (fast, and what useradd writes),
+ * then NSS through getent for directory users (LDAP, sssd).
+ */
+export function lookupUser(name: string, files: AccountFiles = SYSTEM_FILES): UserInfo | undefined {
+  const local = parsePasswd(readOrEmpty(files.passwd)).find((entry) => entry.name === name);
+  if (local !== undefined) {
+    const supplementary = parseGroup(readOrEmpty(files.group))
+      .filter((group) => group.members.includes(name))
+      .map((group) => group.gid);
+    return { ...local, groups: uniqueIds([local.gid, ...supplementary]) };
+  }
+  const [line] = getent('passwd', name);
+  const [entry] = parsePasswd(line ?? '');
+  if (entry === undefined || entry.name !== name) return undefined;
+  // `getent initgroups NAME` prints `NAME  GID GID ...`: every group NSS knows the user to be in.
+  const [initgroups] = getent('initgroups', name);
+  const supplementary = (initgroups ?? '').trim().split(/\s+/).slice(1).filter(isId).map(Number);
+  return { ...entry, groups: uniqueIds([entry.gid, ...supplementary]) };
+}
+
+export function lookupGroup(name: string, files: AccountFiles = SYSTEM_FILES): { name: string; gid: number } | undefined {
+  const local = parseGroup(readOrEmpty(files.group)).find((group) => group.name === name);
+  if (local !== undefined) return { name: local.name, gid: local.gid };
+  const [line] = getent('group', name);
+  const [entry] = parseGroup(line ?? '');
+  return entry === undefined || entry.name !== name ? undefined : { name: entry.name, gid: entry.gid };
+}
+
+/** The home that `~` (no user: the invoking user's HOME) or `~user` stands for in a config file. */
+export function homeOf(user?: string): string | undefined {
+  if (user === undefined || user === '') return process.env.HOME || homedir();
+  return lookupUser(user)?.home;
+}
+
+/**
+ * The account a server will run as, refused before anything starts: stap-serverd exits at once as
+ * root, and the stock script would print OK for it.
+ */
+export function checkServerUser(name: string, files: AccountFiles = SYSTEM_FILES): UserInfo {
+  const user = lookupUser(name, files);
+  if (user === undefined) {
+    throw new StapctlError('NO_SUCH_USER', `user "${name}" does not exist`, {
+      hint: `create it: useradd --system --create-home --gid ${SERVER_GROUP} ${name}`,
+    });
+  }
+  if (user.uid === 0) {
+    throw new StapctlError('ROOT_USER_REFUSED', `stap-serverd refuses to run as root (user "${name}" has uid 0)`, {
+      hint: `use -u ${SERVER_GROUP}`,
+    });
+  }
+  const group = lookupGroup(SERVER_GROUP, files);
+  if (group === undefined) {
+    throw new StapctlError('NO_SUCH_GROUP', `group "${SERVER_GROUP}" does not exist`, {
+      hint: `create it: groupadd --system ${SERVER_GROUP}, then usermod -aG ${SERVER_GROUP} ${name}`,
+    });
+  }
+  if (!user.groups.includes(group.gid)) {
+    throw new StapctlError('USER_NOT_IN_GROUP', `user "${name}" is not a member of group "${SERVER_GROUP}"`, {
+      hint: `usermod -aG ${SERVER_GROUP} ${name}`,
+    });
+  }
+  return user;
+}
