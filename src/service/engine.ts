@@ -170,7 +170,7 @@ class ServiceRun {
     try {
       const running = this.findRunning(spec);
       if (running) {
-        this.log.pass(`stap-server start ${formatServerOptions(running.spec)}`);
+        this.log.pass(`stap-server start ${options}`);
         return { kind: 'start', spec, outcome: 'already-running', pid: running.pid, ...portOf(running.pid) };
       }
       const user = checkServerUser(spec.user);

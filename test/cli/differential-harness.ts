@@ -63,6 +63,8 @@ export async function serviceLogLines(farm: Farm, host: FarmHost): Promise<strin
 }
 
 export const SERVICE_LOG_LINE = /^[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d: /;
+/** The stock script's date exactly: its unquoted echo turns `date +"%b %e %T"`'s "Nov  9" into "Nov 9". */
+const STOCK_LOG_DATE = /^[A-Z][a-z]{2} \d{1,2} \d\d:\d\d:\d\d: /;
 
 /**
  * Gives each PID the token <pid1>, <pid2>, ... in order of first appearance, across every text of
@@ -102,9 +104,9 @@ export class PidNormaliser {
   }
 }
 
-/** Replaces the date of the initscript's log lines; the message stays as it is. */
+/** Replaces a date of the stock script's shape; any other date and the message stay as they are. */
 export function normaliseLogDates(lines: readonly string[]): string[] {
-  return lines.map((line) => line.replace(SERVICE_LOG_LINE, '<date>: '));
+  return lines.map((line) => line.replace(STOCK_LOG_DATE, '<date>: '));
 }
 
 /** Everything a scenario observed on one host, normalised for comparison. */
