@@ -84,12 +84,13 @@ function tryAcquire(path: string, me: LockHolder): { acquired: true } | { acquir
     // Vanished between our link and our read: its holder released it; try again at once.
     if (holder === undefined) continue;
     if (holderIsAlive(holder)) return { acquired: false, holder };
-    breakStale(path, holder, me);
+    breakStaleLock(path, holder, me);
   }
   return { acquired: false, holder: readHolder(path) };
 }
 
-function breakStale(path: string, stale: LockHolder, me: LockHolder): void {
+/** Remove the lock at `path` if, and only if, it is still the one `stale` held. */
+export function breakStaleLock(path: string, stale: LockHolder, me: LockHolder = ourselves()): void {
   const breaker = `${path}.break.${stale.pid}.${stale.startTime}`;
   if (!tryAcquire(breaker, me).acquired) return;
   try {

@@ -1,0 +1,155 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, linkSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ServiceLog, formatLogLine, prepareLogFile, tailLines } from '../../src/service/service-log.js';
+import { lookupGroup } from '../../src/service/users.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'stapctl-log-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const LINE = /^[A-Z][a-z]{2} \d{1,2} \d\d:\d\d:\d\d: /;
+
+async function waitForFile(file: string): Promise<string> {
+  for (let i = 0; i < 100 && !existsSync(file); i += 1) await sleep(20);
+  return readFileSync(file, 'utf8');
+}
+
+describe('formatLogLine', () => {
+  test('a single-digit day has one space, as the stock echo of an unquoted date prints it', () => {
+    assert.equal(formatLogLine(new Date(2026, 10, 5, 9, 3, 1), 'Pass: x'), 'Nov 5 09:03:01: Pass: x');
+  });
+
+  test('a two-digit day and the message are kept as they are', () => {
+    assert.equal(formatLogLine(new Date(2026, 0, 29, 18, 0, 45), 'a  b'), 'Jan 29 18:00:45: a  b');
+  });
+
+  test('matches the stock log() run by bash for the same moment', () => {
+    const stock = execFileSync(
+      'bash',
+      ['-c', 'echo `LC_ALL=en date -d "2026-03-07 04:05:06" +"%b %e %T"`": $1"', 'log', 'Error: stap-server start'],
+      { encoding: 'utf8' },
+    ).trimEnd();
+    assert.equal(formatLogLine(new Date(2026, 2, 7, 4, 5, 6), 'Error: stap-server start'), stock);
+  });
+});
+
+describe('tailLines', () => {
+  test('gives the last lines, or all of a short file', () => {
+    const file = join(dir, 'tail');
+    writeFileSync(file, 'one\ntwo\nthree\n');
+    assert.deepEqual(tailLines(file, 2), ['two', 'three']);
+    assert.deepEqual(tailLines(file, 10), ['one', 'two', 'three']);
+  });
+
+  test('from an offset it gives only what was written after it', () => {
+    const file = join(dir, 'offset');
+    writeFileSync(file, 'old\n');
+    const offset = statSync(file).size;
+    writeFileSync(file, 'new 1\nnew 2\n', { flag: 'a' });
+    assert.deepEqual(tailLines(file, 10, offset), ['new 1', 'new 2']);
+  });
+
+  test('reads the end of a file far larger than its first chunk', () => {
+    const file = join(dir, 'big');
+    writeFileSync(file, `${'x'.repeat(100)}\n`.repeat(5000) + 'last\n');
+    assert.deepEqual(tailLines(file, 2), ['x'.repeat(100), 'last']);
+  });
+
+  test('a missing file has no lines', () => {
+    assert.deepEqual(tailLines(join(dir, 'missing'), 5), []);
+  });
+});
+
+describe('ServiceLog', () => {
+  test('log, pass and error append dated lines in order', () => {
+    const file = join(dir, 'service.log');
+    const log = new ServiceLog(file, { logger: join(dir, 'no-logger') });
+    log.log('Starting stap-server -a "x86_64"');
+    log.pass('stap-server start');
+    log.error('stap-server start');
+    const lines = readFileSync(file, 'utf8').split('\n');
+    assert.equal(lines.length, 4);
+    assert.equal(lines[3], '');
+    assert.match(lines[0] ?? '', LINE);
+    assert.match(lines[0] ?? '', /: Starting stap-server -a "x86_64"$/);
+    assert.match(lines[1] ?? '', /: Pass: stap-server start$/);
+    assert.match(lines[2] ?? '', /: Error: stap-server start$/);
+    assert.deepEqual(log.tail(1).map((line) => line.replace(LINE, '')), ['Error: stap-server start']);
+    assert.equal(log.writeError, undefined);
+  });
+
+  test('errors are also handed to the syslog client, as one argument', async () => {
+    const file = join(dir, 'syslog.log');
+    const received = join(dir, 'logger-received');
+    const logger = join(dir, 'fake-logger');
+    writeFileSync(logger, `#!/bin/sh\nprintf '%s|' "$@" > ${received}.tmp && mv ${received}.tmp ${received}\n`);
+    chmodSync(logger, 0o755);
+    new ServiceLog(file, { logger }).error('stap-server start -D "A=$(id)"');
+    assert.equal(await waitForFile(received), '--|Error: stap-server start -D "A=$(id)"|');
+  });
+
+  test('a missing logger does not stop the line reaching the file', () => {
+    const file = join(dir, 'nologger.log');
+    new ServiceLog(file, { logger: join(dir, 'absent-logger') }).error('boom');
+    assert.match(readFileSync(file, 'utf8'), /: Error: boom\n$/);
+  });
+
+  test('an unwritable log is recorded as LOG_UNWRITABLE instead of failing the action', () => {
+    const log = new ServiceLog(join(dir, 'no-such-dir', 'log'));
+    log.log('one');
+    log.pass('two');
+    assert.equal(log.writeError?.code, 'LOG_UNWRITABLE');
+    assert.equal(log.writeError?.file, join(dir, 'no-such-dir', 'log'));
+  });
+});
+
+describe('prepareLogFile', () => {
+  const gid = lookupGroup('stap-server')?.gid;
+
+  test('creates the directory and a group-writable file of group stap-server', () => {
+    const file = join(dir, 'var', 'log', 'stap-server', 'log');
+    assert.equal(prepareLogFile(file, 'stap-server'), 'created');
+    const stat = statSync(file);
+    assert.equal(stat.mode & 0o777, 0o664);
+    assert.equal(stat.gid, gid);
+    assert.equal(stat.size, 0);
+  });
+
+  test('a log the stock script made root-only is shared with the group, its lines kept', () => {
+    const file = join(dir, 'stock.log');
+    writeFileSync(file, 'Nov 29 18:00:45: Exec: mkdir -p /var/run/stap-server\n', { mode: 0o644 });
+    chmodSync(file, 0o644);
+    assert.equal(prepareLogFile(file, 'stap-server'), 'shared');
+    assert.equal(statSync(file).mode & 0o777, 0o664);
+    assert.equal(statSync(file).gid, gid);
+    assert.match(readFileSync(file, 'utf8'), /Exec: mkdir/);
+  });
+
+  test('a file that is not a service log is left alone', () => {
+    const file = join(dir, 'shadow');
+    writeFileSync(file, 'root:*:19000:0:99999:7:::\n', { mode: 0o600 });
+    chmodSync(file, 0o600);
+    assert.equal(prepareLogFile(file, 'stap-server'), 'left-alone');
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.equal(statSync(file).gid, 0);
+  });
+
+  test('a symlink or a file with other hard links is left alone', () => {
+    const target = join(dir, 'target');
+    writeFileSync(target, '', { mode: 0o600 });
+    chmodSync(target, 0o600);
+    symlinkSync(target, join(dir, 'via-symlink'));
+    linkSync(target, join(dir, 'via-hardlink'));
+    assert.equal(prepareLogFile(join(dir, 'via-symlink'), 'stap-server'), 'left-alone');
+    assert.equal(prepareLogFile(join(dir, 'via-hardlink'), 'stap-server'), 'left-alone');
+    assert.equal(statSync(target).mode & 0o777, 0o600);
+  });
+
+  test('an unknown group is NO_SUCH_GROUP', () => {
+    assert.throws(() => prepareLogFile(join(dir, 'x.log'), 'no-such-group-stapctl'), { code: 'NO_SUCH_GROUP' });
+  });
+});
