@@ -17,6 +17,7 @@ const START_TIMEOUT_MS = 10_000;
 const TERM_TIMEOUT_MS = 10_000;
 const KILL_TIMEOUT_MS = 5_000;
 const POLL_MS = 20;
+const SETTLE_MS = 100;
 const LOG_LINES_ON_FAILURE = 20;
 
 /**
@@ -121,9 +122,14 @@ function fileSize(file: string): number {
  * a moment later; here a server that exits, or does not listen within the timeout, is killed if
  * still there and reported with the lines it wrote to its log.
  */
-export async function spawnServer(argv: string[], user: UserInfo, opts: { timeoutMs?: number; logFile: string }): Promise<StartedServer> {
+export async function spawnServer(
+  argv: string[],
+  user: UserInfo,
+  opts: { timeoutMs?: number; settleMs?: number; logFile: string },
+): Promise<StartedServer> {
   refuseRoot(user);
   const timeoutMs = opts.timeoutMs ?? START_TIMEOUT_MS;
+  const settleMs = opts.settleMs ?? SETTLE_MS;
   const logOffset = fileSize(opts.logFile);
   const child = spawn(SETPRIV, asUserArgv(user, STAP_SERVERD, argv), {
     cwd: '/',
@@ -150,9 +156,14 @@ export async function spawnServer(argv: string[], user: UserInfo, opts: { timeou
     }
     if (pid !== undefined && exit === undefined) {
       const info = readProcess(pid);
-      if (isServerProcess(info, user.uid)) {
-        const [port] = listeningPorts(pid);
-        if (port !== undefined) return { pid, port };
+      const [port] = isServerProcess(info, user.uid) ? listeningPorts(pid) : [];
+      if (port !== undefined) {
+        // stap-serverd listens only once its certificate checks out; a second look a moment
+        // later still catches a server that fails right after, which the stock script calls OK.
+        await sleep(settleMs);
+        if (exit === undefined && isServerProcess(readProcess(pid), user.uid) && listeningPorts(pid).includes(port)) {
+          return { pid, port };
+        }
       }
     }
     if (exit !== undefined || Date.now() >= deadline) break;
