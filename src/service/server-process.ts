@@ -174,7 +174,7 @@ export async function spawnServer(
   if (reason === undefined) {
     reason = `did not listen on a TCP port within ${timeoutMs / 1000} s`;
     child.kill('SIGKILL');
-    await waitFor(() => exit !== undefined, KILL_TIMEOUT_MS);
+    await waitFor(() => exit !== undefined || spawnError !== undefined, KILL_TIMEOUT_MS);
   }
   const written = tailLines(opts.logFile, LOG_LINES_ON_FAILURE, logOffset);
   throw new StapctlError('SERVER_START_FAILED', `stap-serverd (PID ${pid}) ${reason}`, {
