@@ -157,10 +157,11 @@ export async function runOnHost(
       const stdin = JSON.stringify(agentRequest);
       const command = agentCommand(bundle, entry.become);
       const remaining = () => Math.max(1, deadline - Date.now());
-      let result = await session.exec(command, { stdin, timeoutMs: remaining() });
+      const exec = () => (session as SshSession).exec(command, { stdin, timeoutMs: remaining(), killWithSudo: entry.become });
+      let result = await exec();
       if (result.code === AGENT_MISSING) {
         await session.upload(bundle.localPath, bundle.remotePath, 0o644);
-        result = await session.exec(command, { stdin, timeoutMs: remaining() });
+        result = await exec();
       }
       return { response: agentResponse(entry.name, result.code, result.stdout, result.stderr), warnings: session.warnings };
     })();
