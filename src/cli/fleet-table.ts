@@ -22,26 +22,31 @@ function paint(text: string, code: number, style: Style): string {
 
 export function renderFleetTable(results: readonly HostResult[], style: Style): string {
   const table = new Table({
-    head: ['host', 'result', 'nickname', 'release', 'arch', 'pid', 'port', 'error'],
+    head: ['host', 'result', 'server', 'release', 'arch', 'pid', 'port', 'state', 'error'],
     style: { head: style.color ? ['bold'] : [], border: [], compact: true },
     wordWrap: true,
   });
   for (const result of results) {
     const rows = serverRows(result.report?.steps ?? []);
+    const hostCells = [result.host, paint(result.state, COLORS[result.state], style)];
     const error = hostError(result, style.verbose);
-    const state = paint(result.state, COLORS[result.state], style);
     if (rows.length === 0) {
-      table.push([result.host, state, '', '', '', '', '', error]);
+      table.push([...hostCells, '', '', '', '', '', '', error]);
       continue;
     }
     rows.forEach((row, index) => {
-      table.push([index === 0 ? result.host : '', index === 0 ? state : '', ...row, index === 0 ? error : row.error]);
+      const rowError = [index === 0 ? error : '', row.error].filter(Boolean).join('\n');
+      table.push([...(index === 0 ? hostCells : ['', '']), ...row.cells, rowError]);
     });
   }
   return table.toString();
 }
 
-type ServerRow = [nickname: string, release: string, arch: string, pid: string, port: string] & { error: string };
+interface ServerRow {
+  /** nickname, release, arch, pid, port, state */
+  cells: string[];
+  error: string;
+}
 
 function serverRows(steps: readonly Step[]): ServerRow[] {
   const rows: ServerRow[] = [];
@@ -49,11 +54,11 @@ function serverRows(steps: readonly Step[]): ServerRow[] {
     if (step.kind !== 'start' && step.kind !== 'stop' && step.kind !== 'status' && step.kind !== 'skip') continue;
     const pid = 'pid' in step && step.pid !== undefined ? String(step.pid) : '';
     const port = 'port' in step && step.port !== undefined ? String(step.port) : '';
-    const nickname = step.spec.nickname || pid;
-    const outcome = step.kind === 'skip' ? 'not running' : step.outcome.replace(/-/g, ' ');
-    const row = [nickname, step.spec.releases.join(' ') || '(running kernel)', step.spec.arch, pid, port] as ServerRow;
-    row.error = 'error' in step && step.error ? step.error.message : outcome === 'running' || outcome === 'started' ? '' : outcome;
-    rows.push(row);
+    const state = step.kind === 'skip' ? 'not running' : step.outcome.replace(/-/g, ' ');
+    rows.push({
+      cells: [step.spec.nickname || pid, step.spec.releases.join(' ') || '(running kernel)', step.spec.arch, pid, port, state],
+      error: 'error' in step && step.error ? step.error.message : '',
+    });
   }
   return rows;
 }
