@@ -2,12 +2,12 @@
 // CommonJS file that the controller uploads to hosts, so it must carry its dependencies but not ssh2.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, readFileSync } from 'node:fs';
+import { chmodSync, rmSync } from 'node:fs';
 
+rmSync('dist', { recursive: true, force: true });
 execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
 chmodSync('dist/cli/main.js', 0o755);
 
-const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
 await build({
   entryPoints: ['src/agent-main.ts'],
   outfile: 'dist/stapctl.cjs',
