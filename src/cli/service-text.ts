@@ -15,7 +15,9 @@ export function renderServiceText(report: ActionReport): RenderedText {
   const chunks = report.steps.map(stepText).filter((chunk): chunk is string => chunk !== undefined);
   // Each chunk ends without a newline ("OK" is printed with echo -n); the stock script puts an
   // echo between servers and one at the very end, except status, which prints whole lines.
-  const stdout = chunks.length > 0 || report.action !== 'status' ? chunks.join('\n') + '\n' : '';
+  // A run that failed before acting (a bad config file, bad options) prints nothing on stdout.
+  const failedEarly = chunks.length === 0 && report.steps.some((step) => step.kind === 'error');
+  const stdout = chunks.length > 0 || (report.action !== 'status' && !failedEarly) ? chunks.join('\n') + '\n' : '';
   const stderr = report.steps.flatMap(stepDiagnostics).concat(report.warnings.map((warning) => `stapctl: warning: ${warning}`));
   return { stdout, stderr: stderr.map((line) => line + '\n').join('') };
 }

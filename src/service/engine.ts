@@ -60,7 +60,7 @@ class ServiceRun {
     const { action } = this.request;
     try {
       this.loadGlobalConfig();
-      prepareLogFile(this.paths.logFile, SERVER_GROUP);
+      this.prepareLog(this.paths.logFile);
       this.log = new ServiceLog(this.paths.logFile);
       await withLock(this.paths.statPath, () => this.perform());
     } catch (error) {
@@ -86,6 +86,22 @@ class ServiceRun {
       paths = withGlobalConfig(paths, config);
     }
     this.paths = paths;
+  }
+
+  /**
+   * The log is where servers explain themselves, but not a reason to refuse to act: a log that
+   * cannot be shared with the server group is a warning (status on a host without the group, a
+   * --log path that is not ours to change).
+   */
+  private prepareLog(file: string): void {
+    try {
+      if (prepareLogFile(file, SERVER_GROUP) === 'left-alone') {
+        this.warnings.push(`${file} is not a service log stapctl may share with group ${SERVER_GROUP}: the servers may not be able to write to it`);
+      }
+    } catch (error) {
+      if (!(error instanceof StapctlError)) throw error;
+      this.warnings.push(error.located);
+    }
   }
 
   private async perform(): Promise<void> {
@@ -176,7 +192,7 @@ class ServiceRun {
       const user = checkServerUser(spec.user);
       await ensureCertificate(user);
       const hostLog = inRoot(this.paths.root, spec.log);
-      if (hostLog !== this.paths.logFile) prepareLogFile(hostLog, SERVER_GROUP);
+      if (hostLog !== this.paths.logFile) this.prepareLog(hostLog);
       const argv = serverArgv(spec, { keepTemp: !!this.request.keepTemp, usePassword: !!this.request.usePassword }, hostLog);
       const started = await spawnServer(argv, user, { logFile: hostLog, timeoutMs: this.request.startTimeoutMs });
       const recorded: ServerSpec = { ...spec, nickname: spec.nickname || String(started.pid) };

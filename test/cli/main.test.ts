@@ -1,0 +1,99 @@
+/** The built CLI as a user runs it: local mode text and JSON, usage errors, and the agent. */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, describe, test } from 'node:test';
+import type { AgentResponse } from '../../src/agent.js';
+import type { ReportJson } from '../../src/cli/service-json.js';
+
+const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+const AGENT = fileURLToPath(new URL('../../dist/stapctl.cjs', import.meta.url));
+const scratch = mkdtempSync(join(tmpdir(), 'stapctl-cli-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+function makeRoot(name: string, conf: Record<string, string> = {}): string {
+  const root = join(scratch, name);
+  mkdirSync(join(root, 'etc/stap-server/conf.d'), { recursive: true });
+  mkdirSync(join(root, 'etc/sysconfig'), { recursive: true });
+  writeFileSync(join(root, 'etc/sysconfig/stap-server'), 'STAP_USER=stap-server\n');
+  for (const [file, text] of Object.entries(conf)) writeFileSync(join(root, 'etc/stap-server/conf.d', file), text);
+  return root;
+}
+
+function cli(args: string[], input?: string) {
+  const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', input, env: { ...process.env, STAPCTL_ROOT: '' } });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('the stapctl command', () => {
+  test('status with nothing running prints the stock line and exits 3', () => {
+    const result = cli(['status', '--root', makeRoot('empty')]);
+    assert.deepEqual(result, { code: 3, stdout: 'No managed stap-server is running\n', stderr: '' });
+  });
+
+  test('--json prints the same result as data', () => {
+    const result = cli(['status', '--json', '--root', makeRoot('json')]);
+    assert.equal(result.code, 3);
+    const json = JSON.parse(result.stdout) as ReportJson;
+    assert.deepEqual([json.action, json.exitCode, json.servers, json.messages], ['status', 3, [], ['No managed stap-server is running']]);
+  });
+
+  test('a usage error exits 2 with the problem and a hint on stderr', () => {
+    const result = cli(['frobnicate']);
+    assert.equal(result.code, 2);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr, /^stapctl: unknown action 'frobnicate'\n {2}hint: run 'stapctl --help'/);
+  });
+
+  test('a bad global config line names the file and line, exits 1 and acts on nothing', () => {
+    const root = makeRoot('badglobal');
+    writeFileSync(join(root, 'etc/sysconfig/stap-server'), 'STAP_USER=stap-server\nSTAT_PATH=$(rm -rf /)\n');
+    const result = cli(['start', '-r', '6.1.0', '--root', root]);
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr, new RegExp(`${root}/etc/sysconfig/stap-server:2: `));
+  });
+
+  test('a -c file that does not exist is an error, not silently ignored', () => {
+    const result = cli(['status', '--root', makeRoot('missing-c'), '-c', join(scratch, 'no-such-file')]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /no-such-file/);
+  });
+
+  test('stop -n of an unknown nickname prints the stock lines and exits 1', () => {
+    const result = cli(['stop', '-n', 'ghost', '--root', makeRoot('ghost')]);
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, "No configuration found for the nickname 'ghost'\nFAILED\n");
+  });
+});
+
+describe('the agent', () => {
+  const request = (root: string) => JSON.stringify({ protocol: 1, request: { action: 'status', tokens: [], root } });
+
+  test('stapctl agent answers a request on stdin with the engine report as JSON', () => {
+    const result = cli(['agent'], request(makeRoot('agent-cli')));
+    assert.equal(result.code, 0);
+    const response = JSON.parse(result.stdout) as AgentResponse;
+    assert.ok('report' in response);
+    assert.equal(response.report.exitCode, 3);
+    assert.deepEqual(response.report.steps, [{ kind: 'none-running', action: 'status' }]);
+  });
+
+  test('the self-contained agent bundle answers the same request', () => {
+    const result = spawnSync(process.execPath, [AGENT, 'agent'], { encoding: 'utf8', input: request(makeRoot('agent-bundle')), cwd: '/' });
+    assert.equal(result.status, 0, result.stderr);
+    const response = JSON.parse(result.stdout) as AgentResponse;
+    assert.ok('report' in response && response.report.exitCode === 3);
+  });
+
+  test('a request of another protocol version is refused with a clear error and exit 2', () => {
+    const result = cli(['agent'], JSON.stringify({ protocol: 99, request: { action: 'status', tokens: [] } }));
+    assert.equal(result.code, 2);
+    const response = JSON.parse(result.stdout) as AgentResponse;
+    assert.ok('error' in response);
+    assert.equal(response.error.code, 'AGENT_PROTOCOL');
+  });
+});
