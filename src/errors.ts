@@ -97,22 +97,12 @@ export class StapctlError extends Error {
       ...(this.detail !== undefined && { detail: this.detail }),
     };
   }
-
-  static fromJSON(data: SerializedError): StapctlError {
-    const { code, message, ...details } = data;
-    return new StapctlError(code, message, details);
-  }
 }
 
-export interface SerializedError {
+/** An error as data: what the agent sends and `--json` prints. */
+export interface SerializedError extends Omit<ErrorDetails, 'cause'> {
   code: ErrorCode;
   message: string;
-  hint?: string;
-  file?: string;
-  line?: number;
-  column?: number;
-  host?: string;
-  detail?: string;
 }
 
 export function isStapctlError(error: unknown): error is StapctlError {

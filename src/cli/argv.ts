@@ -4,22 +4,16 @@
  */
 import { Command as Commander, CommanderError, Option } from 'commander';
 import { StapctlError } from '../errors.js';
+import type { FleetSettings } from '../fleet/fleet-run.js';
+import type { HostKeyPolicy } from '../fleet/ssh-config.js';
 import type { OptionToken } from '../service/planner.js';
 import { ACTIONS, type Action } from '../service/report.js';
 import type { ServiceRequest } from '../service/engine.js';
 import { VERSION } from '../version.js';
 
-export type HostKeyPolicy = 'strict' | 'accept-new' | 'off';
-
-export interface FleetCliOptions {
+export interface FleetCliOptions extends FleetSettings {
   targets: string;
   inventory?: string;
-  identity?: string;
-  knownHosts?: string;
-  hostKeyCheck: HostKeyPolicy;
-  connectTimeoutMs: number;
-  timeoutMs: number;
-  forks: number;
   verbose: boolean;
 }
 

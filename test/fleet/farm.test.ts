@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import { homeOf, hostAddresses, renderInventory, renderKnownHosts, startFarm, type Farm, type FarmHost } from './farm.js';
+import { acceptsTcp } from '../support/expect.js';
 
 const sample: FarmHost[] = [
   { name: 'h1', address: '127.0.1.1', port: 22, pid: 100, dir: '/f/hosts/h1' },
@@ -76,17 +76,6 @@ function ssh(farm: Farm, host: FarmHost, command: string): Promise<Result> {
     `root@${host.address}`,
     command,
   ]);
-}
-
-function acceptsTcp(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: address, port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 function isRunning(pid: number): boolean {

@@ -11,11 +11,11 @@
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readlink, realpath, rename, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { acceptsTcp } from '../support/expect.js';
 
 export interface FarmHost {
   name: string;
@@ -312,17 +312,6 @@ async function waitUntilListening(host: FarmHost, timeoutMs: number): Promise<vo
     }
     await delay(25);
   }
-}
-
-function acceptsTcp(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: address, port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 type HostProcess = 'ours' | 'other' | 'gone';

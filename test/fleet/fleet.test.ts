@@ -5,12 +5,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { FleetJson } from '../../src/cli/fleet-table.js';
+import { acceptsTcp } from '../support/expect.js';
 import { startFarm, type Farm } from './farm.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -191,13 +191,7 @@ describe('fleet mode on a namespace farm', () => {
     const [server] = serversOf(json, 'h1');
     assert.ok(server?.port);
     fleet(['-H', 'h1', 'stop']);
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host: '127.0.1.21', port: server.port as number }, () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on('error', () => resolve(false));
-    });
+    const open = await acceptsTcp('127.0.1.21', server.port);
     assert.equal(open, false);
   });
 });

@@ -1,19 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { StapctlError, type ErrorCode } from '../../src/errors.js';
+import { StapctlError } from '../../src/errors.js';
 import { expandRange, isGlob, matchGlob, MAX_EXPANSION, resolveTargets, splitSpec } from '../../src/fleet/host-pattern.js';
 import { emptyInventory, parseInventory, type Inventory } from '../../src/fleet/inventory.js';
-
-function failure(run: () => unknown, code: ErrorCode): StapctlError {
-  try {
-    run();
-  } catch (error) {
-    assert.ok(error instanceof StapctlError, `expected a StapctlError, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    return error;
-  }
-  assert.fail(`expected ${code}, but nothing was thrown`);
-}
+import { failure } from '../support/expect.js';
 
 describe('expandRange', () => {
   test('a name without brackets expands to itself', () => {

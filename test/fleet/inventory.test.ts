@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { StapctlError, type ErrorCode } from '../../src/errors.js';
 import {
   describeHost,
   emptyInventory,
@@ -13,17 +12,7 @@ import {
   parseInventory,
   type HostEntry,
 } from '../../src/fleet/inventory.js';
-
-function failure(run: () => unknown, code: ErrorCode): StapctlError {
-  try {
-    run();
-  } catch (error) {
-    assert.ok(error instanceof StapctlError, `expected a StapctlError, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    return error;
-  }
-  assert.fail(`expected ${code}, but nothing was thrown`);
-}
+import { failure } from '../support/expect.js';
 
 /** Lines joined with newlines, so that line and column numbers in tests are easy to read. */
 function yaml(...lines: string[]): string {

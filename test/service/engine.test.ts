@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
@@ -15,6 +14,7 @@ import { readProcess } from '../../src/service/proc.js';
 import type { ActionReport, StartStep, StatusStep } from '../../src/service/report.js';
 import { parseStatusFile } from '../../src/service/status-file.js';
 import { lookupUser } from '../../src/service/users.js';
+import { acceptsTcp } from '../support/expect.js';
 
 const roots: string[] = [];
 
@@ -56,16 +56,6 @@ const serverUid = () => {
   return user.uid;
 };
 
-function acceptsConnections(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port }, () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.on('error', () => resolve(false));
-  });
-}
-
 afterEach(async () => {
   // Stop whatever a test left running, through the engine, which only ends our servers.
   for (const root of roots) if (statFiles(root).length > 0) await run(root, 'stop');
@@ -85,7 +75,7 @@ describe('start', () => {
     const info = readProcess(step?.pid ?? -1);
     assert.equal(info?.uid, serverUid());
     assert.match(info?.exe ?? '', /stap-serverd$/);
-    assert.ok(step?.port && (await acceptsConnections(step.port)), 'the reported port accepts TCP connections');
+    assert.ok(step?.port && (await acceptsTcp('127.0.0.1', step.port)), 'the reported port accepts TCP connections');
   });
 
   test('a started server is recorded in <pid>.stat in the stock format with its PID as nickname', async () => {
