@@ -1,0 +1,622 @@
+/**
+ * Fleet-mode benchmark: stapctl side by side with pssh, ClusterShell and Ansible on one namespace
+ * test farm (test/fleet/farm.ts) that the benchmark brings up at 127.0.3.1 and tears down itself.
+ *
+ *   node --import tsx bench/fleet.ts [--hosts 16[,64]] [--rounds 5] [--forks 32]
+ *        [--tools stapctl,pssh,pssh-c25519,clush,ansible] [--no-cycles] [--no-profile]
+ *        [--timeout 300] [--json FILE]
+ *
+ * Needs root, a built dist/ (npm run build), and the Debian packages pssh, clustershell, ansible.
+ * Every timed run is checked (exit code, every host answered, the expected servers listed or
+ * status files present) and a run that fails a check stops the benchmark: a broken run is never
+ * timed as a fast one. bench/README.md explains what is measured and holds the results.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { cpus, freemem, loadavg, totalmem, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { AGENT_PROTOCOL } from '../src/agent.js';
+import { agentCommand, findAgentBundle } from '../src/fleet/agent-deploy.js';
+import { planAuth } from '../src/fleet/ssh-auth.js';
+import { connect } from '../src/fleet/ssh-transport.js';
+import { startFarm, type Farm } from '../test/fleet/farm.js';
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const CLI = join(REPO, 'dist', 'cli', 'main.js');
+const STOCK = '/usr/bin/stap-server';
+/** Away from the test farms (127.0.1.x) so that a benchmark and the tests can run at once. */
+const FIRST_ADDRESS = '127.0.3.1';
+
+export const TOOLS = ['stapctl', 'pssh', 'pssh-c25519', 'clush', 'ansible'] as const;
+export type Tool = (typeof TOOLS)[number];
+
+interface BenchOptions {
+  hostCounts: number[];
+  rounds: number;
+  forks: number;
+  tools: Tool[];
+  cycles: boolean;
+  profile: boolean;
+  timeoutMs: number;
+  jsonFile?: string;
+}
+
+/** What one tool reported for one host. */
+export interface HostOutput {
+  ok: boolean;
+  /** Servers listed as running (the stock `running as PID` lines, or stapctl's running servers). */
+  running: number;
+  text: string;
+}
+
+interface Measured {
+  code: number;
+  stdout: string;
+  stderr: string;
+  wallMs: number;
+  /** ru_maxrss of the largest process of the tool's tree (GNU time's %M): the controller for all five. */
+  maxRssKb: number;
+  /** User + system CPU of the tool and the children it waited for (ssh clients, Ansible's forks). */
+  controllerCpuS: number;
+  /** Every CPU second this machine spent during the run: controller, sshd, remote commands, agents. */
+  machineCpuS: number;
+}
+
+interface Sample {
+  farmHosts: number;
+  scenario: string;
+  tool: string;
+  round: number;
+  wallMs: number;
+  maxRssKb: number;
+  controllerCpuS: number;
+  machineCpuS: number;
+}
+
+interface FarmContext {
+  farm: Farm;
+  hostsFile: string;
+  forks: number;
+  timeoutMs: number;
+  scratch: string;
+  runDir: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pure parts: command lines, output parsers, statistics, the report.
+
+/** The command line that runs the stock script's ACTION (or stapctl's) on every farm host. */
+export function toolArgv(tool: Tool, context: Pick<FarmContext, 'hostsFile' | 'forks' | 'timeoutMs'> & { inventory: string; knownHosts: string; sshConfig: string; hostCount: number }, action: readonly string[]): string[] {
+  const seconds = String(Math.ceil(context.timeoutMs / 1000));
+  switch (tool) {
+    case 'stapctl':
+      return ['node', CLI, '--inventory', context.inventory, '--known-hosts', context.knownHosts, '-f', String(context.forks), '-H', 'farm', ...action, '--json'];
+    case 'pssh':
+    case 'pssh-c25519':
+      return [
+        'parallel-ssh', '-h', context.hostsFile, '-x', `-F ${context.sshConfig}`, '-p', String(context.forks), '-t', seconds, '-i',
+        // OpenSSH 9's default key exchange (sntrup761x25519) costs ~6x the CPU of curve25519, the one ssh2 uses.
+        ...(tool === 'pssh-c25519' ? ['-O', 'KexAlgorithms=curve25519-sha256'] : []),
+        STOCK, ...action,
+      ];
+    case 'clush':
+      return ['clush', '-w', `h[1-${context.hostCount}]`, '-f', String(context.forks), '-u', seconds, '-o', `-F ${context.sshConfig}`, STOCK, ...action];
+    case 'ansible':
+      return ['ansible', 'farm', '-i', context.inventory, '-m', 'command', '-a', [STOCK, ...action].join(' '), '-f', String(context.forks), '-T', seconds];
+  }
+}
+
+/** stapctl --json: one entry per host with its state and its servers. */
+export function parseStapctl(stdout: string): Map<string, HostOutput> {
+  const document = JSON.parse(stdout) as { hosts: { host: string; state: string; result?: { servers?: { outcome: string }[] } }[] };
+  return new Map(
+    document.hosts.map((host) => [
+      host.host,
+      { ok: host.state === 'ok', running: (host.result?.servers ?? []).filter((server) => server.outcome === 'running').length, text: JSON.stringify(host) },
+    ]),
+  );
+}
+
+const RUNNING_LINE = /running as PID \d+/;
+
+function hostOutput(ok: boolean, lines: readonly string[]): HostOutput {
+  return { ok, running: lines.filter((line) => RUNNING_LINE.test(line)).length, text: lines.join('\n') };
+}
+
+/** parallel-ssh -i: `[1] 18:26:19 [SUCCESS] h1` then the host's output, host after host. */
+export function parsePssh(stdout: string): Map<string, HostOutput> {
+  const hosts = new Map<string, HostOutput>();
+  let current: { name: string; ok: boolean; lines: string[] } | undefined;
+  const flush = () => {
+    if (current) hosts.set(current.name, hostOutput(current.ok, current.lines));
+  };
+  for (const line of stdout.split('\n')) {
+    const header = /^\[\d+\] \d\d:\d\d:\d\d \[(SUCCESS|FAILURE)\] (\S+)/.exec(line);
+    if (header) {
+      flush();
+      current = { name: header[2] as string, ok: header[1] === 'SUCCESS', lines: [] };
+    } else {
+      current?.lines.push(line);
+    }
+  }
+  flush();
+  return hosts;
+}
+
+/** clush: `h1: line` on stdout; `clush: h1: exited with exit code N` on stderr for a failure. */
+export function parseClush(stdout: string, stderr: string): Map<string, HostOutput> {
+  const lines = new Map<string, string[]>();
+  for (const line of stdout.split('\n')) {
+    const match = /^([\w.-]+): (.*)$/.exec(line);
+    if (match) lines.set(match[1] as string, [...(lines.get(match[1] as string) ?? []), match[2] as string]);
+  }
+  const failed = new Set([...stderr.matchAll(/^clush: ([\w.-]+): .*(?:exit code|timeout)/gm)].map((match) => match[1] as string));
+  for (const host of failed) if (!lines.has(host)) lines.set(host, []);
+  return new Map([...lines].map(([host, text]) => [host, hostOutput(!failed.has(host), text)]));
+}
+
+/** ansible ad-hoc: `h1 | CHANGED | rc=0 >>` then the output; `h1 | UNREACHABLE! => {` for a dead host. */
+export function parseAnsible(stdout: string): Map<string, HostOutput> {
+  const hosts = new Map<string, HostOutput>();
+  let current: { name: string; ok: boolean; lines: string[] } | undefined;
+  const flush = () => {
+    if (current) hosts.set(current.name, hostOutput(current.ok, current.lines));
+  };
+  for (const line of stdout.split('\n')) {
+    const header = /^(\S+) \| (CHANGED|SUCCESS|FAILED!?|UNREACHABLE!)(?: \| rc=(\d+))?/.exec(line);
+    if (header) {
+      flush();
+      current = { name: header[1] as string, ok: (header[2] === 'CHANGED' || header[2] === 'SUCCESS') && (header[3] ?? '0') === '0', lines: [] };
+    } else {
+      current?.lines.push(line);
+    }
+  }
+  flush();
+  return hosts;
+}
+
+export function parseToolOutput(tool: Tool, stdout: string, stderr: string): Map<string, HostOutput> {
+  switch (tool) {
+    case 'stapctl':
+      return parseStapctl(stdout);
+    case 'pssh':
+    case 'pssh-c25519':
+      return parsePssh(stdout);
+    case 'clush':
+      return parseClush(stdout, stderr);
+    case 'ansible':
+      return parseAnsible(stdout);
+  }
+}
+
+/**
+ * Why a run does not count, or undefined when it does: a non-zero exit, a host missing from the
+ * output or failed, or (status) a host that does not list the expected number of running servers.
+ */
+export function runProblem(hosts: readonly string[], code: number, outputs: ReadonlyMap<string, HostOutput>, expectedRunning?: number): string | undefined {
+  if (code !== 0) return `exit code ${code}`;
+  for (const host of hosts) {
+    const output = outputs.get(host);
+    if (output === undefined) return `${host} is missing from the output`;
+    if (!output.ok) return `${host} failed: ${output.text.slice(0, 400)}`;
+    if (expectedRunning !== undefined && output.running !== expectedRunning) {
+      return `${host} lists ${output.running} running servers, expected ${expectedRunning}: ${output.text.slice(0, 400)}`;
+    }
+  }
+  const extra = [...outputs.keys()].find((host) => !hosts.includes(host));
+  return extra === undefined ? undefined : `the output names a host that is not in the farm: ${extra}`;
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+/** Puts each tool first in turn, so that no tool always runs right after the same other one. */
+export function rotate<T>(items: readonly T[], round: number): T[] {
+  const shift = round % Math.max(items.length, 1);
+  return [...items.slice(shift), ...items.slice(0, shift)];
+}
+
+interface Row {
+  tool: string;
+  median: number;
+  min: number;
+  max: number;
+  ratio: number;
+  rssMb: number;
+  controllerCpuS: number;
+  machineCpuS: number;
+  rounds: number;
+}
+
+/** One row per tool of a scenario; ratios are to the row named `base` (stapctl). */
+export function scenarioRows(samples: readonly Sample[], base: string): Row[] {
+  const tools = [...new Set(samples.map((sample) => sample.tool))];
+  const baseMedian = median(samples.filter((sample) => sample.tool === base).map((sample) => sample.wallMs));
+  return tools.map((tool) => {
+    const mine = samples.filter((sample) => sample.tool === tool);
+    const walls = mine.map((sample) => sample.wallMs);
+    return {
+      tool,
+      median: median(walls),
+      min: Math.min(...walls),
+      max: Math.max(...walls),
+      ratio: median(walls) / baseMedian,
+      rssMb: median(mine.map((sample) => sample.maxRssKb)) / 1024,
+      controllerCpuS: median(mine.map((sample) => sample.controllerCpuS)),
+      machineCpuS: median(mine.map((sample) => sample.machineCpuS)),
+      rounds: mine.length,
+    };
+  });
+}
+
+export function renderRows(rows: readonly Row[]): string {
+  const seconds = (ms: number) => (ms / 1000).toFixed(2);
+  const lines = [
+    '| tool | median s | min s | max s | × stapctl | peak RSS MB | controller CPU s | machine CPU s | rounds |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map((row) =>
+      `| ${row.tool} | ${seconds(row.median)} | ${seconds(row.min)} | ${seconds(row.max)} | ${row.ratio.toFixed(2)} | ${row.rssMb.toFixed(0)} | ${row.controllerCpuS.toFixed(2)} | ${row.machineCpuS.toFixed(2)} | ${row.rounds} |`,
+    ),
+  ];
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Side effects: processes, the farm, the clock.
+
+/** Busy jiffies of all CPUs, from the first line of /proc/stat, in seconds. */
+async function machineCpuSeconds(): Promise<number> {
+  const [, user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0] = (await readFile('/proc/stat', 'utf8')).split('\n')[0]?.trim().split(/\s+/).map(Number) ?? [];
+  return (user + nice + system + irq + softirq) / 100;
+}
+
+/** Runs argv under GNU time in its own process group, killed (by that group's id) at the deadline. */
+async function measure(argv: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd: string; timeoutMs: number; scratch: string }): Promise<Measured> {
+  const timeFile = join(options.scratch, 'time.out');
+  await rm(timeFile, { force: true });
+  const cpuBefore = await machineCpuSeconds();
+  const began = performance.now();
+  const child = spawn('/usr/bin/time', ['-f', '%M %U %S', '-o', timeFile, '--', ...argv], {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+  }, options.timeoutMs);
+  const code = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (exitCode) => resolve(exitCode ?? 128));
+  }).finally(() => clearTimeout(timer));
+  const wallMs = performance.now() - began;
+  const machineCpuS = (await machineCpuSeconds()) - cpuBefore;
+  if (timedOut) throw new Error(`${argv.join(' ')} did not finish within ${options.timeoutMs / 1000} s`);
+  const timeLine = (await readFile(timeFile, 'utf8')).trim().split('\n').at(-1) ?? '';
+  const [rss = Number.NaN, user = Number.NaN, system = Number.NaN] = timeLine.split(' ').map(Number);
+  return { code, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8'), wallMs, maxRssKb: rss, controllerCpuS: user + system, machineCpuS };
+}
+
+function commandOutput(command: string, argv: readonly string[]): Promise<string> {
+  return new Promise((resolve) => {
+    execFile(command, argv, { timeout: 20_000 }, (error, stdout, stderr) => resolve(error && !stdout && !stderr ? `(${command} failed: ${error.message})` : `${stdout}${stderr}`.trim()));
+  });
+}
+
+const TOOL_ENV: Partial<Record<Tool, NodeJS.ProcessEnv>> = {
+  stapctl: { NO_COLOR: '1' },
+  // The hosts share this machine's /usr, so python3 is where Ansible's discovery would find it.
+  ansible: { ANSIBLE_PYTHON_INTERPRETER: '/usr/bin/python3', ANSIBLE_NOCOLOR: '1', ANSIBLE_HOST_KEY_CHECKING: 'True' },
+};
+
+class Bench {
+  readonly samples: Sample[] = [];
+
+  constructor(private readonly context: FarmContext) {}
+
+  private get farm(): Farm {
+    return this.context.farm;
+  }
+
+  private argv(tool: Tool, action: readonly string[]): string[] {
+    return toolArgv(tool, {
+      ...this.context,
+      inventory: this.farm.inventoryFile,
+      knownHosts: this.farm.knownHostsFile,
+      sshConfig: this.farm.sshConfigFile,
+      hostCount: this.farm.hosts.length,
+    }, action);
+  }
+
+  /** Runs ACTION with TOOL on the whole farm, checks it, and returns the measurement. */
+  async run(tool: Tool, action: readonly string[], expectedRunning?: number): Promise<Measured> {
+    const measured = await measure(this.argv(tool, action), { env: TOOL_ENV[tool], cwd: this.context.scratch, timeoutMs: this.context.timeoutMs, scratch: this.context.scratch });
+    // `stapctl status` exits 0 only when every server runs; the others' exit codes are checked per host.
+    let outputs: Map<string, HostOutput>;
+    try {
+      outputs = parseToolOutput(tool, measured.stdout, measured.stderr);
+    } catch (error) {
+      throw new Error(`${tool} ${action.join(' ')}: unreadable output (${(error as Error).message}):\n${measured.stdout.slice(0, 2000)}\n${measured.stderr.slice(0, 2000)}`, { cause: error });
+    }
+    const problem = runProblem(this.farm.hosts.map((host) => host.name), measured.code, outputs, expectedRunning);
+    if (problem !== undefined) {
+      throw new Error(`${tool} ${action.join(' ')} on ${this.farm.hosts.length} hosts does not count: ${problem}\nstderr: ${measured.stderr.slice(0, 2000)}`);
+    }
+    return measured;
+  }
+
+  record(scenario: string, tool: string, round: number, measured: Pick<Measured, 'wallMs' | 'maxRssKb' | 'controllerCpuS' | 'machineCpuS'>): void {
+    const { wallMs, maxRssKb, controllerCpuS, machineCpuS } = measured;
+    this.samples.push({ farmHosts: this.farm.hosts.length, scenario, tool, round, wallMs, maxRssKb, controllerCpuS, machineCpuS });
+    process.stderr.write(`  ${scenario} ${tool} round ${round + 1}: ${(wallMs / 1000).toFixed(2)} s\n`);
+  }
+
+  /** The status files on each host: what a start left running, independently of the tool's own report. */
+  async statFiles(): Promise<Map<string, number>> {
+    const counts = await Promise.all(
+      this.farm.hosts.map(async (host) => {
+        const entries = await readdir(join(host.dir, 'state', this.context.runDir, 'stap-server')).catch(() => []);
+        return [host.name, entries.filter((entry) => /^\d+\.stat$/.test(entry)).length] as const;
+      }),
+    );
+    return new Map(counts);
+  }
+
+  async expectStatFiles(perHost: number, after: string): Promise<void> {
+    const wrong = [...(await this.statFiles())].filter(([, count]) => count !== perHost);
+    if (wrong.length > 0) {
+      throw new Error(`after ${after}: expected ${perHost} status files per host, found ${wrong.map(([host, count]) => `${host}: ${count}`).join(', ')}`);
+    }
+  }
+
+  async clearAgentCache(): Promise<void> {
+    await Promise.all(this.farm.hosts.map((host) => rm(join(host.dir, 'state', 'root', '.cache', 'stapctl'), { recursive: true, force: true })));
+  }
+}
+
+/** The agent upload on a fresh farm against a cached agent, stapctl only. */
+async function firstRunScenario(bench: Bench, rounds: number, running: number): Promise<void> {
+  for (let round = 0; round < rounds; round += 1) {
+    await bench.clearAgentCache();
+    bench.record('first run (agent upload)', 'stapctl', round, await bench.run('stapctl', ['status'], running));
+    bench.record('first run (agent upload)', 'stapctl warm', round, await bench.run('stapctl', ['status'], running));
+  }
+}
+
+async function statusScenario(bench: Bench, tools: readonly Tool[], rounds: number, running: number): Promise<void> {
+  // One untimed run each: stapctl's agent is cached, Ansible's ControlPersist masters are up, caches are warm.
+  for (const tool of tools) await bench.run(tool, ['status'], running);
+  for (let round = 0; round < rounds; round += 1) {
+    for (const tool of rotate(tools, round)) bench.record('status', tool, round, await bench.run(tool, ['status'], running));
+  }
+}
+
+/**
+ * A start then a stop on every host, timed apart and together. ACTION_FOR gives each tool's start
+ * command line and the status files it must leave per host.
+ */
+async function cycleScenario(bench: Bench, name: string, tools: readonly Tool[], rounds: number, startFor: (tool: Tool) => { action: string[]; servers: number }): Promise<void> {
+  for (let round = 0; round < rounds; round += 1) {
+    for (const tool of rotate(tools, round)) {
+      const { action, servers } = startFor(tool);
+      const started = await bench.run(tool, action);
+      await bench.expectStatFiles(servers, `${tool} ${action.join(' ')}`);
+      const stopped = await bench.run(tool, ['stop']);
+      await bench.expectStatFiles(0, `${tool} stop`);
+      bench.record(`${name}: start`, tool, round, started);
+      bench.record(`${name}: stop`, tool, round, stopped);
+      bench.record(`${name}: start + stop`, tool, round, {
+        wallMs: started.wallMs + stopped.wallMs,
+        maxRssKb: Math.max(started.maxRssKb, stopped.maxRssKb),
+        controllerCpuS: started.controllerCpuS + stopped.controllerCpuS,
+        machineCpuS: started.machineCpuS + stopped.machineCpuS,
+      });
+    }
+  }
+}
+
+interface ProfileRow {
+  step: string;
+  medianMs: number;
+  minMs: number;
+  maxMs: number;
+}
+
+/**
+ * Where one host's time goes, on one host with nothing else running from here: the controller's
+ * start, ssh2's connect and authentication, one exec round trip, node's start on the host, the
+ * agent, and OpenSSH's own connection for comparison.
+ */
+async function profileOneHost(farm: Farm, rounds: number, scratch: string): Promise<ProfileRow[]> {
+  const host = farm.hosts[0];
+  if (host === undefined) return [];
+  const bundle = findAgentBundle();
+  const samples = new Map<string, number[]>();
+  const add = (step: string, ms: number) => samples.set(step, [...(samples.get(step) ?? []), ms]);
+  const timed = async <T>(step: string, work: () => Promise<T>): Promise<T> => {
+    const began = performance.now();
+    const result = await work();
+    add(step, performance.now() - began);
+    return result;
+  };
+  const wall = async (step: string, argv: string[]) => {
+    const measured = await measure(argv, { cwd: scratch, timeoutMs: 60_000, scratch });
+    if (measured.code !== 0) throw new Error(`profile: ${argv.join(' ')} exited ${measured.code}: ${measured.stderr}`);
+    add(step, measured.wallMs);
+  };
+  const request = JSON.stringify({ protocol: AGENT_PROTOCOL, request: { action: 'status', tokens: [], serverUser: 'stap-server' } });
+  for (let round = 0; round < rounds; round += 1) {
+    await wall('controller: node -e 0 (local)', ['node', '-e', '0']);
+    await wall('controller: stapctl --version (module loading)', ['node', CLI, '--version']);
+    await wall(`controller: stapctl -H ${host.name} status, whole run`, ['node', CLI, '--inventory', farm.inventoryFile, '--known-hosts', farm.knownHostsFile, '-H', host.name, 'status', '--json']);
+    const auth = await planAuth({ identities: [{ file: farm.clientKey, origin: 'option' }], identitiesOnly: true, defaultKeyDir: join(scratch, 'no-keys'), host: host.name });
+    const session = await timed('ssh2: TCP + key exchange + host key + auth', () =>
+      connect({ host: host.name, address: host.address, port: host.port, user: 'root', auth, hostKeyPolicy: 'strict', knownHostsFiles: [farm.knownHostsFile] }),
+    );
+    try {
+      await timed('ssh2 exec: true (channel + sshd session + sh)', () => session.exec('true'));
+      await timed('ssh2 exec: node -e 0 (node start on the host)', () => session.exec('node -e 0'));
+      const answer = await timed('ssh2 exec: stapctl agent status (what stapctl runs)', () => session.exec(agentCommand(bundle, false), { stdin: request }));
+      if (answer.code !== 0) throw new Error(`profile: the agent exited ${answer.code}: ${answer.stderr.toString('utf8')}`);
+      await timed(`ssh2 exec: ${STOCK} status (stock script)`, () => session.exec(`${STOCK} status`));
+    } finally {
+      session.close();
+    }
+    await wall('OpenSSH: ssh HOST true (default kex sntrup761x25519)', ['ssh', '-F', farm.sshConfigFile, host.name, 'true']);
+    await wall('OpenSSH: ssh HOST true (curve25519-sha256)', ['ssh', '-F', farm.sshConfigFile, '-o', 'KexAlgorithms=curve25519-sha256', host.name, 'true']);
+  }
+  return [...samples].map(([step, values]) => ({ step, medianMs: median(values), minMs: Math.min(...values), maxMs: Math.max(...values) }));
+}
+
+async function machineFacts(): Promise<string[]> {
+  const first = (text: string) => text.split('\n')[0] ?? '';
+  const [systemtap, ssh, pssh, clush, ansible, kernel] = await Promise.all([
+    commandOutput('stap', ['-V']),
+    commandOutput('ssh', ['-V']),
+    commandOutput('parallel-ssh', ['--version']),
+    commandOutput('clush', ['--version']),
+    commandOutput('ansible', ['--version']),
+    commandOutput('uname', ['-r']),
+  ]);
+  const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+  return [
+    `date: ${new Date().toISOString()}`,
+    `machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), ${gib(totalmem())} RAM (${gib(freemem())} free), kernel ${kernel}`,
+    `load average at start: ${loadavg().map((load) => load.toFixed(2)).join(' ')}`,
+    `node ${process.version}; ${first(systemtap)}; ${first(ssh)}`,
+    `parallel-ssh ${first(pssh)}; ${first(clush)}; ${first(ansible)}`,
+  ];
+}
+
+async function benchFarm(hostCount: number, options: BenchOptions, report: string[], allSamples: Sample[]): Promise<void> {
+  const scratch = await mkdtemp(join(tmpdir(), 'stapctl-bench-'));
+  let farm: Farm | undefined;
+  try {
+    const began = performance.now();
+    farm = await startFarm({ dir: join(scratch, 'farm'), hosts: hostCount, firstAddress: FIRST_ADDRESS });
+    const upS = (performance.now() - began) / 1000;
+    process.stderr.write(`${hostCount}-host farm up in ${upS.toFixed(1)} s (${farm.hosts[0]?.address} ..)\n`);
+    const hostsFile = join(scratch, 'hosts');
+    await writeFile(hostsFile, farm.hosts.map((host) => `${host.name}\n`).join(''));
+    const bench = new Bench({ farm, hostsFile, forks: options.forks, timeoutMs: options.timeoutMs, scratch, runDir: (await realpath('/var/run')).slice(1) });
+
+    report.push(`## ${hostCount} hosts`, '', `Farm up in ${upS.toFixed(1)} s. Parallelism ${options.forks} for every tool.`, '');
+
+    // Two releases per host (host-setup.sh): stapctl's start -i makes one server each.
+    const releases = 2;
+    const first = await bench.run('stapctl', ['start', '-i']);
+    await bench.expectStatFiles(releases, 'stapctl start -i');
+    report.push(`Very first stapctl run (start -i with agent upload, ${releases} servers per host): ${(first.wallMs / 1000).toFixed(2)} s.`, '');
+
+    if (options.tools.includes('stapctl')) {
+      await firstRunScenario(bench, options.rounds, releases);
+      report.push('### stapctl: first run on a fresh farm (agent upload) vs warm', '', renderRows(scenarioRows(bench.samples.filter((sample) => sample.scenario.startsWith('first run')), 'stapctl warm')), '');
+    }
+
+    await statusScenario(bench, options.tools, options.rounds, releases);
+    report.push(`### status on every host (${releases} servers running per host)`, '', renderRows(scenarioRows(bench.samples.filter((sample) => sample.scenario === 'status'), 'stapctl')), '');
+
+    // While the servers run, so that the agent's status has servers to check.
+    if (options.profile) {
+      const profile = await profileOneHost(farm, options.rounds, scratch);
+      report.push(
+        '### stapctl: where one host\'s time goes (one host, sequential)',
+        '',
+        '| step | median ms | min ms | max ms |',
+        '| --- | ---: | ---: | ---: |',
+        ...profile.map((row) => `| ${row.step} | ${row.medianMs.toFixed(0)} | ${row.minMs.toFixed(0)} | ${row.maxMs.toFixed(0)} |`),
+        '',
+      );
+    }
+    await bench.run('stapctl', ['stop']);
+    await bench.expectStatFiles(0, 'stapctl stop');
+
+    if (options.cycles) {
+      await cycleScenario(bench, 'start -i', options.tools, options.rounds, (tool) => (tool === 'stapctl' ? { action: ['start', '-i'], servers: releases } : { action: ['start', '-i'], servers: 1 }));
+      report.push(
+        '### start -i, then stop (not the same work)',
+        '',
+        `stapctl starts one server per release (${releases} per host, each checked to listen); the stock -i starts one server for all releases (1 per host, checked once with ps).`,
+        '',
+      );
+      for (const part of ['start + stop', 'start', 'stop']) {
+        report.push(`${part}:`, '', renderRows(scenarioRows(bench.samples.filter((sample) => sample.scenario === `start -i: ${part}`), 'stapctl')), '');
+      }
+      await cycleScenario(bench, 'start', options.tools, options.rounds, () => ({ action: ['start'], servers: 1 }));
+      report.push('### start, then stop (the same work: one server per host for the running kernel)', '');
+      for (const part of ['start + stop', 'start', 'stop']) {
+        report.push(`${part}:`, '', renderRows(scenarioRows(bench.samples.filter((sample) => sample.scenario === `start: ${part}`), 'stapctl')), '');
+      }
+    }
+
+    allSamples.push(...bench.samples);
+  } finally {
+    if (farm) await farm.down();
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+function parseOptions(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      hosts: { type: 'string', default: '16' },
+      rounds: { type: 'string', default: '5' },
+      forks: { type: 'string', default: '32' },
+      tools: { type: 'string', default: TOOLS.join(',') },
+      'no-cycles': { type: 'boolean', default: false },
+      'no-profile': { type: 'boolean', default: false },
+      timeout: { type: 'string', default: '300' },
+      json: { type: 'string' },
+    },
+  });
+  const positive = (name: string, text: string, max: number) => {
+    const value = Number(text);
+    if (!Number.isInteger(value) || value < 1 || value > max) throw new Error(`--${name} needs a whole number from 1 to ${max}, got "${text}"`);
+    return value;
+  };
+  const tools = values.tools.split(',');
+  const unknown = tools.find((tool) => !(TOOLS as readonly string[]).includes(tool));
+  if (unknown !== undefined) throw new Error(`--tools: unknown tool "${unknown}"; known: ${TOOLS.join(', ')}`);
+  if (!tools.includes('stapctl')) throw new Error('--tools must include stapctl: the ratios are to it');
+  return {
+    // 254 hosts from 127.0.3.1 stay inside 127.0.3.0/24.
+    hostCounts: values.hosts.split(',').map((count) => positive('hosts', count, 254)),
+    rounds: positive('rounds', values.rounds, 100),
+    forks: positive('forks', values.forks, 256),
+    tools: tools as Tool[],
+    cycles: !values['no-cycles'],
+    profile: !values['no-profile'],
+    timeoutMs: positive('timeout', values.timeout, 3600) * 1000,
+    ...(values.json !== undefined && { jsonFile: values.json }),
+  };
+}
+
+async function main(argv: string[]): Promise<void> {
+  const options = parseOptions(argv);
+  if (process.getuid?.() !== 0) throw new Error('the benchmark brings up a namespace farm: run it as root');
+  const report = ['# stapctl fleet benchmark', '', `command: node --import tsx bench/fleet.ts ${argv.join(' ')}`.trimEnd(), '', ...(await machineFacts()).map((line) => `- ${line}`), ''];
+  const samples: Sample[] = [];
+  for (const hostCount of options.hostCounts) await benchFarm(hostCount, options, report, samples);
+  report.push(`load average at end: ${loadavg().map((load) => load.toFixed(2)).join(' ')}`);
+  if (options.jsonFile) await writeFile(options.jsonFile, `${JSON.stringify({ options, samples }, null, 2)}\n`);
+  console.log(report.join('\n'));
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).catch((error: unknown) => {
+    console.error(`bench/fleet.ts: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
+  });
+}
