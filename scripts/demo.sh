@@ -9,7 +9,6 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 bash scripts/setup-machine.sh
-[ -d node_modules ] || npm ci --no-audit --no-fund
 npm run -s build
 
 dir=$(mktemp -d /tmp/stapctl-demo.XXXXXX)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what stapctl's demo and tests need on a Debian 12 machine, as root. Idempotent.
+# Installs what stapctl's demo and tests need on a Debian 12 machine, as root: Debian packages,
+# the stap-server user, npm packages. Idempotent and quick when all is there (npm test runs it first).
 set -euo pipefail
 
 packages=(systemtap-server openssh-server openssh-client util-linux procps bsdutils)
@@ -22,3 +23,9 @@ fi
 # sshd's privilege separation directory.
 mkdir -p /run/sshd
 chmod 0755 /run/sshd
+
+# The project's own packages, unless a previous run (or CI's npm ci) installed them.
+if [ ! -d node_modules ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
