@@ -194,21 +194,25 @@ class ServiceRun {
       const hostLog = inRoot(this.paths.root, spec.log);
       if (hostLog !== this.paths.logFile) this.prepareLog(hostLog);
       const argv = serverArgv(spec, { keepTemp: !!this.request.keepTemp, usePassword: !!this.request.usePassword }, hostLog);
-      const started = await spawnServer(argv, user, { logFile: hostLog, timeoutMs: this.request.startTimeoutMs });
-      const recorded: ServerSpec = { ...spec, nickname: spec.nickname || String(started.pid) };
+      const recordOf = (pid: number): ServerSpec => ({ ...spec, nickname: spec.nickname || String(pid) });
+      let recordedPid: number | undefined;
+      let started: { pid: number; port: number };
       try {
-        writeStatusFile(this.paths.statPath, started.pid, recorded);
-      } catch (error) {
-        // A server nobody can find again is an orphan: stop it rather than leave it running.
-        await stopServer(started.pid, user.uid, { termTimeoutMs: this.request.stopTimeoutMs });
-        throw new StapctlError('SERVER_START_FAILED', `could not record server ${started.pid} in ${this.paths.statPath}`, {
-          cause: error,
-          detail: String(error),
-          hint: 'check that the status directory is writable',
+        started = await spawnServer(argv, user, {
+          logFile: hostLog,
+          timeoutMs: this.request.startTimeoutMs,
+          onSpawned: (pid) => {
+            writeStatusFile(this.paths.statPath, pid, recordOf(pid));
+            recordedPid = pid;
+          },
         });
+      } catch (error) {
+        // spawnServer has stopped a server that failed its checks; its record goes with it.
+        if (recordedPid !== undefined) removeStatusFile(this.paths.statPath, recordedPid);
+        throw error;
       }
-      this.ctx.running.push({ pid: started.pid, spec: recorded });
-      this.log.pass(`stap-server start ${formatServerOptions(recorded)}`);
+      this.ctx.running.push({ pid: started.pid, spec: recordOf(started.pid) });
+      this.log.pass(`stap-server start ${formatServerOptions(recordOf(started.pid))}`);
       return { kind: 'start', spec, outcome: 'started', pid: started.pid, port: started.port };
     } catch (error) {
       if (!(error instanceof StapctlError)) throw error;

@@ -125,7 +125,17 @@ function fileSize(file: string): number {
 export async function spawnServer(
   argv: string[],
   user: UserInfo,
-  opts: { timeoutMs?: number; settleMs?: number; logFile: string },
+  opts: {
+    timeoutMs?: number;
+    settleMs?: number;
+    logFile: string;
+    /**
+     * Called with the PID as soon as it exists, before the start is verified: the caller records
+     * the server there, so that a stapctl killed while it waits leaves a server that the next run
+     * finds, never an orphan. If it throws, the server is killed and the start fails.
+     */
+    onSpawned?: (pid: number) => void;
+  },
 ): Promise<StartedServer> {
   refuseRoot(user);
   const timeoutMs = opts.timeoutMs ?? START_TIMEOUT_MS;
@@ -146,6 +156,18 @@ export async function spawnServer(
   child.unref();
 
   const pid = child.pid;
+  if (pid !== undefined && opts.onSpawned) {
+    try {
+      opts.onSpawned(pid);
+    } catch (error) {
+      child.kill('SIGKILL');
+      await waitFor(() => exit !== undefined, KILL_TIMEOUT_MS);
+      throw new StapctlError('SERVER_START_FAILED', `stap-serverd (PID ${pid}) could not be recorded, so it was stopped: ${(error as Error).message}`, {
+        cause: error,
+        hint: 'check that the status directory is writable',
+      });
+    }
+  }
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (spawnError !== undefined) {

@@ -1,13 +1,14 @@
 /** The built CLI as a user runs it: local mode text and JSON, usage errors, and the agent. */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import type { AgentResponse } from '../../src/agent.js';
 import type { ReportJson } from '../../src/cli/service-json.js';
+import { readProcess } from '../../src/service/proc.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const AGENT = fileURLToPath(new URL('../../dist/stapctl.cjs', import.meta.url));
@@ -67,6 +68,47 @@ describe('the stapctl command', () => {
     const result = cli(['stop', '-n', 'ghost', '--root', makeRoot('ghost')]);
     assert.equal(result.code, 1);
     assert.equal(result.stdout, "No configuration found for the nickname 'ghost'\nFAILED\n");
+  });
+});
+
+/** The PIDs of the processes whose parent is `parent`. */
+function childrenOf(parent: number): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((name) => {
+      try {
+        return readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1]?.split(' ')[1] === String(parent);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+describe('a start that is killed half-way', () => {
+  test('leaves a server that the next run finds and stops, never an orphan', async () => {
+    const root = makeRoot('killed');
+    const starter = spawn(process.execPath, [CLI, 'start', '-r', '6.1.0-killed', '--root', root], { stdio: 'ignore' });
+    let server: number | undefined;
+    const deadline = Date.now() + 10_000;
+    while (server === undefined && Date.now() < deadline) {
+      server = childrenOf(starter.pid as number).find((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'stap-serverd';
+        } catch {
+          return false;
+        }
+      });
+      if (server === undefined) await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    assert.ok(server, 'the server was spawned');
+    starter.kill('SIGKILL');
+    await new Promise((resolve) => starter.once('exit', resolve));
+    assert.ok(existsSync(join(root, 'var/run/stap-server', `${server}.stat`)), 'the server was recorded before it was verified');
+    const stop = cli(['stop', '--root', root]);
+    assert.equal(stop.code, 0, stop.stderr);
+    const state = readProcess(server)?.state;
+    assert.ok(state === undefined || state === 'Z', `stop ended it (state ${state})`);
   });
 });
 
