@@ -130,9 +130,9 @@ export async function spawnServer(
     settleMs?: number;
     logFile: string;
     /**
-     * Called with the PID as soon as it exists, before the start is verified: the caller records
-     * the server there, so that a stapctl killed while it waits leaves a server that the next run
-     * finds, never an orphan. If it throws, the server is killed and the start fails.
+     * Called with the PID before stap-serverd is even executed: the caller records the server
+     * there, so that a stapctl killed at any moment leaves no server, or one that the next run
+     * finds, never an orphan. If it throws, the server is not started.
      */
     onSpawned?: (pid: number) => void;
   },
@@ -141,10 +141,14 @@ export async function spawnServer(
   const timeoutMs = opts.timeoutMs ?? START_TIMEOUT_MS;
   const settleMs = opts.settleMs ?? SETTLE_MS;
   const logOffset = fileSize(opts.logFile);
-  const child = spawn(SETPRIV, asUserArgv(user, STAP_SERVERD, argv), {
+  // The gate holds the exec of setpriv (and so of stap-serverd, under the same PID) until the
+  // caller has recorded the PID: whenever stapctl dies, there is either no server or a recorded
+  // one. If stapctl dies first, `read` sees end of file and the server never starts. The gate
+  // script is fixed; the server's arguments pass through it as "$@", never as shell text.
+  const child = spawn('/bin/sh', ['-c', 'read -r go && exec "$@" </dev/null', 'stapctl-gate', SETPRIV, ...asUserArgv(user, STAP_SERVERD, argv)], {
     cwd: '/',
     env: userEnvironment(user),
-    stdio: 'ignore',
+    stdio: ['pipe', 'ignore', 'ignore'],
     // Its own session: a Ctrl-C on stapctl's terminal must not reach the servers it started.
     detached: true,
   });
@@ -153,12 +157,15 @@ export async function spawnServer(
   // Listening to 'exit' makes node reap the child, so a server that dies leaves no zombie behind.
   child.on('exit', (code, signal) => (exit = signal === null ? `exited with status ${code}` : `was killed by ${signal}`));
   child.on('error', (error) => (spawnError = error));
+  // A gate that already died makes the write fail; its 'exit' above says why.
+  child.stdin?.on('error', () => undefined);
   child.unref();
 
   const pid = child.pid;
-  if (pid !== undefined && opts.onSpawned) {
+  if (pid !== undefined) {
     try {
-      opts.onSpawned(pid);
+      opts.onSpawned?.(pid);
+      child.stdin?.end('go\n');
     } catch (error) {
       child.kill('SIGKILL');
       await waitFor(() => exit !== undefined, KILL_TIMEOUT_MS);

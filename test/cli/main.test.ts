@@ -102,13 +102,18 @@ describe('a start that is killed half-way', () => {
       if (server === undefined) await new Promise((resolve) => setTimeout(resolve, 2));
     }
     assert.ok(server, 'the server was spawned');
-    starter.kill('SIGKILL');
-    await new Promise((resolve) => starter.once('exit', resolve));
-    assert.ok(existsSync(join(root, 'var/run/stap-server', `${server}.stat`)), 'the server was recorded before it was verified');
-    const stop = cli(['stop', '--root', root]);
-    assert.equal(stop.code, 0, stop.stderr);
-    const state = readProcess(server)?.state;
-    assert.ok(state === undefined || state === 'Z', `stop ended it (state ${state})`);
+    try {
+      starter.kill('SIGKILL');
+      await new Promise((resolve) => starter.once('exit', resolve));
+      assert.ok(existsSync(join(root, 'var/run/stap-server', `${server}.stat`)), 'the server was recorded before it was verified');
+      const stop = cli(['stop', '--root', root]);
+      assert.equal(stop.code, 0, stop.stderr);
+      const state = readProcess(server)?.state;
+      assert.ok(state === undefined || state === 'Z', `stop ended it (state ${state})`);
+    } finally {
+      // The server this test started must not outlive it, whatever failed above.
+      if (readProcess(server)?.comm === 'stap-serverd') process.kill(server, 'SIGKILL');
+    }
   });
 });
 

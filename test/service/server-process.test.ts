@@ -201,6 +201,29 @@ describe('stap-serverd integration', () => {
     assert.deepEqual(serversMentioning(marker), []);
   });
 
+  test('the PID is handed over before stap-serverd runs, and a PID that cannot be recorded never becomes a server', async () => {
+    const marker = join(dir, 'unrecorded');
+    const argv = serverArgv(spec({ arch: hostArch(), ssl: marker, log }), NO_FLAGS, log);
+    let handed: number | undefined;
+    let programWhenHanded: string | undefined;
+    const error = await expectStartFailure(
+      spawnServer(argv, user, {
+        logFile: log,
+        onSpawned: (pid) => {
+          handed = pid;
+          programWhenHanded = readProcess(pid)?.exe;
+          throw new Error('disk full');
+        },
+      }),
+    );
+    assert.equal(error.code, 'SERVER_START_FAILED');
+    assert.match(error.message, /could not be recorded.*disk full/);
+    assert.ok(handed);
+    assert.notEqual(programWhenHanded, STAP_SERVERD);
+    assert.equal(await gone(handed), true);
+    assert.deepEqual(serversMentioning(marker), []);
+  });
+
   test('root is refused without starting anything', async () => {
     const root: UserInfo = { name: 'root', uid: 0, gid: 0, home: '/root', shell: '/bin/bash', groups: [0] };
     const marker = join(dir, 'as-root');
