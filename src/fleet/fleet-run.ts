@@ -17,6 +17,9 @@ import { planAuth } from './ssh-auth.js';
 import { parseProxyJump, resolveSshConfig, type HostKeyPolicy, type SshHostConfig } from './ssh-config.js';
 import { connect, type ConnectOptions, type SshSession } from './ssh-transport.js';
 
+/** How much longer than --timeout a host may take while its remote agent is being stopped. */
+const BACKSTOP_GRACE_MS = 5_000;
+
 export interface FleetSettings {
   identity?: string;
   knownHosts?: string;
@@ -49,6 +52,7 @@ const UNREACHABLE: ReadonlySet<ErrorCode> = new Set([
   'HOST_KEY_UNKNOWN',
   'HOST_KEY_MISMATCH',
   'HOST_KEY_REVOKED',
+  'KNOWN_HOSTS_UNREADABLE',
   'SSH_CONFIG_INVALID',
 ]);
 
@@ -139,24 +143,27 @@ export async function runOnHost(
 ): Promise<Omit<HostResult, 'state' | 'durationMs'>> {
   const base = { host: entry.name, address: entry.address };
   let session: SshSession | undefined;
-  let timer: NodeJS.Timeout | undefined;
+  let backstop: NodeJS.Timeout | undefined;
   const deadline = Date.now() + settings.timeoutMs;
+  const remaining = () => Math.max(1, deadline - Date.now());
+  // The exec's own deadline stops the remote agent before it gives up; this one only bounds what
+  // has no deadline of its own (an upload), and fires later so that the exec's can act first.
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(
+    backstop = setTimeout(
       () => reject(new StapctlError('HOST_TIMEOUT', `no answer within ${settings.timeoutMs / 1000} s`, { host: entry.name, hint: 'raise --timeout, or check the host' })),
-      settings.timeoutMs,
+      settings.timeoutMs + BACKSTOP_GRACE_MS,
     );
   });
   try {
     const work = (async () => {
-      session = await connect(await connectOptions(entry, settings, ssh));
+      const options = await connectOptions(entry, settings, ssh);
+      session = await connect({ ...options, connectTimeoutMs: Math.min(settings.connectTimeoutMs, remaining()) });
       const agentRequest: AgentRequest = {
         protocol: AGENT_PROTOCOL,
         request: { ...request, ...(entry.root && { root: entry.root }), ...(entry.serverUser && { serverUser: entry.serverUser }) },
       };
       const stdin = JSON.stringify(agentRequest);
       const command = agentCommand(bundle, entry.become);
-      const remaining = () => Math.max(1, deadline - Date.now());
       const exec = () => (session as SshSession).exec(command, { stdin, timeoutMs: remaining(), killWithSudo: entry.become });
       let result = await exec();
       if (result.code === AGENT_MISSING) {
@@ -165,6 +172,8 @@ export async function runOnHost(
       }
       return { response: agentResponse(entry.name, result.code, result.stdout, result.stderr), warnings: session.warnings };
     })();
+    // Once the backstop has won, a later failure of the abandoned work must not go unhandled.
+    work.catch(() => undefined);
     const { response, warnings } = await Promise.race([work, expired]);
     if ('error' in response) return { ...base, hostname: response.hostname, error: response.error, warnings };
     return { ...base, hostname: response.hostname, report: response.report, warnings };
@@ -172,7 +181,7 @@ export async function runOnHost(
     if (!(error instanceof StapctlError)) throw error;
     return { ...base, error: { ...error.toJSON(), host: entry.name }, warnings: session?.warnings ?? [] };
   } finally {
-    clearTimeout(timer);
+    clearTimeout(backstop);
     (session as SshSession | undefined)?.close();
   }
 }

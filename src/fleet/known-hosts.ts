@@ -5,6 +5,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { StapctlError } from '../errors.js';
 
 export type KnownHostMarker = 'revoked' | 'cert-authority';
 
@@ -159,7 +160,12 @@ export function readKnownHostsFiles(files: readonly string[]): KnownHostEntry[] 
       text = readFileSync(file, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw error;
+      // No host key can be verified against a file we cannot read: refuse rather than guess.
+      throw new StapctlError('KNOWN_HOSTS_UNREADABLE', `cannot read ${file}: ${(error as Error).message}`, {
+        file,
+        hint: 'make it readable, or name another file with --known-hosts',
+        cause: error,
+      });
     }
     return parseKnownHosts(text, file);
   });

@@ -359,8 +359,9 @@ class Session implements SshSession {
       await call((cb) => sftp.ext_openssh_rename(temporary, remotePath, cb));
     } catch (error) {
       await call((cb) => sftp.unlink(temporary, cb)).catch(() => undefined);
-      throw new StapctlError('CONNECT_FAILED', `${this.options.host}: upload to ${remotePath} failed: ${(error as Error).message}`, {
+      throw new StapctlError('UPLOAD_FAILED', `${this.options.host}: upload to ${remotePath} failed: ${(error as Error).message}`, {
         host: this.options.host,
+        hint: "the host's sshd must offer SFTP and the login user's home must be writable",
         cause: error,
       });
     }

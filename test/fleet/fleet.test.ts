@@ -166,6 +166,18 @@ describe('fleet mode on a namespace farm', () => {
     assert.equal(readFileSync(knownHosts, 'utf8').includes('127.0.1.23'), false, 'strict mode records nothing');
   });
 
+  test('a host that exceeds --timeout fails with HOST_TIMEOUT and its agent is stopped', async () => {
+    const host = farm.hosts.find((item) => item.name === 'h3');
+    assert.ok(host);
+    // stap-serverd takes about a second to exit on SIGTERM: longer than this timeout.
+    const { code, json } = fleet(['-H', 'h3', 'stop', '--timeout', '0.3']);
+    assert.equal(code, 1);
+    assert.equal(json.hosts[0]?.state, 'failed');
+    assert.equal(json.hosts[0]?.error?.code, 'HOST_TIMEOUT');
+    const ps = await farm.exec(host, ['ps', '-eo', 'args']);
+    assert.doesNotMatch(ps.stdout, /stapctl\.cjs/);
+  });
+
   test('force-reload on every host stops all servers and starts the default one', () => {
     const { code, json } = fleet(['-H', 'farm', 'force-reload']);
     assert.equal(code, 0);

@@ -16,6 +16,7 @@ import {
   preferredHostKeyAlgorithms,
   readKnownHostsFiles,
 } from '../../src/fleet/known-hosts.js';
+import { failure } from '../support/expect.js';
 
 function newKey(type: 'ed25519' | 'ecdsa' = 'ed25519'): { line: string; blob: Buffer } {
   const pair = type === 'ecdsa' ? ssh2.utils.generateKeyPairSync('ecdsa', { bits: 256 }) : ssh2.utils.generateKeyPairSync('ed25519');
@@ -183,6 +184,11 @@ describe('formatting', () => {
 });
 
 describe('known_hosts files', () => {
+  test('a known_hosts file that exists but cannot be read refuses every host, naming the file', () => {
+    const error = failure(() => readKnownHostsFiles([scratch]), 'KNOWN_HOSTS_UNREADABLE');
+    assert.equal(error.file, scratch);
+  });
+
   test('appending creates the directory 0700 and the file 0600 and keeps earlier lines whole', () => {
     const file = join(scratch, 'home', '.ssh', 'known_hosts');
     appendKnownHost(file, formatKnownHostsLine('h1', 22, a.blob));
