@@ -1,7 +1,7 @@
 /** Fleet mode at the terminal: resolve the targets, run, show progress, render the results. */
 import { homedir } from 'node:os';
 import { StapctlError } from '../errors.js';
-import { findAgentBundle } from '../fleet/agent-deploy.js';
+import { findAgentBundle, type AgentBundle } from '../fleet/agent-deploy.js';
 import { fleetExitCode, summaryLine, type Progress } from '../fleet/fan-out.js';
 import { hostSshConfig, runFleet, sshEnvironment } from '../fleet/fleet-run.js';
 import { resolveTargets } from '../fleet/host-pattern.js';
@@ -14,9 +14,11 @@ type FleetCommand = Extract<Command, { kind: 'fleet' }>;
 
 export async function runFleetCommand(command: FleetCommand, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let hosts: HostEntry[];
+  let bundle: AgentBundle;
   try {
     hosts = resolveHosts(command, env);
     if (command.action === 'hosts') return listHosts(hosts, command.json);
+    bundle = findAgentBundle(env);
   } catch (error) {
     if (!(error instanceof StapctlError)) throw error;
     process.stderr.write(errorLines(error.toJSON()).join('\n') + '\n');
@@ -35,7 +37,7 @@ export async function runFleetCommand(command: FleetCommand, env: NodeJS.Process
         process.stderr.write(`\r\u001b[K${progressLine(progress)}`);
       }
     : undefined;
-  const results = await runFleet(hosts, command.request, findAgentBundle(env), command.fleet, onProgress, sshEnvironment(env));
+  const results = await runFleet(hosts, command.request, bundle, command.fleet, onProgress, sshEnvironment(env));
   if (live) process.stderr.write('\r\u001b[K');
 
   const exitCode = fleetExitCode(results);

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { StapctlError } from '../errors.js';
 import { VERSION } from '../version.js';
 
 export interface AgentBundle {
@@ -27,7 +28,9 @@ export function findAgentBundle(env: NodeJS.ProcessEnv = process.env): AgentBund
     fileURLToPath(new URL('../../dist/stapctl.cjs', import.meta.url)),
   ].filter((path): path is string => !!path);
   const localPath = candidates.find((path) => existsSync(path));
-  if (!localPath) throw new Error(`the agent bundle is missing (looked in ${candidates.join(', ')}); run 'npm run build'`);
+  if (!localPath) {
+    throw new StapctlError('AGENT_FAILED', `the agent bundle is missing (looked in ${candidates.join(', ')})`, { hint: "run 'npm run build'" });
+  }
   return { localPath, remotePath: agentRemotePath(readFileSync(localPath)) };
 }
 
