@@ -4,7 +4,6 @@ import { runAgent } from '../agent.js';
 import { StapctlError } from '../errors.js';
 import { runService } from '../service/engine.js';
 import { parseArgv, type Command } from './argv.js';
-import { runFleetCommand } from './fleet-view.js';
 import { reportToJson } from './service-json.js';
 import { errorLines, renderServiceText } from './service-text.js';
 
@@ -34,8 +33,12 @@ async function main(argv: readonly string[]): Promise<number> {
       }
       return report.exitCode;
     }
-    case 'fleet':
+    case 'fleet': {
+      // Loaded only in fleet mode: local mode, run often by hand and by init systems, does not
+      // pay for ssh2, the YAML parser and the table.
+      const { runFleetCommand } = await import('./fleet-view.js');
       return runFleetCommand(command);
+    }
   }
 }
 
