@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'SERVER_STOP_FAILED'
   | 'CERT_FAILED'
   | 'LOCK_TIMEOUT'
+  | 'PERMISSION_DENIED'
   | 'LOG_UNWRITABLE'
   // fleet
   | 'INVENTORY_INVALID'

@@ -3,6 +3,8 @@
  * force-reload do, as one function from a request to an ActionReport. It never prints; the CLI,
  * the agent and the fleet render the report.
  */
+import { accessSync, constants } from 'node:fs';
+import { dirname } from 'node:path';
 import { StapctlError, type SerializedError } from '../errors.js';
 import { loadGlobalConfig, loadServerConfigs } from './config-file.js';
 import { withLock } from './lock.js';
@@ -53,6 +55,8 @@ class ServiceRun {
   private paths!: ServicePaths;
   private log!: ServiceLog;
   private ctx!: PlanContext;
+  /** An unprivileged status: nothing is written, not even the removal of a dead server's file. */
+  private readOnly = false;
 
   constructor(private readonly request: ServiceRequest) {}
 
@@ -60,9 +64,22 @@ class ServiceRun {
     const { action } = this.request;
     try {
       this.loadGlobalConfig();
-      this.prepareLog(this.paths.logFile);
       this.log = new ServiceLog(this.paths.logFile);
-      await withLock(this.paths.statPath, () => this.perform());
+      if (!writableDirectory(this.paths.statPath)) {
+        // status only reads, so anyone may run it, as the stock one; it then leaves the
+        // status files of dead servers for a run that may remove them.
+        if (action !== 'status') {
+          throw new StapctlError('PERMISSION_DENIED', `this user cannot write the status directory, which ${action} needs`, {
+            file: this.paths.statPath,
+            hint: `run it as root: sudo stapctl ${action} ...`,
+          });
+        }
+        this.readOnly = true;
+        await this.perform();
+      } else {
+        if (action !== 'status') this.prepareLog(this.paths.logFile);
+        await withLock(this.paths.statPath, () => this.perform());
+      }
     } catch (error) {
       if (!(error instanceof StapctlError)) throw error;
       this.fail(error, error.code === 'USAGE' || error.code === 'NO_LIB_MODULES' ? 2 : 1);
@@ -238,7 +255,7 @@ class ServiceRun {
 
   /** The stock script removes the status file of a server it finds dead; so do we. */
   private forget(pid: number): void {
-    removeStatusFile(this.paths.statPath, pid);
+    if (!this.readOnly) removeStatusFile(this.paths.statPath, pid);
     this.ctx.running = this.ctx.running.filter((entry) => entry.pid !== pid);
   }
 
@@ -410,4 +427,16 @@ function restartable(entry: { pid: number; spec: ServerSpec }): PlannedServer {
 function portOf(pid: number): { port?: number } {
   const [port] = listeningPorts(pid);
   return port === undefined ? {} : { port };
+}
+
+/** Whether this process may create files in `dir`, or create `dir` itself where it is missing. */
+function writableDirectory(dir: string): boolean {
+  for (let at = dir; ; at = dirname(at)) {
+    try {
+      accessSync(at, constants.W_OK);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || at === dirname(at)) return false;
+    }
+  }
 }

@@ -1,11 +1,11 @@
 /** The built CLI as a user runs it: local mode text and JSON, usage errors, and the agent. */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import type { AgentResponse } from '../../src/agent.js';
 import type { ReportJson } from '../../src/cli/service-json.js';
 import { readProcess } from '../../src/service/proc.js';
@@ -142,5 +142,51 @@ describe('the agent', () => {
     const response = JSON.parse(result.stdout) as AgentResponse;
     assert.ok('error' in response);
     assert.equal(response.error.code, 'AGENT_PROTOCOL');
+  });
+});
+
+describe('an unprivileged user', () => {
+  // The self-contained agent bundle, copied where user nobody can read it, runs the same engine.
+  const world = join(scratch, 'world');
+  const agent = join(world, 'stapctl.cjs');
+  before(() => {
+    mkdirSync(world, { recursive: true });
+    writeFileSync(agent, readFileSync(AGENT));
+    for (const dir of [scratch, world]) chmodSync(dir, 0o755);
+  });
+
+  const asNobody = (request: object) => {
+    const result = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, agent], { encoding: 'utf8', input: JSON.stringify({ protocol: 1, request }), cwd: '/' });
+    assert.equal(result.status, 0, result.stderr);
+    const response = JSON.parse(result.stdout) as AgentResponse;
+    assert.ok('report' in response, result.stdout);
+    return response.report;
+  };
+
+  test('may see the status of servers root started, and writes nothing', () => {
+    const root = makeRoot('unprivileged');
+    chmodSync(root, 0o755);
+    const started = cli(['start', '-r', '6.1.0-unprivileged', '--root', root]);
+    assert.equal(started.code, 0, started.stderr);
+    try {
+      const statDir = join(root, 'var/run/stap-server');
+      const before = readdirSync(statDir).sort();
+      const report = asNobody({ action: 'status', tokens: [], root });
+      assert.equal(report.exitCode, 0);
+      assert.deepEqual(report.steps.map((step) => step.kind === 'status' && step.outcome), ['running']);
+      assert.deepEqual(readdirSync(statDir).sort(), before);
+    } finally {
+      assert.equal(cli(['stop', '--root', root]).code, 0);
+    }
+  });
+
+  test('is told that start needs a writable status directory, and nothing starts', () => {
+    const root = makeRoot('unprivileged-start');
+    chmodSync(root, 0o755);
+    mkdirSync(join(root, 'var/run/stap-server'), { recursive: true });
+    const report = asNobody({ action: 'start', tokens: [{ flag: 'r', value: '6.1.0-nobody' }], root });
+    assert.equal(report.exitCode, 1);
+    assert.deepEqual(report.steps.map((step) => step.kind === 'error' && step.error.code), ['PERMISSION_DENIED']);
+    assert.deepEqual(readdirSync(join(root, 'var/run/stap-server')), []);
   });
 });
