@@ -5,7 +5,7 @@
  */
 import { accessSync, constants } from 'node:fs';
 import { dirname } from 'node:path';
-import { StapctlError, type SerializedError } from '../errors.js';
+import { StapctlError } from '../errors.js';
 import { loadGlobalConfig, loadServerConfigs } from './config-file.js';
 import { withLock } from './lock.js';
 import { defaultPaths, inRoot, withGlobalConfig, type ServicePaths } from './paths.js';
@@ -107,8 +107,8 @@ class ServiceRun {
 
   /**
    * The log is where servers explain themselves, but not a reason to refuse to act: a log that
-   * cannot be shared with the server group is a warning (status on a host without the group, a
-   * --log path that is not ours to change).
+   * cannot be shared with the server group is a warning (a host without the group, a --log path
+   * that is not ours to change).
    */
   private prepareLog(file: string): void {
     try {
@@ -410,7 +410,7 @@ class ServiceRun {
   }
 
   private fail(error: StapctlError, exitCode: number): void {
-    this.steps.push({ kind: 'error', error: error.toJSON() as SerializedError });
+    this.steps.push({ kind: 'error', error: error.toJSON() });
     this.exitCode = Math.max(this.exitCode, exitCode);
   }
 }
