@@ -8,6 +8,7 @@
 #
 # Usage: host-setup.sh [--host NAME] [--authorized-keys FILE] [--server-cert DIR]
 #                      [--sshd-config FILE] [--host-key FILE] [--listen ADDR:PORT]
+#                      [--login-users HOMES]
 #   --host NAME             per-host part: fake kernel releases 6.1.0-NAME-a and 6.1.0-NAME-b in
 #                           /lib/modules and an ed25519 host key (kept when it exists)
 #   --authorized-keys FILE  public keys allowed to log in as root
@@ -16,6 +17,10 @@
 #   --sshd-config FILE      where to write the sshd configuration (default /etc/ssh/sshd_config)
 #   --host-key FILE         the host key's path (default /etc/ssh/ssh_host_ed25519_key)
 #   --listen ADDR:PORT      sshd's ListenAddress (default: all addresses, port 22)
+#   --login-users HOMES     two non-root login users for fleet mode's `become`, homes under HOMES,
+#                           logging in with the --authorized-keys: deploy, whom sudo lets run
+#                           anything as root without a password, and nopass, whom sudo asks for
+#                           a password (it has none, so `sudo -n` always refuses)
 set -eu
 
 server_user=stap-server
@@ -25,6 +30,7 @@ server_cert=
 sshd_config=/etc/ssh/sshd_config
 host_key=/etc/ssh/ssh_host_ed25519_key
 listen=
+login_homes=
 
 fail() {
   echo "host-setup.sh: $*" >&2
@@ -40,6 +46,7 @@ while [ $# -gt 0 ]; do
     --sshd-config) sshd_config=$2 ;;
     --host-key) host_key=$2 ;;
     --listen) listen=$2 ;;
+    --login-users) login_homes=$2 ;;
     *) fail "unknown option $1 (see the usage at the top of $0)" ;;
   esac
   shift 2
@@ -78,6 +85,28 @@ if [ -n "$authorized_keys" ]; then
   [ -r "$authorized_keys" ] || fail "cannot read the authorized keys file $authorized_keys"
   cp "$authorized_keys" /root/.ssh/authorized_keys
   chmod 600 /root/.ssh/authorized_keys
+fi
+
+if [ -n "$login_homes" ]; then
+  [ -n "$authorized_keys" ] || fail "--login-users needs --authorized-keys: the login users log in with those keys"
+  command -v sudo >/dev/null || fail "--login-users needs sudo (Debian: apt-get install sudo)"
+  mkdir -p "$login_homes"
+  for user in deploy nopass; do
+    # The password '*' matches nothing but, unlike useradd's default '!', does not lock the
+    # account: without PAM, sshd refuses a locked account even its keys.
+    getent passwd "$user" >/dev/null || useradd --user-group --no-create-home --home-dir "$login_homes/$user" --shell /bin/sh --password '*' "$user"
+    home=$(getent passwd "$user" | cut -d: -f6)
+    install -d -o "$user" -g "$user" -m 700 "$home" "$home/.ssh"
+    install -o "$user" -g "$user" -m 600 "$authorized_keys" "$home/.ssh/authorized_keys"
+  done
+  # sudo ignores files in sudoers.d whose names contain a dot: the temporary names are never read.
+  for rule in 'deploy ALL=(root) NOPASSWD: ALL' 'nopass ALL=(root) ALL'; do
+    file=/etc/sudoers.d/stapctl-${rule%% *}
+    echo "$rule" >"$file.tmp"
+    chmod 0440 "$file.tmp"
+    visudo -cqf "$file.tmp" >/dev/null || fail "sudo rejects the rule '$rule'"
+    mv "$file.tmp" "$file"
+  done
 fi
 
 # sshd gives root's non-interactive sessions a fixed PATH; fleet mode runs the agent with `node`,

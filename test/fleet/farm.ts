@@ -54,7 +54,20 @@ export interface FarmOptions {
   firstAddress?: string;
   /** How long a host may take to accept ssh connections. Default 30 s. */
   readyTimeoutMs?: number;
+  /**
+   * Also the non-root login users of LOGIN_USERS on every host, private to it, logging in with the
+   * farm's client key. Default false.
+   */
+  loginUsers?: boolean;
 }
+
+/** The non-root login users a farm started with loginUsers has (docker/host-setup.sh --login-users). */
+export const LOGIN_USERS = {
+  /** sudo lets it run anything as root without a password. */
+  passwordlessSudo: 'deploy',
+  /** sudo asks it for a password. */
+  passwordSudo: 'nopass',
+} as const;
 
 /** farm.json: enough to stop a farm from another process or after a crash. */
 interface FarmRecord {
@@ -184,7 +197,9 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
   const inventoryFile = join(dir, 'inventory.yaml');
   await Promise.all([generateClientKey(clientKey), generateServerCert(join(dir, 'server-cert'))]);
 
-  const launches = await Promise.allSettled(addresses.map((address, index) => launchHost(dir, `h${index + 1}`, address, clientKey)));
+  const launches = await Promise.allSettled(
+    addresses.map((address, index) => launchHost(dir, `h${index + 1}`, address, clientKey, options.loginUsers === true)),
+  );
   const hosts = launches.flatMap((launch) => (launch.status === 'fulfilled' ? [launch.value] : []));
   try {
     await writeRecord(dir, { hosts });
@@ -264,7 +279,7 @@ async function generateServerCert(destination: string): Promise<void> {
   }
 }
 
-async function launchHost(dir: string, name: string, address: string, clientKey: string): Promise<FarmHost> {
+async function launchHost(dir: string, name: string, address: string, clientKey: string, loginUsers: boolean): Promise<FarmHost> {
   const hostDir = join(dir, 'hosts', name);
   await mkdir(join(hostDir, 'scratch'), { recursive: true });
   const log = openSync(join(hostDir, 'sshd.log'), 'a');
@@ -273,7 +288,17 @@ async function launchHost(dir: string, name: string, address: string, clientKey:
     // until it exits, and later runs wait on it.
     const child = spawn(
       'unshare',
-      [...UNSHARE_FLAGS, LAUNCHER, name, hostDir, address, `${clientKey}.pub`, join(dir, 'server-cert'), HOST_SETUP],
+      [
+        ...UNSHARE_FLAGS,
+        LAUNCHER,
+        name,
+        hostDir,
+        address,
+        `${clientKey}.pub`,
+        join(dir, 'server-cert'),
+        HOST_SETUP,
+        ...(loginUsers ? ['login-users'] : []),
+      ],
       { detached: true, stdio: ['ignore', log, log], cwd: '/' },
     );
     child.unref();

@@ -4,10 +4,11 @@
 # hostname and private state directories, runs the shared docker/host-setup.sh, and then becomes
 # the host's sshd, so that signalling this PID ends the whole host.
 #
-# Usage: host-namespace.sh NAME HOST_DIR ADDRESS AUTHORIZED_KEYS SERVER_CERT SETUP_SCRIPT
+# Usage: host-namespace.sh NAME HOST_DIR ADDRESS AUTHORIZED_KEYS SERVER_CERT SETUP_SCRIPT [login-users]
+#   login-users: also the non-root login users deploy and nopass (see host-setup.sh --login-users)
 set -eu
 
-name=$1 host_dir=$2 address=$3 authorized_keys=$4 server_cert=$5 setup_script=$6
+name=$1 host_dir=$2 address=$3 authorized_keys=$4 server_cert=$5 setup_script=$6 login_users=${7:-}
 
 hostname "$name"
 
@@ -56,8 +57,14 @@ for parent in $parents; do
   mount --move "$scratch/merged$parent" "$parent"
 done
 
-"$setup_script" --host "$name" --listen "$address:22" --authorized-keys "$authorized_keys" \
+set -- --host "$name" --listen "$address:22" --authorized-keys "$authorized_keys" \
   --server-cert "$server_cert" --sshd-config "$host_dir/sshd_config" \
   --host-key "$host_dir/ssh_host_ed25519_key"
+# The login users go into the host's private /etc overlay and their homes under a parent that the
+# host overlays privately too (the run directory): neither exists outside this host.
+if [ "$login_users" = login-users ]; then
+  set -- "$@" --login-users "$(dirname "$(canonical /var/run/stap-server)")/stapctl-farm-homes"
+fi
+"$setup_script" "$@"
 
 exec /usr/sbin/sshd -D -e -f "$host_dir/sshd_config"
