@@ -55,3 +55,18 @@ export function agentCommand(bundle: AgentBundle, become: boolean): string {
     run,
   ].join('; ');
 }
+
+/**
+ * Kills the process group of an agent past its deadline. With become the agent runs as root, so
+ * the kill goes through sudo as well, and through the same node that ran the agent: a sudo rule
+ * that allows the login user only node (what AGENT_FAILED's hint suggests) then covers it too.
+ */
+export function agentKillCommand(processGroup: number, become: boolean): string {
+  if (!Number.isInteger(processGroup) || processGroup <= 1) throw new Error(`not a process group: ${processGroup}`);
+  // Without `--`: dash's kill, the login shell of many users, refuses it.
+  if (!become) return `kill -KILL -${processGroup}`;
+  return [
+    'n=$(command -v node || command -v nodejs)',
+    `exec sudo -n -- "$n" -e 'process.kill(-Number(process.argv[1]), "SIGKILL")' ${processGroup}`,
+  ].join('; ');
+}

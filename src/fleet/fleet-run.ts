@@ -9,7 +9,7 @@ import { AGENT_PROTOCOL } from '../agent.js';
 import { StapctlError, type ErrorCode, type SerializedError } from '../errors.js';
 import type { ServiceRequest } from '../service/engine.js';
 import type { ActionReport } from '../service/report.js';
-import { AGENT_MISSING, agentCommand, NODE_MISSING, type AgentBundle } from './agent-deploy.js';
+import { AGENT_MISSING, agentCommand, agentKillCommand, NODE_MISSING, type AgentBundle } from './agent-deploy.js';
 import { fanOut, type FinalState, type Progress } from './fan-out.js';
 import type { HostEntry } from './inventory.js';
 import { sanitizeDeep, stripTerminalEscapes } from './sanitize.js';
@@ -164,7 +164,8 @@ export async function runOnHost(
       };
       const stdin = JSON.stringify(agentRequest);
       const command = agentCommand(bundle, entry.become);
-      const exec = () => (session as SshSession).exec(command, { stdin, timeoutMs: remaining(), killWithSudo: entry.become });
+      const killCommand = (processGroup: number) => agentKillCommand(processGroup, entry.become);
+      const exec = () => (session as SshSession).exec(command, { stdin, timeoutMs: remaining(), killCommand });
       let result = await exec();
       if (result.code === AGENT_MISSING) {
         await session.upload(bundle.localPath, bundle.remotePath, 0o644);

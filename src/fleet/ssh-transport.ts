@@ -51,8 +51,8 @@ export interface ExecOptions {
   stdin?: string | Buffer;
   /** On expiry the remote command's process group is killed and the call rejects with HOST_TIMEOUT. */
   timeoutMs?: number;
-  /** The command runs through `sudo` (become): killing it on timeout needs `sudo -n kill` too. */
-  killWithSudo?: boolean;
+  /** The command that kills the remote command's process group on timeout (default: `kill -KILL -GROUP`). */
+  killCommand?: (processGroup: number) => string;
 }
 
 export interface SshSession {
@@ -77,6 +77,9 @@ const SSH2_HOST_KEY_ALGORITHMS = [
   'rsa-sha2-256',
   'ssh-rsa',
 ];
+
+// Without `--`: dash's kill, the login shell of many users, refuses it.
+const defaultKillCommand = (processGroup: number): string => `kill -KILL -${processGroup}`;
 
 export function connect(options: ConnectOptions): Promise<SshSession> {
   return open(options);
@@ -301,7 +304,7 @@ class Session implements SshSession {
                 detail: stderr.output().toString('utf8'),
                 hint: 'raise --timeout if the host is just slow',
               });
-              this.killRemote(channel, stderr.pid, options.killWithSudo === true).then(
+              this.killRemote(channel, stderr.pid, options.killCommand ?? defaultKillCommand).then(
                 () => reject(timeout),
                 () => reject(timeout),
               );
@@ -320,7 +323,7 @@ class Session implements SshSession {
    * group of the session (sshd makes the login shell a session leader, pgid = its pid, reported
    * by PID_REPORT) is also killed from a second channel on the same connection.
    */
-  private async killRemote(channel: ClientChannel, pid: number | undefined, withSudo: boolean): Promise<void> {
+  private async killRemote(channel: ClientChannel, pid: number | undefined, killCommand: (processGroup: number) => string): Promise<void> {
     // ssh2's channel.signal() stays silent once our side sent EOF, which it always has after stdin.
     const internals = channel as unknown as { outgoing: { id: number; state: string }; _client: { _protocol: { signal(id: number, name: string): void } } };
     if (internals.outgoing.state === 'open' || internals.outgoing.state === 'eof') {
@@ -328,7 +331,7 @@ class Session implements SshSession {
     }
     channel.close();
     if (pid === undefined || this.closed) return;
-    const kill = `${withSudo ? 'sudo -n ' : ''}kill -KILL -- -${pid}`;
+    const kill = killCommand(pid);
     await new Promise<void>((resolve) => {
       const guard = setTimeout(resolve, KILL_GRACE_MS);
       this.client.exec(kill, (error, killer) => {

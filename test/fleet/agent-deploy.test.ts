@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { AGENT_MISSING, agentCommand, agentRemotePath, NODE_MISSING } from '../../src/fleet/agent-deploy.js';
+import { AGENT_MISSING, agentCommand, agentKillCommand, agentRemotePath, NODE_MISSING } from '../../src/fleet/agent-deploy.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'stapctl-agent-deploy-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -49,5 +50,25 @@ describe('the agent on a host', () => {
 
   test('a remote path with shell characters is refused', () => {
     assert.throws(() => agentCommand({ localPath: '/x', remotePath: '.cache/$(id)/a' }, false), /unsafe/);
+  });
+
+  for (const become of [false, true]) {
+    test(`the kill command ${become ? '(become: through sudo -n and node) ' : ''}ends the whole process group of an agent`, async () => {
+      const group = spawn('/bin/sh', ['-c', 'sleep 60 & exec sleep 60'], { detached: true, stdio: 'ignore' });
+      assert.ok(group.pid);
+      const ended = once(group, 'exit');
+      const kill = spawnSync('/bin/sh', ['-c', agentKillCommand(group.pid, become)], { encoding: 'utf8', timeout: 10_000 });
+      if (kill.status !== 0) process.kill(-group.pid, 'SIGKILL');
+      assert.equal(kill.status, 0, kill.stderr);
+      assert.deepEqual(await ended, [null, 'SIGKILL']);
+      // A killed background child may linger as a zombie until it is reaped: dead all the same.
+      const left = spawnSync('ps', ['-o', 'stat=', '-g', String(group.pid)], { encoding: 'utf8' });
+      assert.deepEqual(left.stdout.split('\n').filter((stat) => stat !== '' && !stat.startsWith('Z')), [], 'a process of the group survived');
+    });
+  }
+
+  test('the kill command refuses a process group that would mean every process', () => {
+    assert.throws(() => agentKillCommand(1, true), /not a process group/);
+    assert.throws(() => agentKillCommand(0, false), /not a process group/);
   });
 });

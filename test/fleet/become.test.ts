@@ -127,13 +127,21 @@ describe('become: the agent runs as root through sudo -n', () => {
     assert.doesNotMatch(await processes(h1), /stap-serverd/);
   });
 
-  test('a root agent past --timeout is killed through sudo', async () => {
+  test('a root agent past --timeout is killed through sudo, even when sudo allows the login user only node', async () => {
     assert.equal(fleet(sudoers, ['-H', 'h1', 'start', '-r', '6.1.0-h1-b']).code, 0);
-    // stap-serverd takes about a second to exit on SIGTERM: longer than this timeout.
-    const { code, json } = fleet(sudoers, ['-H', 'h1', 'stop', '--timeout', '0.3']);
-    assert.equal(code, 1);
-    assert.equal(hostOf(json, h1)?.error?.code, 'HOST_TIMEOUT');
-    assert.doesNotMatch(await processes(h1), /stapctl\.cjs|sudo/);
+    const rule = `/etc/sudoers.d/stapctl-${LOGIN_USERS.passwordlessSudo}`;
+    const original = (await farm.exec(h1, ['cat', rule])).stdout;
+    // The node the agent runs with: the hosts' sshd puts this machine's node first in PATH.
+    await farm.exec(h1, ['sh', '-c', `echo "${LOGIN_USERS.passwordlessSudo} ALL=(root) NOPASSWD: ${process.execPath}" >${rule}`]);
+    try {
+      // stap-serverd takes about a second to exit on SIGTERM: longer than this timeout.
+      const { code, json } = fleet(sudoers, ['-H', 'h1', 'stop', '--timeout', '0.3']);
+      assert.equal(code, 1);
+      assert.equal(hostOf(json, h1)?.error?.code, 'HOST_TIMEOUT');
+      assert.doesNotMatch(await processes(h1), /stapctl\.cjs|sudo/);
+    } finally {
+      await farm.exec(h1, ['sh', '-c', `printf '%s' "$1" >${rule}`, 'sh', original]);
+    }
   });
 
   test('a login user whose sudo asks for a password fails that host with AGENT_FAILED and starts nothing', async () => {
