@@ -20,7 +20,7 @@ export type AgentResponse =
   | { protocol: typeof AGENT_PROTOCOL; version: string; hostname: string; report: ActionReport }
   | { protocol: typeof AGENT_PROTOCOL; version: string; hostname: string; error: SerializedError };
 
-export async function answerAgentRequest(input: string): Promise<AgentResponse> {
+async function answerAgentRequest(input: string): Promise<AgentResponse> {
   const base = { protocol: AGENT_PROTOCOL, version: VERSION, hostname: hostname() } as const;
   try {
     const request = parseAgentRequest(input);
@@ -51,7 +51,7 @@ function protocolError(message: string): StapctlError {
   return new StapctlError('AGENT_PROTOCOL', message, { hint: 'the controller and the agent must be the same stapctl version' });
 }
 
-export async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
   return Buffer.concat(chunks).toString('utf8');

@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { StapctlError } from '../errors.js';
 import { findAgentBundle, type AgentBundle } from '../fleet/agent-deploy.js';
 import { fleetExitCode, summaryLine, type Progress } from '../fleet/fan-out.js';
-import { hostSshConfig, runFleet, sshEnvironment } from '../fleet/fleet-run.js';
+import { hostSshConfig, runFleet, sshEnvironment, type SshEnvironment } from '../fleet/fleet-run.js';
 import { resolveTargets } from '../fleet/host-pattern.js';
 import { describeHost, emptyInventory, findDefaultInventory, loadInventory, type HostEntry } from '../fleet/inventory.js';
 import type { Command } from './argv.js';
@@ -17,7 +17,7 @@ export async function runFleetCommand(command: FleetCommand, env: NodeJS.Process
   let bundle: AgentBundle;
   try {
     hosts = resolveHosts(command, env);
-    if (command.action === 'hosts') return listHosts(hosts, command.json);
+    if (command.action === 'hosts') return listHosts(hosts, command.json, sshEnvironment(env));
     bundle = findAgentBundle(env);
   } catch (error) {
     if (!(error instanceof StapctlError)) throw error;
@@ -59,8 +59,7 @@ function resolveHosts(command: FleetCommand, env: NodeJS.ProcessEnv): HostEntry[
 }
 
 /** `stapctl -H SPEC hosts`: what would be contacted and how, without connecting. */
-function listHosts(hosts: HostEntry[], json: boolean): number {
-  const ssh = sshEnvironment();
+function listHosts(hosts: HostEntry[], json: boolean, ssh: SshEnvironment): number {
   const rows = hosts.map((host) => {
     const config = hostSshConfig(host, ssh);
     return { ...describeHost(host), address: config.hostName, port: config.port ?? 22, user: config.user ?? ssh.localUser, ...(config.proxyJump && { proxyJump: config.proxyJump }) };

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { StapctlError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { killProcessGroupCommand } from './ssh-transport.js';
 
 export interface AgentBundle {
   /** The bundle on this machine. */
@@ -63,8 +64,7 @@ export function agentCommand(bundle: AgentBundle, become: boolean): string {
  */
 export function agentKillCommand(processGroup: number, become: boolean): string {
   if (!Number.isInteger(processGroup) || processGroup <= 1) throw new Error(`not a process group: ${processGroup}`);
-  // Without `--`: dash's kill, the login shell of many users, refuses it.
-  if (!become) return `kill -KILL -${processGroup}`;
+  if (!become) return killProcessGroupCommand(processGroup);
   return [
     'n=$(command -v node || command -v nodejs)',
     `exec sudo -n -- "$n" -e 'process.kill(-Number(process.argv[1]), "SIGKILL")' ${processGroup}`,

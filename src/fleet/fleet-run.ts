@@ -134,7 +134,7 @@ async function connectOptions(
 }
 
 /** Runs the request on one host. Never throws for a host's failure: it is in the result. */
-export async function runOnHost(
+async function runOnHost(
   entry: HostEntry,
   request: ServiceRequest,
   bundle: AgentBundle,

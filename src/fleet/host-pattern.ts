@@ -207,7 +207,7 @@ function globSource(glob: string): string {
 }
 
 /** Compiles GLOB (ranges expanded first, then `*`, `?`, `[...]`) into a whole-name matcher. */
-export function compileGlob(glob: string, offset = 0): (name: string) => boolean {
+function compileGlob(glob: string, offset = 0): (name: string) => boolean {
   const expanded = expandParts(glob, parsePattern(glob, offset).parts);
   const regex = new RegExp(`^(?:${expanded.map(globSource).join('|')})$`, 'u');
   return (name) => regex.test(name);

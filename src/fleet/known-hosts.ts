@@ -89,7 +89,7 @@ export function checkHostKey(entries: KnownHostEntry[], host: string, port: numb
   return { status: 'unknown' };
 }
 
-export function hostFieldMatches(hosts: string, name: string): boolean {
+function hostFieldMatches(hosts: string, name: string): boolean {
   if (hosts.startsWith('|')) return hashedHostMatches(hosts, name);
   return patternListMatches(hosts, name);
 }

@@ -45,7 +45,7 @@ export interface AuthPlan {
 }
 
 /** ssh's default identity names (OpenSSH 9 order, without DSA which it no longer offers). */
-export const DEFAULT_KEY_NAMES = ['id_rsa', 'id_ecdsa', 'id_ecdsa_sk', 'id_ed25519', 'id_ed25519_sk', 'id_xmss'];
+const DEFAULT_KEY_NAMES = ['id_rsa', 'id_ecdsa', 'id_ecdsa_sk', 'id_ed25519', 'id_ed25519_sk', 'id_xmss'];
 
 const explicitOrigins: readonly IdentityOrigin[] = ['inventory', 'option'];
 

@@ -46,7 +46,7 @@ export interface ConfigDirective {
 const MAX_INCLUDE_DEPTH = 16;
 
 /** Tokenises one file into directives with their line numbers; a line ssh-config rejects is an error. */
-export function parseSshConfigText(text: string, file: string): ConfigDirective[] {
+function parseSshConfigText(text: string, file: string): ConfigDirective[] {
   const directives: ConfigDirective[] = [];
   text.split('\n').forEach((raw, index) => {
     const line = index + 1;
@@ -181,7 +181,7 @@ interface MatchSubject {
  * does not apply, and the caller is told. A single pass is made, so `final` holds and `canonical`
  * (no hostname canonicalisation here) does not.
  */
-export function evaluateMatch(directive: ConfigDirective, subject: MatchSubject): { matches: boolean; warning?: string } {
+function evaluateMatch(directive: ConfigDirective, subject: MatchSubject): { matches: boolean; warning?: string } {
   const args = [...directive.args];
   let matches = true;
   while (args.length > 0) {
@@ -233,7 +233,7 @@ interface TokenValues {
   d: string;
 }
 
-export function expandPath(value: string, tokens: TokenValues, home: string, at: ConfigDirective): string {
+function expandPath(value: string, tokens: TokenValues, home: string, at: ConfigDirective): string {
   const expanded = value.replace(/%(.)/g, (whole, token: string) => {
     if (token === '%') return '%';
     if (token in tokens) return tokens[token as keyof TokenValues];
@@ -249,7 +249,7 @@ function expandTilde(path: string, home: string): string {
 }
 
 /** glob(3) as ssh uses it for Include: wildcards in any path component, results sorted. */
-export function expandGlob(path: string): string[] {
+function expandGlob(path: string): string[] {
   const parts = path.split('/').filter((part) => part !== '');
   let matches = ['/'];
   for (const part of parts) {

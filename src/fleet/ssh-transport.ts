@@ -15,6 +15,7 @@ import {
   checkHostKey,
   fingerprint,
   formatKnownHostsLine,
+  hostLookupName,
   preferredHostKeyAlgorithms,
   readKnownHostsFiles,
   type HostKeyVerdict,
@@ -64,8 +65,8 @@ export interface SshSession {
   readonly warnings: string[];
 }
 
-export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-export const DEFAULT_KEEPALIVE_INTERVAL_MS = 15_000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_KEEPALIVE_INTERVAL_MS = 15_000;
 
 /** ssh2's own default host key algorithms (lib/protocol/constants.js), which it does not export. */
 const SSH2_HOST_KEY_ALGORITHMS = [
@@ -79,7 +80,7 @@ const SSH2_HOST_KEY_ALGORITHMS = [
 ];
 
 // Without `--`: dash's kill, the login shell of many users, refuses it.
-const defaultKillCommand = (processGroup: number): string => `kill -KILL -${processGroup}`;
+export const killProcessGroupCommand = (processGroup: number): string => `kill -KILL -${processGroup}`;
 
 export function connect(options: ConnectOptions): Promise<SshSession> {
   return open(options);
@@ -169,7 +170,7 @@ function handshake(options: ConnectOptions, sock: ClientChannel | undefined): Pr
 }
 
 /** Maps what ssh2 reports to what the user can act on; the host key verdict outranks ssh2's text. */
-export function connectError(
+function connectError(
   error: Error & { level?: string; code?: string | number },
   options: ConnectOptions,
   check: HostKeyCheck,
@@ -191,7 +192,7 @@ export function connectError(
         file: verdict.file,
         line: verdict.line,
         cause: error,
-        hint: `only if you know why the key changed: ssh-keygen -R '${formatLookup(lookupName, options.port)}' -f ${verdict.file}, then add the new key`,
+        hint: `only if you know why the key changed: ssh-keygen -R '${hostLookupName(lookupName, options.port)}' -f ${verdict.file}, then add the new key`,
       },
     );
   }
@@ -232,10 +233,6 @@ export function connectError(
         ? 'nothing listens on that port: is sshd running, and are the inventory address and port right?'
         : 'check the address, the port and the network path to the host',
   });
-}
-
-function formatLookup(name: string, port: number): string {
-  return port === 22 ? name : `[${name}]:${port}`;
 }
 
 class Session implements SshSession {
@@ -304,7 +301,7 @@ class Session implements SshSession {
                 detail: stderr.output().toString('utf8'),
                 hint: 'raise --timeout if the host is just slow',
               });
-              this.killRemote(channel, stderr.pid, options.killCommand ?? defaultKillCommand).then(
+              this.killRemote(channel, stderr.pid, options.killCommand ?? killProcessGroupCommand).then(
                 () => reject(timeout),
                 () => reject(timeout),
               );
