@@ -13,8 +13,9 @@ import { AGENT_MISSING, agentCommand, agentKillCommand, NODE_MISSING, type Agent
 import { fanOut, type FinalState, type Progress } from './fan-out.js';
 import type { HostEntry } from './inventory.js';
 import { sanitizeDeep, stripTerminalEscapes } from './sanitize.js';
-import { planAuth } from './ssh-auth.js';
-import { parseProxyJump, resolveSshConfig, type HostKeyPolicy, type SshHostConfig } from './ssh-config.js';
+import { KnownHostsFiles } from './known-hosts.js';
+import { IdentityFiles, planAuth } from './ssh-auth.js';
+import { parseProxyJump, resolveSshConfig, SshConfigFiles, type HostKeyPolicy, type SshHostConfig } from './ssh-config.js';
 import { connect, type ConnectOptions, type SshSession } from './ssh-transport.js';
 
 /** How much longer than --timeout a host may take while its remote agent is being stopped. */
@@ -61,6 +62,10 @@ export interface SshEnvironment {
   localUser: string;
   agentSocket?: string;
   sshConfigFiles: string[];
+  /** Read once per run: every host resolves against the same config, identity and known_hosts files. */
+  configFiles: SshConfigFiles;
+  identityFiles: IdentityFiles;
+  knownHosts: KnownHostsFiles;
 }
 
 export function sshEnvironment(env: NodeJS.ProcessEnv = process.env): SshEnvironment {
@@ -70,6 +75,9 @@ export function sshEnvironment(env: NodeJS.ProcessEnv = process.env): SshEnviron
     localUser: userInfo().username,
     ...(env.SSH_AUTH_SOCK && { agentSocket: env.SSH_AUTH_SOCK }),
     sshConfigFiles: [join(home, '.ssh', 'config'), '/etc/ssh/ssh_config'],
+    configFiles: new SshConfigFiles(),
+    identityFiles: new IdentityFiles(),
+    knownHosts: new KnownHostsFiles(),
   };
 }
 
@@ -84,7 +92,7 @@ export function hostSshConfig(entry: Pick<HostEntry, 'name' | 'address' | 'port'
       ...(entry.user !== undefined && { user: entry.user }),
       ...(entry.port !== undefined && { port: entry.port }),
     },
-  });
+  }, ssh.configFiles);
 }
 
 async function connectOptions(
@@ -107,7 +115,7 @@ async function connectOptions(
     identitiesOnly: config.identitiesOnly,
     defaultKeyDir: join(ssh.home, '.ssh'),
     host: entry.name,
-  });
+  }, ssh.identityFiles);
   const knownHostsFiles = settings.knownHosts
     ? [settings.knownHosts]
     : [...(config.userKnownHostsFiles ?? [join(ssh.home, '.ssh', 'known_hosts')]), '/etc/ssh/ssh_known_hosts'];
@@ -157,7 +165,7 @@ async function runOnHost(
   try {
     const work = (async () => {
       const options = await connectOptions(entry, settings, ssh);
-      session = await connect({ ...options, connectTimeoutMs: Math.min(settings.connectTimeoutMs, remaining()) });
+      session = await connect({ ...options, connectTimeoutMs: Math.min(settings.connectTimeoutMs, remaining()) }, ssh.knownHosts);
       const agentRequest: AgentRequest = {
         protocol: AGENT_PROTOCOL,
         request: { ...request, ...(entry.root && { root: entry.root }), ...(entry.serverUser && { serverUser: entry.serverUser }) },

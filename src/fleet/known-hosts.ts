@@ -172,6 +172,31 @@ export function readKnownHostsFiles(files: readonly string[]): KnownHostEntry[] 
 }
 
 /**
+ * The known_hosts files of one run, each read once however many hosts are checked against it. A
+ * file that accept-new appends to is read again at its next use, so a host met again in the same
+ * run (a ProxyJump hop shared by many hosts) is then known.
+ */
+export class KnownHostsFiles {
+  private readonly parsed = new Map<string, KnownHostEntry[]>();
+
+  entries(files: readonly string[]): KnownHostEntry[] {
+    return files.flatMap((file) => {
+      let entries = this.parsed.get(file);
+      if (entries === undefined) {
+        entries = readKnownHostsFiles([file]);
+        this.parsed.set(file, entries);
+      }
+      return entries;
+    });
+  }
+
+  record(file: string, host: string, port: number, key: Buffer): void {
+    appendKnownHost(file, formatKnownHostsLine(host, port, key));
+    this.parsed.delete(file);
+  }
+}
+
+/**
  * One write(2) of one whole line on an O_APPEND descriptor: concurrent runs recording different
  * hosts never interleave or overwrite each other. The directory and file get ssh's modes.
  */

@@ -55,7 +55,7 @@ const explicitOrigins: readonly IdentityOrigin[] = ['inventory', 'option'];
  * protected by a passphrase when no agent can hold it, is an error now rather than a vague
  * authentication failure on every host later.
  */
-export async function planAuth(request: AuthRequest): Promise<AuthPlan> {
+export async function planAuth(request: AuthRequest, files: IdentityFiles = new IdentityFiles()): Promise<AuthPlan> {
   const sources: IdentitySource[] =
     request.identities.length > 0
       ? request.identities
@@ -67,7 +67,7 @@ export async function planAuth(request: AuthRequest): Promise<AuthPlan> {
   for (const source of sources) {
     if (seen.has(source.file)) continue;
     seen.add(source.file);
-    const loaded = await loadIdentity(source, request.host);
+    const loaded = identityOf(source, await files.read(source.file), request.host);
     if (loaded.kind === 'missing') continue;
     if (loaded.kind === 'key') {
       keys.push({ ...source, key: loaded.key });
@@ -94,26 +94,51 @@ export async function planAuth(request: AuthRequest): Promise<AuthPlan> {
 
 type LoadedIdentity = { kind: 'missing' } | { kind: 'key'; key: ParsedKey } | { kind: 'encrypted'; publicKey?: Buffer };
 
-async function loadIdentity(source: IdentitySource, host: string | undefined): Promise<LoadedIdentity> {
+type KeyFile = Exclude<LoadedIdentity, { kind: 'missing' }> | { kind: 'invalid'; reason: string } | { kind: 'unreadable'; error: NodeJS.ErrnoException };
+
+/**
+ * Identity files read and parsed once, however many plans use them: every host of a fleet run is
+ * offered the same keys. What a file's state means (skip it, or fail) depends on its origin and is
+ * decided per plan.
+ */
+export class IdentityFiles {
+  private readonly files = new Map<string, Promise<KeyFile>>();
+
+  read(file: string): Promise<KeyFile> {
+    let loaded = this.files.get(file);
+    if (loaded === undefined) {
+      loaded = readKeyFile(file);
+      this.files.set(file, loaded);
+    }
+    return loaded;
+  }
+}
+
+async function readKeyFile(file: string): Promise<KeyFile> {
   let text: string;
   try {
-    text = await readFile(source.file, 'utf8');
+    text = await readFile(file, 'utf8');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
+    return { kind: 'unreadable', error: error as NodeJS.ErrnoException };
+  }
+  const classified = classifyPrivateKey(text);
+  return classified.kind === 'encrypted' ? { kind: 'encrypted', ...(await readPublicHalf(file)) } : classified;
+}
+
+function identityOf(source: IdentitySource, file: KeyFile, host: string | undefined): LoadedIdentity {
+  if (file.kind === 'unreadable') {
     // ssh, too, passes over configured and default identities that do not exist.
-    if (!explicitOrigins.includes(source.origin) && (code === 'ENOENT' || code === 'ENOTDIR')) return { kind: 'missing' };
-    throw new StapctlError('IDENTITY_UNREADABLE', `cannot read identity file ${source.file}: ${(error as Error).message}`, {
+    if (!explicitOrigins.includes(source.origin) && (file.error.code === 'ENOENT' || file.error.code === 'ENOTDIR')) return { kind: 'missing' };
+    throw new StapctlError('IDENTITY_UNREADABLE', `cannot read identity file ${source.file}: ${file.error.message}`, {
       file: source.file,
       ...(host !== undefined && { host }),
       hint: `check the ${describeOrigin(source.origin)} and the file's permissions`,
-      cause: error,
+      cause: file.error,
     });
   }
-  const classified = classifyPrivateKey(text);
-  if (classified.kind === 'encrypted') return { kind: 'encrypted', ...(await readPublicHalf(source.file)) };
-  if (classified.kind === 'key') return classified;
+  if (file.kind !== 'invalid') return file;
   if (!explicitOrigins.includes(source.origin)) return { kind: 'missing' };
-  throw new StapctlError('IDENTITY_UNREADABLE', `${source.file} is not a private key: ${classified.reason}`, {
+  throw new StapctlError('IDENTITY_UNREADABLE', `${source.file} is not a private key: ${file.reason}`, {
     file: source.file,
     ...(host !== undefined && { host }),
     hint: 'name the private key file (not the .pub file); OpenSSH, PEM and PuTTY formats are read',

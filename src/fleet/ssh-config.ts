@@ -82,7 +82,22 @@ export const readConfigFile: ReadConfigFile = (file) => {
   }
 };
 
-export function resolveSshConfig(host: string, context: ResolveContext, read: ReadConfigFile = readConfigFile): SshHostConfig {
+/** Each file read and tokenised once, however many hosts are resolved against it (a fleet run: all). */
+export class SshConfigFiles {
+  private readonly loaded = new Map<string, ConfigDirective[] | undefined>();
+
+  constructor(private readonly read: ReadConfigFile = readConfigFile) {}
+
+  directives(file: string): ConfigDirective[] | undefined {
+    if (!this.loaded.has(file)) {
+      const text = this.read(file);
+      this.loaded.set(file, text === undefined ? undefined : parseSshConfigText(text, file));
+    }
+    return this.loaded.get(file);
+  }
+}
+
+export function resolveSshConfig(host: string, context: ResolveContext, files: SshConfigFiles = new SshConfigFiles()): SshHostConfig {
   const values = new Map<string, ConfigDirective>();
   const identityFiles: ConfigDirective[] = [];
   const warnings: string[] = [];
@@ -109,10 +124,10 @@ export function resolveSshConfig(host: string, context: ResolveContext, read: Re
   };
 
   const walk = (file: string, baseDir: string, depth: number, startActive: boolean): void => {
-    const text = read(file);
-    if (text === undefined) return;
+    const directives = files.directives(file);
+    if (directives === undefined) return;
     let active = startActive;
-    for (const directive of parseSshConfigText(text, file)) {
+    for (const directive of directives) {
       if (directive.param === 'host' || directive.param === 'match') {
         active = startActive && sectionMatches(directive);
       } else if (directive.param === 'include') {

@@ -10,16 +10,7 @@ import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
 import { StapctlError } from '../errors.js';
 import { authFailure, createAuthSession, type AuthPlan, type AuthSession } from './ssh-auth.js';
 import type { HostKeyPolicy } from './ssh-config.js';
-import {
-  appendKnownHost,
-  checkHostKey,
-  fingerprint,
-  formatKnownHostsLine,
-  hostLookupName,
-  preferredHostKeyAlgorithms,
-  readKnownHostsFiles,
-  type HostKeyVerdict,
-} from './known-hosts.js';
+import { checkHostKey, fingerprint, hostLookupName, KnownHostsFiles, preferredHostKeyAlgorithms, type HostKeyVerdict } from './known-hosts.js';
 
 export interface ConnectOptions {
   /** The name the user knows the host by, used in messages and errors. */
@@ -82,15 +73,16 @@ const SSH2_HOST_KEY_ALGORITHMS = [
 // Without `--`: dash's kill, the login shell of many users, refuses it.
 export const killProcessGroupCommand = (processGroup: number): string => `kill -KILL -${processGroup}`;
 
-export function connect(options: ConnectOptions): Promise<SshSession> {
-  return open(options);
+/** KNOWN_HOSTS is shared by the connections of one run, so that each file is read once. */
+export function connect(options: ConnectOptions, knownHosts: KnownHostsFiles = new KnownHostsFiles()): Promise<SshSession> {
+  return open(options, knownHosts);
 }
 
-async function open(options: ConnectOptions): Promise<Session> {
-  const jump = options.proxyJump === undefined ? undefined : await open(options.proxyJump);
+async function open(options: ConnectOptions, knownHosts: KnownHostsFiles): Promise<Session> {
+  const jump = options.proxyJump === undefined ? undefined : await open(options.proxyJump, knownHosts);
   try {
     const sock = jump === undefined ? undefined : await jump.forward(options);
-    const { client, warnings } = await handshake(options, sock);
+    const { client, warnings } = await handshake(options, sock, knownHosts);
     return new Session(client, options, [...(jump?.warnings ?? []), ...warnings], jump);
   } catch (error) {
     jump?.close();
@@ -103,10 +95,14 @@ interface HostKeyCheck {
   presented?: Buffer;
 }
 
-function handshake(options: ConnectOptions, sock: ClientChannel | undefined): Promise<{ client: ssh2.Client; warnings: string[] }> {
+function handshake(
+  options: ConnectOptions,
+  sock: ClientChannel | undefined,
+  knownHosts: KnownHostsFiles,
+): Promise<{ client: ssh2.Client; warnings: string[] }> {
   const warnings: string[] = [];
   const lookupName = options.hostKeyAlias ?? options.address;
-  const entries = readKnownHostsFiles(options.knownHostsFiles);
+  const entries = knownHosts.entries(options.knownHostsFiles);
   const check: HostKeyCheck = {};
   const auth = createAuthSession(options.auth, options.user);
   const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
@@ -124,7 +120,7 @@ function handshake(options: ConnectOptions, sock: ClientChannel | undefined): Pr
     }
     const userFile = options.knownHostsFiles[0];
     if (options.hostKeyPolicy === 'accept-new' && userFile !== undefined) {
-      appendKnownHost(userFile, formatKnownHostsLine(lookupName, options.port, key));
+      knownHosts.record(userFile, lookupName, options.port, key);
       warnings.push(`recorded new host key of ${options.host} (${fingerprint(key)}) in ${userFile}`);
       return true;
     }

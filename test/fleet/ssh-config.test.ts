@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { StapctlError } from '../../src/errors.js';
-import { parseProxyJump, readConfigFile, resolveSshConfig } from '../../src/fleet/ssh-config.js';
+import { parseProxyJump, readConfigFile, resolveSshConfig, SshConfigFiles } from '../../src/fleet/ssh-config.js';
 
 const home = mkdtempSync(join(tmpdir(), 'stapctl-sshcfg-'));
 const sshDir = join(home, '.ssh');
@@ -138,7 +138,7 @@ describe('resolveSshConfig', () => {
       home,
       localUser: 'me',
       overrides: {},
-    }, (file) => (file === join(sshDir, 'config-inc') ? 'Host nomatch\n  Include conf.d/b.conf\nHost h\n  Include conf.d/*.conf\n  HostName after-include\n' : readConfigFile(file)));
+    }, new SshConfigFiles((file) => (file === join(sshDir, 'config-inc') ? 'Host nomatch\n  Include conf.d/b.conf\nHost h\n  Include conf.d/*.conf\n  HostName after-include\n' : readConfigFile(file))));
     assert.equal(config.user, 'from-a');
     assert.equal(config.port, 2202);
     assert.deepEqual(config.identityFiles, []);
