@@ -17,7 +17,7 @@ import { formatServerOptions, sameConfiguration, type ServerSpec } from './serve
 import { prepareLogFile, ServiceLog } from './service-log.js';
 import { readStatusFiles, removeStatusFile, writeStatusFile } from './status-file.js';
 import { hostArch, installedReleases, kernelReleaseOf, runningRelease } from './system.js';
-import { checkServerUser, homeOf, lookupUser } from './users.js';
+import { checkServerUser, DEFAULT_SERVER_USER, homeOf, lookupUser, SERVER_GROUP } from './users.js';
 
 export interface ServiceRequest {
   action: Action;
@@ -34,8 +34,6 @@ export interface ServiceRequest {
   startTimeoutMs?: number;
   stopTimeoutMs?: number;
 }
-
-const SERVER_GROUP = 'stap-server';
 
 /** Runs one action and reports what happened. Throws only for bugs; user errors are in the report. */
 export async function runService(request: ServiceRequest): Promise<ActionReport> {
@@ -169,7 +167,7 @@ class ServiceRun {
       runningRelease: runningRelease(),
       // /lib/modules is read only when -i asks for it: a host without it can still start a server.
       installedReleases: this.request.tokens.some((token) => token.flag === 'i') ? installedReleases(this.paths.libModules) : [],
-      defaultUser: this.request.serverUser ?? this.paths.stapUser ?? SERVER_GROUP,
+      defaultUser: this.request.serverUser ?? this.paths.stapUser ?? DEFAULT_SERVER_USER,
       defaultLog: this.paths.logFileInRoot,
       running: entries.map(({ pid, spec }) => ({ pid, spec })),
       configs: configs.configs,

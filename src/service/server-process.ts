@@ -6,7 +6,7 @@ import { StapctlError } from '../errors.js';
 import { isServerProcess, listeningPorts, readProcess, type ProcessInfo } from './proc.js';
 import type { ServerSpec } from './server-spec.js';
 import { tailLines } from './service-log.js';
-import type { UserInfo } from './users.js';
+import { refuseRoot, type UserInfo } from './users.js';
 
 export const STAP_SERVERD = '/usr/lib/systemtap/stap-serverd';
 export const STAP_GEN_CERT = '/usr/lib/systemtap/stap-gen-cert';
@@ -63,14 +63,6 @@ export function userEnvironment(user: UserInfo): Record<string, string> {
 export function asUserArgv(user: UserInfo, program: string, args: readonly string[]): string[] {
   const groups = user.groups.length === 0 ? ['--clear-groups'] : ['--groups', user.groups.join(',')];
   return ['--reuid', String(user.uid), '--regid', String(user.gid), ...groups, '--', program, ...args];
-}
-
-function refuseRoot(user: UserInfo): void {
-  if (user.uid === 0) {
-    throw new StapctlError('ROOT_USER_REFUSED', `stap-serverd refuses to run as root (user "${user.name}" has uid 0)`, {
-      hint: 'use -u stap-server',
-    });
-  }
 }
 
 export function certificatePath(user: UserInfo): string {

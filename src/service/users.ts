@@ -30,6 +30,9 @@ export interface GroupEntry {
 /** The group every server user must belong to (the seed's and the Debian package's). */
 export const SERVER_GROUP = 'stap-server';
 
+/** The server user when neither -u nor STAP_USER names one, as in the stock script. */
+export const DEFAULT_SERVER_USER = 'stap-server';
+
 function colonRecords(text: string): string[][] {
   return text
     .split('\n')
@@ -123,10 +126,16 @@ export function homeOf(user?: string): string | undefined {
   return lookupUser(user)?.home;
 }
 
-/**
- * The account a server will run as, refused before anything starts: stap-serverd exits at once as
- * root, and the stock script would print OK for it.
- */
+/** stap-serverd exits at once as root, and the stock script would print OK for it. */
+export function refuseRoot(user: Pick<UserInfo, 'name' | 'uid'>): void {
+  if (user.uid === 0) {
+    throw new StapctlError('ROOT_USER_REFUSED', `stap-serverd refuses to run as root (user "${user.name}" has uid 0)`, {
+      hint: `use -u ${DEFAULT_SERVER_USER}`,
+    });
+  }
+}
+
+/** The account a server will run as, refused before anything starts when it cannot serve. */
 export function checkServerUser(name: string, files: AccountFiles = SYSTEM_FILES): UserInfo {
   const user = lookupUser(name, files);
   if (user === undefined) {
@@ -134,11 +143,7 @@ export function checkServerUser(name: string, files: AccountFiles = SYSTEM_FILES
       hint: `create it: useradd --system --create-home --gid ${SERVER_GROUP} ${name}`,
     });
   }
-  if (user.uid === 0) {
-    throw new StapctlError('ROOT_USER_REFUSED', `stap-serverd refuses to run as root (user "${name}" has uid 0)`, {
-      hint: `use -u ${SERVER_GROUP}`,
-    });
-  }
+  refuseRoot(user);
   const group = lookupGroup(SERVER_GROUP, files);
   if (group === undefined) {
     throw new StapctlError('NO_SUCH_GROUP', `group "${SERVER_GROUP}" does not exist`, {
