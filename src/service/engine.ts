@@ -55,6 +55,7 @@ class ServiceRun {
   private ctx!: PlanContext;
   /** An unprivileged status: nothing is written, not even the removal of a dead server's file. */
   private readOnly = false;
+  private readonly uids = new Map<string, number | undefined>();
 
   constructor(private readonly request: ServiceRequest) {}
 
@@ -247,8 +248,14 @@ class ServiceRun {
   }
 
   private isAlive(pid: number, spec: ServerSpec): boolean {
-    const uid = lookupUser(spec.user)?.uid;
+    const uid = this.uidOf(spec.user);
     return uid !== undefined && isServerProcess(readProcess(pid), uid);
+  }
+
+  /** A lookup reads /etc/passwd and /etc/group, or runs getent: once per user per run, not per server. */
+  private uidOf(user: string): number | undefined {
+    if (!this.uids.has(user)) this.uids.set(user, lookupUser(user)?.uid);
+    return this.uids.get(user);
   }
 
   /** The stock script removes the status file of a server it finds dead; so do we. */
@@ -315,7 +322,7 @@ class ServiceRun {
     const { pid, spec } = target;
     const options = formatServerOptions(spec);
     this.log.log(`Stopping stap-server ${options}`);
-    const uid = lookupUser(spec.user)?.uid;
+    const uid = this.uidOf(spec.user);
     try {
       const outcome = uid === undefined ? 'not-running' : await stopServer(pid, uid, { termTimeoutMs: this.request.stopTimeoutMs });
       if (outcome === 'killed') {
