@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { StapctlError, type ErrorCode } from '../errors.js';
 import { emptySpec, type ServerSpec } from './server-spec.js';
+import { byteOrder } from './system.js';
 
 /**
  * The global config (/etc/sysconfig/stap-server) and the server configs (conf.d/*.conf) are
@@ -449,9 +450,6 @@ export function loadGlobalConfig(
   return parseGlobalConfig(text, file, ctx);
 }
 
-/** Byte order, which is how bash sorts a glob in the C locale. */
-const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
-
 /** The `*.conf` files of `dir` in glob order; a missing directory holds none. */
 export function loadServerConfigs(dir: string, ctx: ConfigContext): { configs: ServerConfig[]; errors: StapctlError[] } {
   let names: string[];
@@ -463,7 +461,7 @@ export function loadServerConfigs(dir: string, ctx: ConfigContext): { configs: S
   }
   const configs: ServerConfig[] = [];
   const errors: StapctlError[] = [];
-  for (const name of names.filter((n) => n.endsWith('.conf') && !n.startsWith('.')).sort(byBytes)) {
+  for (const name of names.filter((n) => n.endsWith('.conf') && !n.startsWith('.')).sort(byteOrder)) {
     const file = join(dir, name);
     let text: string;
     try {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { StapctlError } from '../errors.js';
 import { emptySpec, type ServerSpec } from './server-spec.js';
 import { isListKey, isScalarKey, LIST_FIELDS, SCALAR_FIELDS } from './config-file.js';
+import { byteOrder } from './system.js';
 
 /**
  * `STAT_PATH/<pid>.stat` records one running server, in exactly the format and key order the
@@ -152,8 +153,7 @@ export function readStatusFiles(statPath: string): { entries: StatusEntry[]; err
   }
   const entries: StatusEntry[] = [];
   const errors: StapctlError[] = [];
-  const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
-  for (const name of names.sort(byBytes)) {
+  for (const name of names.sort(byteOrder)) {
     const pid = pidFromStatusFileName(name);
     if (pid === undefined) continue;
     const file = join(statPath, name);

@@ -30,8 +30,11 @@ export function runningRelease(): string {
   return release();
 }
 
-/** `ls` order in the C locale: bytes, not UTF-16 code units or locale collation. */
-function byteOrder(a: string, b: string): number {
+/**
+ * `ls` and glob order in the C locale, as the stock script lists status files, configs and
+ * releases: bytes, not UTF-16 code units or locale collation.
+ */
+export function byteOrder(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
