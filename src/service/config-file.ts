@@ -15,10 +15,10 @@ export interface ConfigContext {
   homeOf(user?: string): string | undefined;
 }
 
-export const GLOBAL_KEYS = ['CONFIG_PATH', 'STAT_PATH', 'LOG_FILE', 'STAP_USER'] as const;
-export type GlobalKey = (typeof GLOBAL_KEYS)[number];
+const GLOBAL_KEYS = ['CONFIG_PATH', 'STAT_PATH', 'LOG_FILE', 'STAP_USER'] as const;
+type GlobalKey = (typeof GLOBAL_KEYS)[number];
 
-export const SERVER_KEYS = [
+const SERVER_KEYS = [
   'ARCH',
   'RELEASE',
   'BUILD',
@@ -34,7 +34,7 @@ export const SERVER_KEYS = [
   'MAXREQSIZE',
   'MAXCOMPRESSEDREQ',
 ] as const;
-export type ServerKey = (typeof SERVER_KEYS)[number];
+type ServerKey = (typeof SERVER_KEYS)[number];
 
 export type ListKey = 'RELEASE' | 'BUILD' | 'INCLUDE' | 'DEFINE';
 export type ScalarKey = Exclude<ServerKey, ListKey>;

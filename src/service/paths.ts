@@ -28,11 +28,11 @@ export interface ServicePaths {
 }
 
 /** The stock script's defaults, as seen inside the root. */
-export const DEFAULT_CONFIG_FILE = '/etc/sysconfig/stap-server';
-export const DEFAULT_CONFIG_PATH = '/etc/stap-server/conf.d';
-export const DEFAULT_STAT_PATH = '/var/run/stap-server';
-export const DEFAULT_LOG_FILE = '/var/log/stap-server/log';
-export const LIB_MODULES = '/lib/modules';
+const DEFAULT_CONFIG_FILE = '/etc/sysconfig/stap-server';
+const DEFAULT_CONFIG_PATH = '/etc/stap-server/conf.d';
+const DEFAULT_STAT_PATH = '/var/run/stap-server';
+const DEFAULT_LOG_FILE = '/var/log/stap-server/log';
+const LIB_MODULES = '/lib/modules';
 
 /** The host path of `path` as seen inside `root`. With root `/` the path is returned as given. */
 export function inRoot(root: string, path: string): string {

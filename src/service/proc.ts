@@ -18,7 +18,7 @@ export interface ProcessInfo {
   startTime: number;
 }
 
-export const SERVER_EXECUTABLE = 'stap-serverd';
+const SERVER_EXECUTABLE = 'stap-serverd';
 
 /** The parts of /proc/PID/stat we use. comm may hold spaces and parentheses, so split at the last ')'. */
 export function parseProcStat(text: string): { comm: string; state: string; startTime: number } | undefined {

@@ -9,8 +9,8 @@ import { tailLines } from './service-log.js';
 import { refuseRoot, type UserInfo } from './users.js';
 
 export const STAP_SERVERD = '/usr/lib/systemtap/stap-serverd';
-export const STAP_GEN_CERT = '/usr/lib/systemtap/stap-gen-cert';
-export const SETPRIV = '/usr/bin/setpriv';
+const STAP_GEN_CERT = '/usr/lib/systemtap/stap-gen-cert';
+const SETPRIV = '/usr/bin/setpriv';
 
 const START_TIMEOUT_MS = 10_000;
 /** As the stock stap-stop-server: 20 tries, half a second apart. */
