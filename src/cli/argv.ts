@@ -6,7 +6,7 @@ import { Command as Commander, CommanderError, Option } from 'commander';
 import { StapctlError } from '../errors.js';
 import type { FleetSettings } from '../fleet/fleet-run.js';
 import type { HostKeyPolicy } from '../fleet/ssh-config.js';
-import type { OptionToken } from '../service/planner.js';
+import { tokenProblem, type OptionToken } from '../service/planner.js';
 import { ACTIONS, type Action } from '../service/report.js';
 import type { ServiceRequest } from '../service/engine.js';
 import { VERSION } from '../version.js';
@@ -136,6 +136,9 @@ export function parseArgv(argv: readonly string[]): Command {
   const json = opts.json === true;
   if (!fleet) return { kind: 'service', request: request, json };
   if (typeof opts.root === 'string') throw usage('--root is a local-mode option; give hosts a root with the inventory variable stapctl_root');
+  // A bad value would fail on every host alike: say so once, before connecting to any.
+  const problem = tokens.map(tokenProblem).find((found) => found !== undefined);
+  if (problem) throw problem;
   return {
     kind: 'fleet',
     action,

@@ -83,6 +83,8 @@ class ServiceRun {
       if (!(error instanceof StapctlError)) throw error;
       this.fail(error, error.code === 'USAGE' || error.code === 'NO_LIB_MODULES' ? 2 : 1);
     }
+    // A log line that could not be written never fails an action, but it is not lost in silence.
+    if (this.log?.writeError) this.warnings.push(this.log.writeError.located);
     return { action, steps: this.steps, exitCode: this.exitCode, warnings: this.warnings };
   }
 

@@ -84,6 +84,22 @@ const VALUE_KINDS: Record<ServerFlag, ValueKind> = {
   p: 'text',
 };
 
+/**
+ * The problem with one option's value, whatever host it is for: the controller checks every
+ * option with this before it contacts any host, and the planner before it plans.
+ */
+export function tokenProblem(token: OptionToken): StapctlError | undefined {
+  if (token.flag === 'i') return undefined;
+  if (isDistributed(token)) {
+    const problem = valueProblem(DISTRIBUTED[token.flag].kind, token.value);
+    return problem === undefined ? undefined : usage(`--${token.flag} ${problem}, got "${token.value}"`, `give --${token.flag} a valid value`);
+  }
+  const flag = token.flag as ServerFlag;
+  const { value } = token as { value: string };
+  const problem = valueProblem(VALUE_KINDS[flag], value) ?? (value === '' && flag !== 'R' ? 'needs a value' : undefined);
+  return problem === undefined ? undefined : usage(`-${flag} ${problem}, got "${value}"`, `give -${flag} a non-empty value on one line`);
+}
+
 /** Actions that start what they name; an unknown -n nickname then names a new server. */
 const START_LIKE: ReadonlySet<Action> = new Set(['start', 'restart', 'force-reload', 'condrestart', 'try-restart']);
 
@@ -193,12 +209,13 @@ export function planServers(tokens: readonly OptionToken[], ctx: PlanContext): P
       continue;
     }
 
+    const problem = tokenProblem(token);
+    if (problem !== undefined) {
+      errors.push(problem);
+      if (!isDistributed(token)) explicit = true;
+      continue;
+    }
     if (isDistributed(token)) {
-      const problem = valueProblem(DISTRIBUTED[token.flag].kind, token.value);
-      if (problem !== undefined) {
-        errors.push(usage(`--${token.flag} ${problem}, got "${token.value}"`, `give --${token.flag} a valid value`));
-        continue;
-      }
       lists[token.flag].push(token.value);
       continue;
     }
@@ -206,12 +223,6 @@ export function planServers(tokens: readonly OptionToken[], ctx: PlanContext): P
     explicit = true;
     const { value } = token;
     const serverFlag = token.flag as ServerFlag;
-    const label = `-${serverFlag}`;
-    const problem = valueProblem(VALUE_KINDS[serverFlag], value) ?? (value === '' && serverFlag !== 'R' ? 'needs a value' : undefined);
-    if (problem !== undefined) {
-      errors.push(usage(`${label} ${problem}, got "${value}"`, `give ${label} a non-empty value on one line`));
-      continue;
-    }
 
     switch (serverFlag) {
       case 'a':

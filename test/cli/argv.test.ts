@@ -114,6 +114,11 @@ describe('the command line', () => {
     assert.match(usageError(['-H', 'h', 'status', '--host-key-check', 'maybe']).message, /maybe/);
   });
 
+  test('in fleet mode a bad option value is a usage error before any host is contacted', () => {
+    assert.match(usageError(['-H', 'h', 'start', '--port', '99999']).message, /--port/);
+    assert.match(usageError(['-H', 'h', 'start', '-D', 'a\nb']).message, /-D/);
+  });
+
   test('--root is refused in fleet mode, with the inventory variable to use instead', () => {
     assert.match(usageError(['-H', 'h', 'status', '--root', '/x']).message, /stapctl_root/);
   });
