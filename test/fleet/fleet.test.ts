@@ -155,7 +155,7 @@ describe('fleet mode on a namespace farm', () => {
 
   test('an unknown host key refuses that host only, says how to add it, and the run exits 4', () => {
     const knownHosts = join(scratch, 'partial_known_hosts');
-    writeFileSync(knownHosts, readFileSync(farm.knownHostsFile, 'utf8').split('\n').filter((line) => !line.includes('h3')).join('\n'));
+    writeFileSync(knownHosts, readFileSync(farm.knownHostsFile, 'utf8').split('\n').filter((line) => !(line.split(' ')[0] ?? '').split(',').includes('h3')).join('\n'));
     const { code, json } = fleet(['-H', 'farm', 'status'], { knownHosts });
     assert.equal(code, 4);
     const h3 = json.hosts.find((item) => item.host === 'h3');
