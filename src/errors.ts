@@ -111,3 +111,8 @@ export interface SerializedError extends Omit<ErrorDetails, 'cause'> {
 export function isStapctlError(error: unknown): error is StapctlError {
   return error instanceof StapctlError;
 }
+
+/** A file-system error that only says the path does not exist: for files that may be absent. */
+export function isMissingFile(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}

@@ -5,7 +5,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { StapctlError } from '../errors.js';
+import { isMissingFile, StapctlError } from '../errors.js';
 
 export type KnownHostMarker = 'revoked' | 'cert-authority';
 
@@ -159,7 +159,7 @@ export function readKnownHostsFiles(files: readonly string[]): KnownHostEntry[] 
     try {
       text = readFileSync(file, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      if (isMissingFile(error)) return [];
       // No host key can be verified against a file we cannot read: refuse rather than guess.
       throw new StapctlError('KNOWN_HOSTS_UNREADABLE', `cannot read ${file}: ${(error as Error).message}`, {
         file,

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { StapctlError, type ErrorCode } from '../errors.js';
+import { isMissingFile, StapctlError, type ErrorCode } from '../errors.js';
 import { emptySpec, type ServerSpec } from './server-spec.js';
 import { byteOrder } from './system.js';
 
@@ -421,8 +421,6 @@ export function parseServerConfig(
 // ---------------------------------------------------------------------------------------------
 // Reading the files
 
-const isMissing = (error: unknown) => (error as NodeJS.ErrnoException).code === 'ENOENT';
-
 function unreadable(file: string, error: unknown): StapctlError {
   return new StapctlError('CONFIG_UNREADABLE', `cannot read ${file}: ${(error as Error).message}`, {
     file,
@@ -444,7 +442,7 @@ export function loadGlobalConfig(
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    if (isMissing(error) && !options.required) return { config: {}, errors: [] };
+    if (isMissingFile(error) && !options.required) return { config: {}, errors: [] };
     return { config: {}, errors: [unreadable(file, error)] };
   }
   return parseGlobalConfig(text, file, ctx);
@@ -456,7 +454,7 @@ export function loadServerConfigs(dir: string, ctx: ConfigContext): { configs: S
   try {
     names = readdirSync(dir);
   } catch (error) {
-    if (isMissing(error)) return { configs: [], errors: [] };
+    if (isMissingFile(error)) return { configs: [], errors: [] };
     return { configs: [], errors: [unreadable(dir, error)] };
   }
   const configs: ServerConfig[] = [];
@@ -469,7 +467,7 @@ export function loadServerConfigs(dir: string, ctx: ConfigContext): { configs: S
       if (!statSync(file).isFile()) continue;
       text = readFileSync(file, 'utf8');
     } catch (error) {
-      if (isMissing(error)) continue;
+      if (isMissingFile(error)) continue;
       errors.push(unreadable(file, error));
       continue;
     }

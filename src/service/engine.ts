@@ -5,7 +5,7 @@
  */
 import { accessSync, constants } from 'node:fs';
 import { dirname } from 'node:path';
-import { StapctlError } from '../errors.js';
+import { isMissingFile, StapctlError } from '../errors.js';
 import { loadGlobalConfig, loadServerConfigs } from './config-file.js';
 import { withLock } from './lock.js';
 import { defaultPaths, inRoot, withGlobalConfig, type ServicePaths } from './paths.js';
@@ -443,7 +443,7 @@ function writableDirectory(dir: string): boolean {
       accessSync(at, constants.W_OK);
       return true;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || at === dirname(at)) return false;
+      if (!isMissingFile(error) || at === dirname(at)) return false;
     }
   }
 }

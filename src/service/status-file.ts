@@ -1,6 +1,6 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { StapctlError } from '../errors.js';
+import { isMissingFile, StapctlError } from '../errors.js';
 import { emptySpec, type ServerSpec } from './server-spec.js';
 import { isListKey, isScalarKey, LIST_FIELDS, SCALAR_FIELDS } from './config-file.js';
 import { byteOrder } from './system.js';
@@ -80,8 +80,6 @@ export function pidFromStatusFileName(name: string): number | undefined {
   return pid <= PID_MAX ? pid : undefined;
 }
 
-const isMissing = (error: unknown) => (error as NodeJS.ErrnoException).code === 'ENOENT';
-
 function unreadable(path: string, error: unknown): StapctlError {
   return new StapctlError('STATUS_UNREADABLE', `cannot read ${path}: ${(error as Error).message}`, {
     file: path,
@@ -124,7 +122,7 @@ function removeIfPresent(path: string): void {
   try {
     unlinkSync(path);
   } catch (error) {
-    if (!isMissing(error)) throw error;
+    if (!isMissingFile(error)) throw error;
   }
 }
 
@@ -148,7 +146,7 @@ export function readStatusFiles(statPath: string): { entries: StatusEntry[]; err
   try {
     names = readdirSync(statPath);
   } catch (error) {
-    if (isMissing(error)) return { entries: [], errors: [] };
+    if (isMissingFile(error)) return { entries: [], errors: [] };
     return { entries: [], errors: [unreadable(statPath, error)] };
   }
   const entries: StatusEntry[] = [];
@@ -161,7 +159,7 @@ export function readStatusFiles(statPath: string): { entries: StatusEntry[]; err
     try {
       text = readFileSync(file, 'utf8');
     } catch (error) {
-      if (!isMissing(error)) errors.push(unreadable(file, error));
+      if (!isMissingFile(error)) errors.push(unreadable(file, error));
       continue;
     }
     try {
