@@ -165,7 +165,8 @@ async function runOnHost(
   try {
     const work = (async () => {
       const options = await connectOptions(entry, settings, ssh);
-      session = await connect({ ...options, connectTimeoutMs: Math.min(settings.connectTimeoutMs, remaining()) }, ssh.knownHosts);
+      const connected = await connect({ ...options, connectTimeoutMs: Math.min(settings.connectTimeoutMs, remaining()) }, ssh.knownHosts);
+      session = connected;
       const agentRequest: AgentRequest = {
         protocol: AGENT_PROTOCOL,
         request: { ...request, ...(entry.root && { root: entry.root }), ...(entry.serverUser && { serverUser: entry.serverUser }) },
@@ -173,13 +174,13 @@ async function runOnHost(
       const stdin = JSON.stringify(agentRequest);
       const command = agentCommand(bundle, entry.become);
       const killCommand = (processGroup: number) => agentKillCommand(processGroup, entry.become);
-      const exec = () => (session as SshSession).exec(command, { stdin, timeoutMs: remaining(), killCommand });
+      const exec = () => connected.exec(command, { stdin, timeoutMs: remaining(), killCommand });
       let result = await exec();
       if (result.code === AGENT_MISSING) {
-        await session.upload(bundle.localPath, bundle.remotePath, 0o644);
+        await connected.upload(bundle.localPath, bundle.remotePath, 0o644);
         result = await exec();
       }
-      return { response: agentResponse(entry.name, result.code, result.stdout, result.stderr), warnings: session.warnings };
+      return { response: agentResponse(entry.name, result.code, result.stdout, result.stderr), warnings: connected.warnings };
     })();
     // Once the backstop has won, a later failure of the abandoned work must not go unhandled.
     work.catch(() => undefined);
@@ -191,7 +192,7 @@ async function runOnHost(
     return { ...base, error: { ...error.toJSON(), host: entry.name }, warnings: session?.warnings ?? [] };
   } finally {
     clearTimeout(backstop);
-    (session as SshSession | undefined)?.close();
+    session?.close();
   }
 }
 
