@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
-import { homeOf, hostAddresses, renderInventory, renderKnownHosts, startFarm, type Farm, type FarmHost } from './farm.js';
+import { homeOf, hostAddresses, inFarmNetwork, renderInventory, renderKnownHosts, startFarm, type Farm, type FarmHost } from './farm.js';
 import { acceptsTcp } from '../support/expect.js';
 
 const sample: FarmHost[] = [
@@ -21,6 +21,12 @@ describe('farm files', () => {
 
   test('host addresses may not leave 127.0.0.0/8', () => {
     assert.throws(() => hostAddresses('127.255.255.255', 2), /127\.0\.0\.0\/8.*128\.0\.0\.0/);
+  });
+
+  test('STAPCTL_FARM_NET moves a farm to another 127.N network', () => {
+    assert.equal(inFarmNetwork('127.0.9.1', { STAPCTL_FARM_NET: '7' }), '127.7.9.1');
+    assert.equal(inFarmNetwork('127.0.9.1', {}), '127.0.9.1');
+    assert.throws(() => inFarmNetwork('127.0.9.1', { STAPCTL_FARM_NET: '300' }), /STAPCTL_FARM_NET must be 0-255/);
   });
 
   test('a malformed first address is refused', () => {

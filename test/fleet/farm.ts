@@ -82,6 +82,17 @@ const HOST_SETUP = fileURLToPath(new URL('../../docker/host-setup.sh', import.me
 /** Everything a farm writes into its directory, so that `down` removes exactly that. */
 const FARM_ENTRIES = ['farm.json', 'inventory.yaml', 'known_hosts', 'ssh_config', 'client_key', 'client_key.pub', 'server-cert', 'hosts'];
 
+/**
+ * STAPCTL_FARM_NET=N moves every farm of this process to 127.N.x.y, so that several checkouts can
+ * run their farm tests on one machine at the same time without sharing an address.
+ */
+export function inFarmNetwork(address: string, env: NodeJS.ProcessEnv = process.env): string {
+  const net = env.STAPCTL_FARM_NET;
+  if (net === undefined || net === '') return address;
+  if (!/^\d{1,3}$/.test(net) || Number(net) > 255) throw new Error(`STAPCTL_FARM_NET must be 0-255, got "${net}"`);
+  return address.replace(/^127\.\d+\./, `127.${Number(net)}.`);
+}
+
 export function hostAddresses(first: string, count: number): string[] {
   const start = ipv4ToNumber(first);
   const addresses = Array.from({ length: count }, (_, index) => numberToIpv4(start + index));
@@ -181,7 +192,7 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
   if (!Number.isInteger(options.hosts) || options.hosts < 1) {
     throw new Error(`a farm needs at least one host, got ${options.hosts}`);
   }
-  const addresses = hostAddresses(options.firstAddress ?? '127.0.1.1', options.hosts);
+  const addresses = hostAddresses(inFarmNetwork(options.firstAddress ?? '127.0.1.1'), options.hosts);
   const mounted = await hostMountedDirectories();
   refuseMountedDirectory(resolvePath(options.dir), mounted);
   await mkdir(options.dir, { recursive: true });
