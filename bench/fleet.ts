@@ -18,9 +18,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AGENT_PROTOCOL } from '../src/agent.js';
-import { agentCommand, findAgentBundle } from '../src/fleet/agent-deploy.js';
-import { planAuth } from '../src/fleet/ssh-auth.js';
-import { connect } from '../src/fleet/ssh-transport.js';
+import { agentCommand, findAgentBundle } from '../src/fleet/agent/deploy.js';
+import { planAuth } from '../src/fleet/ssh/auth.js';
+import { connect } from '../src/fleet/ssh/transport.js';
 import { startFarm, type Farm } from '../test/fleet/farm.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));

@@ -4,8 +4,8 @@
  */
 import { Command as Commander, CommanderError, Option } from 'commander';
 import { StapctlError } from '../errors.js';
-import type { FleetSettings } from '../fleet/fleet-run.js';
-import type { HostKeyPolicy } from '../fleet/ssh-config.js';
+import type { FleetSettings } from '../fleet/run/fleet-run.js';
+import type { HostKeyPolicy } from '../fleet/ssh/config.js';
 import { tokenProblem, type OptionToken } from '../service/planner.js';
 import { ACTIONS, type Action } from '../service/report.js';
 import type { ServiceRequest } from '../service/engine.js';

@@ -4,8 +4,8 @@
  */
 import Table from 'cli-table3';
 import type { SerializedError } from '../errors.js';
-import type { FinalState, Progress } from '../fleet/fan-out.js';
-import type { HostResult } from '../fleet/fleet-run.js';
+import type { FinalState, Progress } from '../fleet/run/fan-out.js';
+import type { HostResult } from '../fleet/run/fleet-run.js';
 import type { Step } from '../service/report.js';
 import { reportToJson, type ReportJson } from './service-json.js';
 

@@ -1,11 +1,11 @@
 /** Fleet mode at the terminal: resolve the targets, run, show progress, render the results. */
 import { homedir } from 'node:os';
 import { StapctlError } from '../errors.js';
-import { findAgentBundle, type AgentBundle } from '../fleet/agent-deploy.js';
-import { fleetExitCode, summaryLine, type Progress } from '../fleet/fan-out.js';
-import { hostSshConfig, runFleet, sshEnvironment, type SshEnvironment } from '../fleet/fleet-run.js';
-import { resolveTargets } from '../fleet/host-pattern.js';
-import { describeHost, emptyInventory, findDefaultInventory, loadInventory, type HostEntry } from '../fleet/inventory.js';
+import { findAgentBundle, type AgentBundle } from '../fleet/agent/deploy.js';
+import { fleetExitCode, summaryLine, type Progress } from '../fleet/run/fan-out.js';
+import { hostSshConfig, runFleet, sshEnvironment, type SshEnvironment } from '../fleet/run/fleet-run.js';
+import { resolveTargets } from '../fleet/targets/host-pattern.js';
+import { describeHost, emptyInventory, findDefaultInventory, loadInventory, type HostEntry } from '../fleet/targets/inventory.js';
 import type { Command } from './argv.js';
 import { fleetJson, progressLine, renderFleetTable } from './fleet-table.js';
 import { errorLines } from './service-text.js';

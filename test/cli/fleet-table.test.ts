@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { fleetJson, progressLine, renderFleetTable } from '../../src/cli/fleet-table.js';
-import type { HostResult } from '../../src/fleet/fleet-run.js';
+import type { HostResult } from '../../src/fleet/run/fleet-run.js';
 import { emptySpec } from '../../src/service/server-spec.js';
 
 const spec = { ...emptySpec(), arch: 'x86_64', releases: ['6.1.0-a'], user: 'stap-server', log: '/var/log/stap-server/log' };

@@ -7,7 +7,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import SSHConfig from 'ssh-config';
-import { StapctlError } from '../errors.js';
+import { StapctlError } from '../../errors.js';
 import { patternListMatches, wildcardMatches } from './known-hosts.js';
 
 export type HostKeyPolicy = 'strict' | 'accept-new' | 'off';

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import type { AnyAuthMethod, AuthHandlerMiddleware, IdentityCallback, ParsedKey, SigningRequestOptions, SignCallback } from 'ssh2';
-import { StapctlError } from '../errors.js';
+import { StapctlError } from '../../errors.js';
 
 export type IdentityOrigin = 'inventory' | 'option' | 'ssh-config' | 'default';
 

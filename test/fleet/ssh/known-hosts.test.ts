@@ -15,8 +15,8 @@ import {
   parseKnownHosts,
   preferredHostKeyAlgorithms,
   readKnownHostsFiles,
-} from '../../src/fleet/known-hosts.js';
-import { failure } from '../support/expect.js';
+} from '../../../src/fleet/ssh/known-hosts.js';
+import { failure } from '../../support/expect.js';
 
 function newKey(type: 'ed25519' | 'ecdsa' = 'ed25519'): { line: string; blob: Buffer } {
   const pair = type === 'ecdsa' ? ssh2.utils.generateKeyPairSync('ecdsa', { bits: 256 }) : ssh2.utils.generateKeyPairSync('ed25519');
@@ -209,7 +209,7 @@ describe('known_hosts files', () => {
   test('concurrent appends from several processes never interleave', async () => {
     const file = join(scratch, 'race', 'known_hosts');
     const script = `
-      const { appendKnownHost } = await import(${JSON.stringify(new URL('../../src/fleet/known-hosts.ts', import.meta.url).href)});
+      const { appendKnownHost } = await import(${JSON.stringify(new URL('../../../src/fleet/ssh/known-hosts.ts', import.meta.url).href)});
       for (let i = 0; i < 200; i++) appendKnownHost(${JSON.stringify(file)}, 'h' + process.argv[1] + '-' + i + ' ${a.line}');
     `;
     await Promise.all(

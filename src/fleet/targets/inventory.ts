@@ -12,8 +12,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
 import { z } from 'zod';
-import { StapctlError } from '../errors.js';
-import { expandRange } from './host-pattern.js';
+import { StapctlError } from '../../errors.js';
+import { expandRange } from './host-range.js';
 
 export interface HostEntry {
   name: string;

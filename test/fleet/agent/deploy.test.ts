@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { AGENT_MISSING, agentCommand, agentKillCommand, agentRemotePath, NODE_MISSING } from '../../src/fleet/agent-deploy.js';
+import { AGENT_MISSING, agentCommand, agentKillCommand, agentRemotePath, NODE_MISSING } from '../../../src/fleet/agent/deploy.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'stapctl-agent-deploy-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { sanitizeDeep, stripTerminalEscapes } from '../../src/fleet/sanitize.js';
+import { sanitizeDeep, stripTerminalEscapes } from '../src/sanitize.js';
 
 describe('cleaning text from hosts', () => {
   test('colour and cursor sequences are removed', () => {

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { StapctlError } from '../../src/errors.js';
-import { parseProxyJump, readConfigFile, resolveSshConfig, SshConfigFiles } from '../../src/fleet/ssh-config.js';
+import { StapctlError } from '../../../src/errors.js';
+import { parseProxyJump, readConfigFile, resolveSshConfig, SshConfigFiles } from '../../../src/fleet/ssh/config.js';
 
 const home = mkdtempSync(join(tmpdir(), 'stapctl-sshcfg-'));
 const sshDir = join(home, '.ssh');

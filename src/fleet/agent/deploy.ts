@@ -5,9 +5,9 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { StapctlError } from '../errors.js';
-import { VERSION } from '../version.js';
-import { killProcessGroupCommand } from './ssh-transport.js';
+import { StapctlError } from '../../errors.js';
+import { VERSION } from '../../version.js';
+import { killProcessGroupCommand } from '../ssh/transport.js';
 
 export interface AgentBundle {
   /** The bundle on this machine. */
@@ -24,9 +24,9 @@ export const NODE_MISSING = 98;
 export function findAgentBundle(env: NodeJS.ProcessEnv = process.env): AgentBundle {
   const candidates = [
     env.STAPCTL_AGENT_BUNDLE,
-    // dist/fleet/agent-deploy.js -> dist/stapctl.cjs; src/fleet/agent-deploy.ts -> dist/stapctl.cjs
-    fileURLToPath(new URL('../stapctl.cjs', import.meta.url)),
-    fileURLToPath(new URL('../../dist/stapctl.cjs', import.meta.url)),
+    // dist/fleet/agent/deploy.js -> dist/stapctl.cjs; src/fleet/agent/deploy.ts -> dist/stapctl.cjs
+    fileURLToPath(new URL('../../stapctl.cjs', import.meta.url)),
+    fileURLToPath(new URL('../../../dist/stapctl.cjs', import.meta.url)),
   ].filter((path): path is string => !!path);
   const localPath = candidates.find((path) => existsSync(path));
   if (!localPath) {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { ErrorCode } from '../../src/errors.js';
-import { classify } from '../../src/fleet/fleet-run.js';
-import type { ActionReport } from '../../src/service/report.js';
+import type { ErrorCode } from '../../../src/errors.js';
+import { classify } from '../../../src/fleet/run/fleet-run.js';
+import type { ActionReport } from '../../../src/service/report.js';
 
 const base = { host: 'h1', address: '127.0.1.1', warnings: [] };
 const withError = (code: ErrorCode) => ({ ...base, error: { code, message: code } });

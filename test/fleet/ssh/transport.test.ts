@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { StapctlError } from '../../src/errors.js';
-import { planAuth, type AuthPlan } from '../../src/fleet/ssh-auth.js';
-import { connect, type ConnectOptions, type SshSession } from '../../src/fleet/ssh-transport.js';
+import { StapctlError } from '../../../src/errors.js';
+import { planAuth, type AuthPlan } from '../../../src/fleet/ssh/auth.js';
+import { connect, type ConnectOptions, type SshSession } from '../../../src/fleet/ssh/transport.js';
 
 interface Sshd {
   port: number;

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AnyAuthMethod, KnownPublicKeys, ParsedKey } from 'ssh2';
-import { StapctlError } from '../../src/errors.js';
-import { authFailure, classifyPrivateKey, createAuthSession, planAuth, PlannedAgent, type AuthPlan } from '../../src/fleet/ssh-auth.js';
+import { StapctlError } from '../../../src/errors.js';
+import { authFailure, classifyPrivateKey, createAuthSession, planAuth, PlannedAgent, type AuthPlan } from '../../../src/fleet/ssh/auth.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'stapctl-auth-'));
 const agentSocket = join(scratch, 'agent.sock');

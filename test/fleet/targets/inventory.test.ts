@@ -11,8 +11,8 @@ import {
   loadInventory,
   parseInventory,
   type HostEntry,
-} from '../../src/fleet/inventory.js';
-import { failure } from '../support/expect.js';
+} from '../../../src/fleet/targets/inventory.js';
+import { failure } from '../../support/expect.js';
 
 /** Lines joined with newlines, so that line and column numbers in tests are easy to read. */
 function yaml(...lines: string[]): string {
@@ -409,7 +409,7 @@ describe('files', () => {
   after(() => rmSync(scratch, { recursive: true, force: true }));
 
   test('the example inventory at the top of the repository parses into its documented hosts', () => {
-    const example = fileURLToPath(new URL('../../inventory.example.yaml', import.meta.url));
+    const example = fileURLToPath(new URL('../../../inventory.example.yaml', import.meta.url));
     const inventory = loadInventory(example);
     assert.equal(inventory.hosts.size, 13);
     assert.deepEqual(describeHost(inventory.hosts.get('build01.lab.example') as HostEntry), {

@@ -5,7 +5,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { isMissingFile, StapctlError } from '../errors.js';
+import { isMissingFile, StapctlError } from '../../errors.js';
 
 export type KnownHostMarker = 'revoked' | 'cert-authority';
 

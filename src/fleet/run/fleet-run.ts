@@ -4,19 +4,19 @@
  */
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import type { AgentRequest, AgentResponse } from '../agent.js';
-import { AGENT_PROTOCOL } from '../agent.js';
-import { StapctlError, type ErrorCode, type SerializedError } from '../errors.js';
-import type { ServiceRequest } from '../service/engine.js';
-import type { ActionReport } from '../service/report.js';
-import { AGENT_MISSING, agentCommand, agentKillCommand, NODE_MISSING, type AgentBundle } from './agent-deploy.js';
+import type { AgentRequest, AgentResponse } from '../../agent.js';
+import { AGENT_PROTOCOL } from '../../agent.js';
+import { StapctlError, type ErrorCode, type SerializedError } from '../../errors.js';
+import type { ServiceRequest } from '../../service/engine.js';
+import type { ActionReport } from '../../service/report.js';
+import { AGENT_MISSING, agentCommand, agentKillCommand, NODE_MISSING, type AgentBundle } from '../agent/deploy.js';
 import { fanOut, type FinalState, type Progress } from './fan-out.js';
-import type { HostEntry } from './inventory.js';
-import { sanitizeDeep, stripTerminalEscapes } from './sanitize.js';
-import { KnownHostsFiles } from './known-hosts.js';
-import { IdentityFiles, planAuth } from './ssh-auth.js';
-import { parseProxyJump, resolveSshConfig, SshConfigFiles, type HostKeyPolicy, type SshHostConfig } from './ssh-config.js';
-import { connect, type ConnectOptions, type SshSession } from './ssh-transport.js';
+import type { HostEntry } from '../targets/inventory.js';
+import { sanitizeDeep, stripTerminalEscapes } from '../../sanitize.js';
+import { KnownHostsFiles } from '../ssh/known-hosts.js';
+import { IdentityFiles, planAuth } from '../ssh/auth.js';
+import { parseProxyJump, resolveSshConfig, SshConfigFiles, type HostKeyPolicy, type SshHostConfig } from '../ssh/config.js';
+import { connect, type ConnectOptions, type SshSession } from '../ssh/transport.js';
 
 /** How much longer than --timeout a host may take while its remote agent is being stopped. */
 const BACKSTOP_GRACE_MS = 5_000;

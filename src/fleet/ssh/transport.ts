@@ -7,9 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
-import { StapctlError } from '../errors.js';
-import { authFailure, createAuthSession, type AuthPlan, type AuthSession } from './ssh-auth.js';
-import type { HostKeyPolicy } from './ssh-config.js';
+import { StapctlError } from '../../errors.js';
+import { authFailure, createAuthSession, type AuthPlan, type AuthSession } from './auth.js';
+import type { HostKeyPolicy } from './config.js';
 import { checkHostKey, fingerprint, hostLookupName, KnownHostsFiles, preferredHostKeyAlgorithms, type HostKeyVerdict } from './known-hosts.js';
 
 export interface ConnectOptions {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { fanOut, fleetExitCode, summaryLine, type Progress } from '../../src/fleet/fan-out.js';
+import { fanOut, fleetExitCode, summaryLine, type Progress } from '../../../src/fleet/run/fan-out.js';
 
 const hosts = (count: number) => Array.from({ length: count }, (_, index) => ({ name: `h${index + 1}` }));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
