@@ -35,7 +35,23 @@ export interface HostEntry {
   groups: string[];
   /** All variables after precedence, including the ones stapctl does not use. */
   vars: Record<string, unknown>;
+  /**
+   * Variables that are merged rather than overridden (stap_servers): every definition that
+   * applies to the host, lowest precedence first, each with where its parts are in the file.
+   */
+  located?: Record<string, LocatedValue[]>;
 }
+
+/** A variable's value with the `line:column` of each of its parts, by path (`0.releases.1`). */
+export interface LocatedValue {
+  file: string;
+  value: unknown;
+  /** `path` for a value, `path:key` for the key that holds it; '' is the variable's own value. */
+  positions: Record<string, { line: number; column: number }>;
+}
+
+/** Variables whose definitions the host keeps one by one, for a later check and merge. */
+const LOCATED_VARIABLES: ReadonlySet<string> = new Set(['stap_servers']);
 
 export interface InventoryGroup {
   name: string;
@@ -164,6 +180,7 @@ function isKnown(name: string): name is KnownName {
 interface VarLayer {
   raw: Record<string, unknown>;
   known: Partial<Record<KnownName, unknown>>;
+  located?: Record<string, LocatedValue>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -381,11 +398,35 @@ class InventoryParser {
     const entries = this.entries(node, what);
     const raw: Record<string, unknown> = {};
     const nodes = new Map<string, Node>();
+    const located: Record<string, LocatedValue> = {};
     for (const entry of entries) {
       raw[entry.name] = entry.value === null ? null : entry.value.toJS(this.doc);
       nodes.set(entry.name, entry.value ?? entry.keyNode);
+      if (LOCATED_VARIABLES.has(entry.name)) located[entry.name] = this.located(entry.value ?? entry.keyNode, raw[entry.name]);
     }
-    return this.checkedLayer(raw, (name) => nodes.get(name) ?? node);
+    return { ...this.checkedLayer(raw, (name) => nodes.get(name) ?? node), located };
+  }
+
+  located(node: Node, value: unknown): LocatedValue {
+    const positions: LocatedValue['positions'] = {};
+    const at = (current: Node | null, path: string) => {
+      const offset = current?.range?.[0];
+      if (offset !== undefined) positions[path] = this.position(offset);
+    };
+    const walk = (current: Node | null, path: string) => {
+      at(current, path);
+      const prefix = path === '' ? '' : `${path}.`;
+      if (isSeq(current)) current.items.forEach((item, index) => walk(this.deref(item), `${prefix}${index}`));
+      if (!isMap(current)) return;
+      for (const pair of current.items as Pair<unknown, unknown>[]) {
+        const key = this.deref(pair.key);
+        if (!isScalar(key)) continue;
+        at(key, `${prefix}${String(key.value)}:key`);
+        walk(this.deref(pair.value), `${prefix}${String(key.value)}`);
+      }
+    };
+    walk(node, '');
+    return { file: this.file, value, positions };
   }
 
   checkedLayer(raw: Record<string, unknown>, nodeOf: (name: string) => Node): VarLayer {
@@ -489,6 +530,14 @@ function setting(layers: VarLayer[], names: KnownName[]): unknown {
   return undefined;
 }
 
+function locatedDefinitions(layers: VarLayer[]): Record<string, LocatedValue[]> {
+  const definitions: Record<string, LocatedValue[]> = {};
+  for (const layer of layers) {
+    for (const [name, value] of Object.entries(layer.located ?? {})) (definitions[name] ??= []).push(value);
+  }
+  return definitions;
+}
+
 function hostEntry(name: string, groups: string[], layers: VarLayer[]): HostEntry {
   const text = (names: KnownName[]) => setting(layers, names) as string | undefined;
   const port = setting(layers, ['ansible_port', 'port']) as number | undefined;
@@ -507,6 +556,7 @@ function hostEntry(name: string, groups: string[], layers: VarLayer[]): HostEntr
     ...(root !== undefined && { root }),
     groups: groups.filter((group) => group !== 'all'),
     vars: Object.assign({}, ...layers.map((layer) => layer.raw)) as Record<string, unknown>,
+    ...(layers.some((layer) => layer.located !== undefined && Object.keys(layer.located).length > 0) && { located: locatedDefinitions(layers) }),
   };
 }
 
