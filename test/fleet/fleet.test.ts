@@ -1,6 +1,6 @@
 /**
  * Fleet mode end to end: the built CLI against a namespace farm of real sshd hosts, each running
- * real stap-serverd servers. Traffic stays on 127.0.1.x.
+ * real stap-serverd servers. Traffic stays on 127.0.1.x (127.N.1.x with STAPCTL_FARM_NET=N).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { FleetJson } from '../../src/cli/fleet-table.js';
 import { acceptsTcp } from '../support/expect.js';
-import { startFarm, type Farm } from './farm.js';
+import { inFarmNetwork, startFarm, type Farm } from './farm.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const HOSTS = 3;
@@ -38,6 +38,12 @@ function fleet(args: string[], options?: { knownHosts?: string; inventory?: stri
   return { code: result.code, json, stderr: result.stderr };
 }
 
+function addressOf(name: string): string {
+  const host = farm.hosts.find((item) => item.name === name);
+  assert.ok(host, `the farm has a host ${name}`);
+  return host.address;
+}
+
 const serversOf = (json: FleetJson, host: string) => json.hosts.find((item) => item.host === host)?.result?.servers ?? [];
 
 before(async () => {
@@ -54,8 +60,8 @@ describe('fleet mode on a namespace farm', () => {
   test('hosts lists the resolved hosts and their settings without connecting', () => {
     const result = stapctl(['-H', 'farm,!h2', 'hosts']);
     assert.equal(result.code, 0);
-    assert.match(result.stdout, /^h1 {2}root@127\.0\.1\.21:22 {2}\(server user stap-server\)$/m);
-    assert.match(result.stdout, /^h3 {2}root@127\.0\.1\.23:22/m);
+    assert.ok(result.stdout.split('\n').includes(`h1  root@${addressOf('h1')}:22  (server user stap-server)`), result.stdout);
+    assert.ok(result.stdout.split('\n').some((line) => line.startsWith(`h3  root@${addressOf('h3')}:22`)), result.stdout);
     assert.doesNotMatch(result.stdout, /^h2 /m);
     assert.match(result.stdout, /^2 hosts$/m);
   });
@@ -144,7 +150,7 @@ describe('fleet mode on a namespace farm', () => {
 
   test('an unreachable host is reported as such while the other hosts succeed, and the run exits 4', () => {
     const inventory = join(scratch, 'with-dead-host.yaml');
-    writeFileSync(inventory, readFileSync(farm.inventoryFile, 'utf8').replace(/children:/, 'hosts:\n    dead:\n      ansible_host: 127.0.1.250\n      ansible_user: root\n  children:'));
+    writeFileSync(inventory, readFileSync(farm.inventoryFile, 'utf8').replace(/children:/, `hosts:\n    dead:\n      ansible_host: ${inFarmNetwork('127.0.1.250')}\n      ansible_user: root\n  children:`));
     const { code, json } = fleet(['-H', 'all', 'status', '--connect-timeout', '3'], { inventory });
     assert.equal(code, 4);
     const dead = json.hosts.find((item) => item.host === 'dead');
@@ -163,7 +169,7 @@ describe('fleet mode on a namespace farm', () => {
     assert.equal(h3?.error?.code, 'HOST_KEY_UNKNOWN');
     assert.match(h3?.error?.hint ?? '', /ssh-keyscan/);
     assert.deepEqual(json.hosts.filter((item) => item.host !== 'h3').map((item) => item.state), ['ok', 'ok']);
-    assert.equal(readFileSync(knownHosts, 'utf8').includes('127.0.1.23'), false, 'strict mode records nothing');
+    assert.equal(readFileSync(knownHosts, 'utf8').includes(addressOf('h3')), false, 'strict mode records nothing');
   });
 
   test('a host that exceeds --timeout fails with HOST_TIMEOUT and its agent is stopped', async () => {
@@ -203,7 +209,7 @@ describe('fleet mode on a namespace farm', () => {
     const [server] = serversOf(json, 'h1');
     assert.ok(server?.port);
     fleet(['-H', 'h1', 'stop']);
-    const open = await acceptsTcp('127.0.1.21', server.port);
+    const open = await acceptsTcp(addressOf('h1'), server.port);
     assert.equal(open, false);
   });
 });
