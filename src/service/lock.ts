@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -56,7 +55,9 @@ const errorCode = (error: unknown) => (error as NodeJS.ErrnoException).code;
  * empty or half-written, so a holder that dies at any moment leaves either no lock or a readable one.
  */
 function createExclusive(path: string, me: LockHolder): boolean {
-  const draft = `${path}.${me.pid}.${randomBytes(6).toString('hex')}`;
+  // Unique without node:crypto (costly to load): the pid, then the monotonic clock, which a draft
+  // left by a dead process of the same pid cannot have read; 'wx' refuses a name taken anyway.
+  const draft = `${path}.${me.pid}.${process.hrtime.bigint()}`;
   writeFileSync(draft, formatLockHolder(me), { flag: 'wx', mode: 0o644 });
   try {
     linkSync(draft, path);

@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { childProcess } from '../child-process.js';
 import { StapctlError } from '../errors.js';
 import { isServerProcess, listeningPorts, readProcess, type ProcessInfo } from './proc.js';
 import type { ServerSpec } from './server-spec.js';
@@ -82,7 +82,7 @@ export async function ensureCertificate(user: UserInfo): Promise<void> {
     });
   const { code, stderr } = await new Promise<{ code: number | string; stderr: string }>((resolve) => {
     let output = '';
-    const child = spawn(SETPRIV, asUserArgv(user, STAP_GEN_CERT, []), {
+    const child = childProcess().spawn(SETPRIV, asUserArgv(user, STAP_GEN_CERT, []), {
       cwd: existsSync(user.home) ? user.home : '/',
       env: userEnvironment(user),
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -137,7 +137,7 @@ export async function spawnServer(
   // caller has recorded the PID: whenever stapctl dies, there is either no server or a recorded
   // one. If stapctl dies first, `read` sees end of file and the server never starts. The gate
   // script is fixed; the server's arguments pass through it as "$@", never as shell text.
-  const child = spawn('/bin/sh', ['-c', 'read -r go && exec "$@" </dev/null', 'stapctl-gate', SETPRIV, ...asUserArgv(user, STAP_SERVERD, argv)], {
+  const child = childProcess().spawn('/bin/sh', ['-c', 'read -r go && exec "$@" </dev/null', 'stapctl-gate', SETPRIV, ...asUserArgv(user, STAP_SERVERD, argv)], {
     cwd: '/',
     env: userEnvironment(user),
     stdio: ['pipe', 'ignore', 'ignore'],

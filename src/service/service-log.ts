@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import {
   appendFileSync,
   chmodSync,
@@ -13,6 +12,7 @@ import {
   type Stats,
 } from 'node:fs';
 import { dirname } from 'node:path';
+import { childProcess } from '../child-process.js';
 import { StapctlError } from '../errors.js';
 import { lookupGroup } from './users.js';
 
@@ -113,7 +113,7 @@ export class ServiceLog {
 
   private syslog(line: string): void {
     try {
-      const child = spawn(this.logger, ['--', line], { stdio: 'ignore', detached: true });
+      const child = childProcess().spawn(this.logger, ['--', line], { stdio: 'ignore', detached: true });
       child.on('error', () => undefined);
       child.unref();
     } catch {

@@ -1,6 +1,6 @@
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
+import { childProcess } from '../child-process.js';
 import { StapctlError } from '../errors.js';
 
 export interface UserInfo {
@@ -81,7 +81,7 @@ function readOrEmpty(file: string): string {
 /** `getent DATABASE KEY` lines, or none when the key is unknown (exit 2) or getent is missing. */
 function getent(database: string, key: string): string[] {
   try {
-    return execFileSync('getent', [database, '--', key], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+    return childProcess().execFileSync('getent', [database, '--', key], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
       .split('\n')
       .filter((line) => line !== '');
   } catch {

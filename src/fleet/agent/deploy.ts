@@ -24,8 +24,8 @@ export const NODE_MISSING = 98;
 export function findAgentBundle(env: NodeJS.ProcessEnv = process.env): AgentBundle {
   const candidates = [
     env.STAPCTL_AGENT_BUNDLE,
-    // dist/fleet/agent/deploy.js -> dist/stapctl.cjs; src/fleet/agent/deploy.ts -> dist/stapctl.cjs
-    fileURLToPath(new URL('../../stapctl.cjs', import.meta.url)),
+    // The CLI bundle's chunks are in dist/cli/; this source file is src/fleet/agent/deploy.ts.
+    fileURLToPath(new URL('../stapctl.cjs', import.meta.url)),
     fileURLToPath(new URL('../../../dist/stapctl.cjs', import.meta.url)),
   ].filter((path): path is string => !!path);
   const localPath = candidates.find((path) => existsSync(path));
