@@ -4,6 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { StapctlError, type SerializedError } from './errors.js';
+import { EXIT_CODE, exitCodeOf } from './exit-code.js';
 import { runService, type ServiceRequest } from './service/engine.js';
 import type { ActionReport } from './service/report.js';
 import { ACTIONS } from './service/report.js';
@@ -61,5 +62,5 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
 export async function runAgent(): Promise<number> {
   const response = await answerAgentRequest(await readAll(process.stdin));
   process.stdout.write(JSON.stringify(response) + '\n');
-  return 'error' in response && response.error.code === 'AGENT_PROTOCOL' ? 2 : 0;
+  return 'error' in response ? exitCodeOf(response.error) : EXIT_CODE.ok;
 }

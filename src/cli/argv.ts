@@ -4,6 +4,7 @@
  */
 import { Command as Commander, CommanderError, Option } from 'commander';
 import { StapctlError } from '../errors.js';
+import { EXIT_CODE } from '../exit-code.js';
 import type { FleetSettings } from '../fleet/run/fleet-run.js';
 import type { HostKeyPolicy } from '../fleet/ssh/config.js';
 import { tokenProblem, type OptionToken } from '../service/planner.js';
@@ -113,7 +114,7 @@ export function parseArgv(argv: readonly string[]): Command {
   } catch (error) {
     if (!(error instanceof CommanderError)) throw error;
     if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') {
-      return { kind: 'output', stdout, exitCode: 0 };
+      return { kind: 'output', stdout, exitCode: EXIT_CODE.ok };
     }
     throw usage(stderr.trim().replace(/^error: /, '') || error.message);
   }

@@ -1,6 +1,7 @@
 /** Fleet mode at the terminal: resolve the targets, run, show progress, render the results. */
 import { homedir } from 'node:os';
 import { StapctlError } from '../errors.js';
+import { EXIT_CODE, exitCodeOf } from '../exit-code.js';
 import { findAgentBundle, type AgentBundle } from '../fleet/agent/deploy.js';
 import { fleetExitCode, summaryLine, type Progress } from '../fleet/run/fan-out.js';
 import { hostSshConfig, runFleet, sshEnvironment, type SshEnvironment } from '../fleet/run/fleet-run.js';
@@ -22,7 +23,7 @@ export async function runFleetCommand(command: FleetCommand, env: NodeJS.Process
   } catch (error) {
     if (!(error instanceof StapctlError)) throw error;
     process.stderr.write(errorLines(error.toJSON()).join('\n') + '\n');
-    return 2;
+    return exitCodeOf(error);
   }
 
   const color = !command.json && !env.NO_COLOR && process.stdout.isTTY === true;
@@ -73,5 +74,5 @@ function listHosts(hosts: HostEntry[], json: boolean, ssh: SshEnvironment): numb
     }
     process.stdout.write(`${rows.length} host${rows.length === 1 ? '' : 's'}\n`);
   }
-  return 0;
+  return EXIT_CODE.ok;
 }

@@ -2,6 +2,7 @@
 /** The only place that prints and sets the exit code; everything below returns values. */
 import { runAgent } from '../agent.js';
 import { StapctlError } from '../errors.js';
+import { EXIT_CODE, exitCodeOf } from '../exit-code.js';
 import { runService } from '../service/engine.js';
 import { parseArgv, type Command } from './argv.js';
 import { reportToJson } from './service-json.js';
@@ -14,7 +15,7 @@ async function main(argv: readonly string[]): Promise<number> {
   } catch (error) {
     if (!(error instanceof StapctlError)) throw error;
     process.stderr.write(errorLines(error.toJSON()).join('\n') + '\n');
-    return 2;
+    return exitCodeOf(error);
   }
   switch (command.kind) {
     case 'output':
@@ -48,6 +49,6 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     process.stderr.write(`stapctl: internal error (a bug, please report it):\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    process.exitCode = 70;
+    process.exitCode = EXIT_CODE.internal;
   },
 );

@@ -6,6 +6,7 @@
 import { accessSync, constants } from 'node:fs';
 import { dirname } from 'node:path';
 import { isMissingFile, StapctlError } from '../errors.js';
+import { EXIT_CODE, outcomeOf, worstOutcome, type Outcome } from '../exit-code.js';
 import { loadGlobalConfig, loadServerConfigs } from './config-file.js';
 import { withLock } from './lock.js';
 import { defaultPaths, inRoot, withGlobalConfig, type ServicePaths } from './paths.js';
@@ -39,7 +40,7 @@ export interface ServiceRequest {
 export async function runService(request: ServiceRequest): Promise<ActionReport> {
   if (request.action === 'reload') {
     // The stock script does not support reloading a running server's configuration either.
-    return { action: 'reload', steps: [], exitCode: 3, warnings: [] };
+    return { action: 'reload', steps: [], exitCode: EXIT_CODE.unsupported, warnings: [] };
   }
   const run = new ServiceRun(request);
   return run.execute();
@@ -49,7 +50,7 @@ export async function runService(request: ServiceRequest): Promise<ActionReport>
 class ServiceRun {
   private readonly steps: Step[] = [];
   private readonly warnings: string[] = [];
-  private exitCode = 0;
+  private outcome: Outcome = 'ok';
   private paths!: ServicePaths;
   private log!: ServiceLog;
   private ctx!: PlanContext;
@@ -81,11 +82,11 @@ class ServiceRun {
       }
     } catch (error) {
       if (!(error instanceof StapctlError)) throw error;
-      this.fail(error, error.code === 'USAGE' || error.code === 'NO_LIB_MODULES' ? 2 : 1);
+      this.fail(error);
     }
     // A log line that could not be written never fails an action, but it is not lost in silence.
     if (this.log?.writeError) this.warnings.push(this.log.writeError.located);
-    return { action, steps: this.steps, exitCode: this.exitCode, warnings: this.warnings };
+    return { action, steps: this.steps, exitCode: EXIT_CODE[this.outcome], warnings: this.warnings };
   }
 
   private loadGlobalConfig(): void {
@@ -98,7 +99,7 @@ class ServiceRun {
       // A global config decides where servers and their status files are: acting on a
       // half-read one could start duplicates or lose track of running servers.
       if (errors.length > 0) {
-        for (const error of errors.slice(0, -1)) this.fail(error, 1);
+        for (const error of errors.slice(0, -1)) this.fail(error);
         throw errors.at(-1);
       }
       paths = withGlobalConfig(paths, config);
@@ -127,8 +128,7 @@ class ServiceRun {
     this.ctx = this.planContext();
     const plan = planServers(this.request.tokens, this.ctx);
     if (plan.errors.length > 0) {
-      // As the stock script: an unknown -p exits 1, other bad server options are usage errors.
-      for (const error of plan.errors) this.fail(error, error.code === 'NO_SUCH_PID' ? 1 : 2);
+      for (const error of plan.errors) this.fail(error);
       return;
     }
     const named = plan.explicit ? plan.servers : undefined;
@@ -160,9 +160,9 @@ class ServiceRun {
 
   private planContext(): PlanContext {
     const { entries, errors } = readStatusFiles(this.paths.statPath);
-    for (const error of errors) this.fail(error, 1);
+    for (const error of errors) this.fail(error);
     const configs = loadServerConfigs(this.paths.configPath, { homeOf });
-    for (const error of configs.errors) this.fail(error, 1);
+    for (const error of configs.errors) this.fail(error);
     const root = this.paths.root;
     return {
       action: this.request.action,
@@ -189,7 +189,7 @@ class ServiceRun {
     for (const server of servers) {
       const step = await this.startOne(server);
       this.steps.push(step);
-      if (step.outcome === 'failed') this.exitCode = Math.max(this.exitCode, 1);
+      if (step.outcome === 'failed') this.end('failed');
     }
   }
 
@@ -307,10 +307,10 @@ class ServiceRun {
       this.log.log(error.message);
       this.log.error(`stap-server stop ${formatServerOptions(spec)}`);
       this.steps.push({ kind: 'stop', spec, outcome: 'unknown-nickname', error: error.toJSON() });
-      this.exitCode = Math.max(this.exitCode, 1);
+      this.end(outcomeOf(error));
     } else {
       this.steps.push({ kind: 'status', spec, outcome: 'unknown-nickname' });
-      this.exitCode = Math.max(this.exitCode, 3);
+      this.end('not-running');
     }
   }
 
@@ -337,7 +337,7 @@ class ServiceRun {
     } catch (error) {
       if (!(error instanceof StapctlError)) throw error;
       this.log.error(`stap-server stop ${options}`);
-      this.exitCode = Math.max(this.exitCode, 1);
+      this.end('failed');
       return { kind: 'stop', spec, pid, outcome: 'failed', error: error.toJSON() };
     }
   }
@@ -345,13 +345,11 @@ class ServiceRun {
   // ---- status -----------------------------------------------------------------------------
 
   private status(named: PlannedServer[] | undefined): void {
-    let exitCode = 0;
     const targets: { pid: number; spec: ServerSpec }[] = [];
     if (named) {
       for (const server of named) {
         if (server.unknownNickname !== undefined) {
           this.unknownNickname(server, 'status');
-          exitCode = 3;
           continue;
         }
         const found = this.managedEntry(server);
@@ -360,13 +358,13 @@ class ServiceRun {
           continue;
         }
         this.steps.push({ kind: 'status', spec: server.spec, outcome: 'not-running' });
-        exitCode = 3;
+        this.end('not-running');
       }
     } else {
       targets.push(...this.ctx.running);
       if (targets.length === 0) {
         this.steps.push({ kind: 'none-running', action: 'status' });
-        this.exitCode = Math.max(this.exitCode, 3);
+        this.end('not-running');
         return;
       }
     }
@@ -376,11 +374,10 @@ class ServiceRun {
       } else {
         this.forget(pid);
         this.steps.push({ kind: 'status', spec, outcome: 'dead', pid });
-        exitCode = 1;
+        // As the stock script: a dead server (1) outranks one that is merely not running (3).
+        this.end('failed');
       }
     }
-    // As the stock script: a dead server (1) outranks one that is merely not running (3).
-    this.exitCode = this.exitCode === 0 || exitCode === 1 ? exitCode : this.exitCode;
   }
 
   // ---- restart, condrestart ---------------------------------------------------------------
@@ -416,9 +413,14 @@ class ServiceRun {
     await this.start(toStart);
   }
 
-  private fail(error: StapctlError, exitCode: number): void {
+  private fail(error: StapctlError): void {
     this.steps.push({ kind: 'error', error: error.toJSON() });
-    this.exitCode = Math.max(this.exitCode, exitCode);
+    this.end(outcomeOf(error));
+  }
+
+  /** The run's exit code is that of its most severe outcome (exit-code.ts). */
+  private end(outcome: Outcome): void {
+    this.outcome = worstOutcome([this.outcome, outcome]);
   }
 }
 

@@ -3,6 +3,7 @@
  * recursive runner does: queued -> running -> ok | failed | not-running | unreachable.
  */
 import pLimit from 'p-limit';
+import { EXIT_CODE, worstOutcome } from '../../exit-code.js';
 
 export type HostState = 'queued' | 'running' | 'ok' | 'failed' | 'not-running' | 'unreachable';
 export type FinalState = Exclude<HostState, 'queued' | 'running'>;
@@ -77,11 +78,7 @@ export function summaryLine(finished: readonly { state: FinalState }[], elapsedM
   return `${hosts}: ${parts.join(', ') || 'none'} in ${(elapsedMs / 1000).toFixed(1)} s`;
 }
 
-/** The fleet's exit code: unreachable (4) outranks failed (1), which outranks not running (3). */
+/** The fleet's exit code: its worst host's (unreachable outranks failed, which outranks not running). */
 export function fleetExitCode(finished: readonly { state: FinalState }[]): number {
-  const has = (state: FinalState) => finished.some((item) => item.state === state);
-  if (has('unreachable')) return 4;
-  if (has('failed')) return 1;
-  if (has('not-running')) return 3;
-  return 0;
+  return EXIT_CODE[worstOutcome(finished.map((item) => item.state))];
 }

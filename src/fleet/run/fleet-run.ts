@@ -6,7 +6,8 @@ import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { AgentRequest, AgentResponse } from '../../agent.js';
 import { AGENT_PROTOCOL } from '../../agent.js';
-import { StapctlError, type ErrorCode, type SerializedError } from '../../errors.js';
+import { StapctlError, type SerializedError } from '../../errors.js';
+import { EXIT_CODE, outcomeOf } from '../../exit-code.js';
 import type { ServiceRequest } from '../../service/engine.js';
 import type { ActionReport } from '../../service/report.js';
 import { AGENT_MISSING, agentCommand, agentKillCommand, NODE_MISSING, type AgentBundle } from '../agent/deploy.js';
@@ -42,20 +43,6 @@ export interface HostResult {
   error?: SerializedError;
   warnings: string[];
 }
-
-/** Errors that mean the host was never reached: its result is "unreachable", exit code 4. */
-const UNREACHABLE: ReadonlySet<ErrorCode> = new Set([
-  'CONNECT_FAILED',
-  'CONNECT_TIMEOUT',
-  'AUTH_FAILED',
-  'KEY_PASSPHRASE_REQUIRED',
-  'IDENTITY_UNREADABLE',
-  'HOST_KEY_UNKNOWN',
-  'HOST_KEY_MISMATCH',
-  'HOST_KEY_REVOKED',
-  'KNOWN_HOSTS_UNREADABLE',
-  'SSH_CONFIG_INVALID',
-]);
 
 export interface SshEnvironment {
   home: string;
@@ -221,10 +208,10 @@ function agentResponse(host: string, code: number | null, stdout: Buffer, stderr
 }
 
 export function classify(action: string, result: Omit<HostResult, 'state' | 'durationMs'>): FinalState {
-  if (result.error) return UNREACHABLE.has(result.error.code) ? 'unreachable' : 'failed';
-  const exitCode = result.report?.exitCode ?? 1;
-  if (exitCode === 0) return 'ok';
-  if (action === 'status' && exitCode === 3) return 'not-running';
+  if (result.error) return outcomeOf(result.error) === 'unreachable' ? 'unreachable' : 'failed';
+  const exitCode = result.report?.exitCode ?? EXIT_CODE.failed;
+  if (exitCode === EXIT_CODE.ok) return 'ok';
+  if (action === 'status' && exitCode === EXIT_CODE['not-running']) return 'not-running';
   return 'failed';
 }
 
