@@ -287,8 +287,9 @@ check_host() {
   [[ " $out " == *" stap-server "* ]] || fail "$host_name: user stap-server is not in group stap-server (groups: $out)"
   # Where the stock initscript and stapctl run it from.
   in_host test -x /usr/lib/systemtap/stap-serverd || fail "$host_name has no /usr/lib/systemtap/stap-serverd"
-  node_min=$(sed -n "s/.*target: 'node\([0-9]*\)'.*/\1/p" scripts/build.mjs)
-  [ -n "$node_min" ] || fail "scripts/build.mjs names no node target for the agent"
+  # The agent's floor is the esbuild target of dist/stapctl.cjs.
+  node_min=$(grep "outfile: 'dist/stapctl.cjs'" scripts/build.mjs | grep -o "target: 'node[0-9]*'" | tr -dc 0-9)
+  [ -n "$node_min" ] || fail "scripts/build.mjs: no target: 'nodeN' on the line that builds dist/stapctl.cjs; update scripts/docker-check.sh"
   node_version=$(in_host node -p process.versions.node) || fail "$host_name has no node in its PATH"
   ((${node_version%%.*} >= node_min)) || fail "$host_name has node $node_version; the agent needs $node_min or later"
   say "host: sshd -t passes; releases ${releases% }; user and group stap-server; stap-serverd; node $node_version"
