@@ -1,6 +1,6 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { isMissingFile, StapctlError, type ErrorCode } from '../errors.js';
+import { localFiles, unlessNotInSnapshot, type HostFiles } from './host-files.js';
 import { emptySpec, type ServerSpec } from './server-spec.js';
 import { byteOrder } from './system.js';
 
@@ -437,11 +437,13 @@ export function loadGlobalConfig(
   file: string,
   ctx: ConfigContext,
   options: { required?: boolean } = {},
+  host: HostFiles = localFiles,
 ): { config: GlobalConfig; errors: StapctlError[] } {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = host.readText(file);
   } catch (error) {
+    unlessNotInSnapshot(error);
     if (isMissingFile(error) && !options.required) return { config: {}, errors: [] };
     return { config: {}, errors: [unreadable(file, error)] };
   }
@@ -449,11 +451,12 @@ export function loadGlobalConfig(
 }
 
 /** The `*.conf` files of `dir` in glob order; a missing directory holds none. */
-export function loadServerConfigs(dir: string, ctx: ConfigContext): { configs: ServerConfig[]; errors: StapctlError[] } {
+export function loadServerConfigs(dir: string, ctx: ConfigContext, host: HostFiles = localFiles): { configs: ServerConfig[]; errors: StapctlError[] } {
   let names: string[];
   try {
-    names = readdirSync(dir);
+    names = host.list(dir);
   } catch (error) {
+    unlessNotInSnapshot(error);
     if (isMissingFile(error)) return { configs: [], errors: [] };
     return { configs: [], errors: [unreadable(dir, error)] };
   }
@@ -464,9 +467,10 @@ export function loadServerConfigs(dir: string, ctx: ConfigContext): { configs: S
     let text: string;
     try {
       // The stock script's `[ -f "$f" ]`: regular files, through symlinks.
-      if (!statSync(file).isFile()) continue;
-      text = readFileSync(file, 'utf8');
+      if (host.kind(file) !== 'file') continue;
+      text = host.readText(file);
     } catch (error) {
+      unlessNotInSnapshot(error);
       if (isMissingFile(error)) continue;
       errors.push(unreadable(file, error));
       continue;

@@ -3,11 +3,11 @@
  * force-reload do, as one function from a request to an ActionReport. It never prints; the CLI,
  * the agent and the fleet render the report.
  */
-import { accessSync, constants } from 'node:fs';
 import { dirname } from 'node:path';
 import { isMissingFile, StapctlError } from '../errors.js';
 import { EXIT_CODE, outcomeOf, worstOutcome, type Outcome } from '../exit-code.js';
-import { loadGlobalConfig, loadServerConfigs } from './config-file.js';
+import { loadGlobalConfig, loadServerConfigs, type ConfigContext } from './config-file.js';
+import { localFiles, NotInSnapshot, unlessNotInSnapshot, type HostFiles } from './host-files.js';
 import { withLock } from './lock.js';
 import { defaultPaths, inRoot, withGlobalConfig, type ServicePaths } from './paths.js';
 import { configuredServers, defaultServer, planServers, type OptionToken, type PlanContext, type PlannedServer } from './planner.js';
@@ -36,13 +36,17 @@ export interface ServiceRequest {
   stopTimeoutMs?: number;
 }
 
-/** Runs one action and reports what happened. Throws only for bugs; user errors are in the report. */
-export async function runService(request: ServiceRequest): Promise<ActionReport> {
+/**
+ * Runs one action and reports what happened. Throws only for bugs, and NotInSnapshot when HOST is
+ * a snapshot that cannot answer; user errors are in the report.
+ */
+export async function runService(request: ServiceRequest, host: HostFiles = localFiles): Promise<ActionReport> {
   if (request.action === 'reload') {
     // The stock script does not support reloading a running server's configuration either.
     return { action: 'reload', steps: [], exitCode: EXIT_CODE.unsupported, warnings: [] };
   }
-  const run = new ServiceRun(request);
+  if (!host.live && request.action !== 'status') throw new NotInSnapshot(`${request.action} writes`);
+  const run = new ServiceRun(request, host);
   return run.execute();
 }
 
@@ -57,15 +61,21 @@ class ServiceRun {
   /** An unprivileged status: nothing is written, not even the removal of a dead server's file. */
   private readOnly = false;
   private readonly uids = new Map<string, number | undefined>();
+  private readonly config: ConfigContext;
 
-  constructor(private readonly request: ServiceRequest) {}
+  constructor(
+    private readonly request: ServiceRequest,
+    private readonly host: HostFiles,
+  ) {
+    this.config = { homeOf: (user) => homeOf(user, host) };
+  }
 
   async execute(): Promise<ActionReport> {
     const { action } = this.request;
     try {
       this.loadGlobalConfig();
       this.log = new ServiceLog(this.paths.logFile);
-      if (!writableDirectory(this.paths.statPath)) {
+      if (!writableDirectory(this.paths.statPath, this.host)) {
         // status only reads, so anyone may run it, as the stock one; it then leaves the
         // status files of dead servers for a run that may remove them.
         if (action !== 'status') {
@@ -75,6 +85,9 @@ class ServiceRun {
           });
         }
         this.readOnly = true;
+        await this.perform();
+      } else if (!this.host.live) {
+        // A snapshot cannot change under a status that only reads it: there is nothing to lock.
         await this.perform();
       } else {
         if (action !== 'status') this.prepareLog(this.paths.logFile);
@@ -95,7 +108,7 @@ class ServiceRun {
     const files = [paths.configFile, ...(this.request.configFile ? [this.request.configFile] : [])];
     for (const file of files) {
       // A missing default config is fine; a mistyped -c file is not.
-      const { config, errors } = loadGlobalConfig(file, { homeOf }, { required: file !== paths.configFile });
+      const { config, errors } = loadGlobalConfig(file, this.config, { required: file !== paths.configFile }, this.host);
       // A global config decides where servers and their status files are: acting on a
       // half-read one could start duplicates or lose track of running servers.
       if (errors.length > 0) {
@@ -159,22 +172,22 @@ class ServiceRun {
   }
 
   private planContext(): PlanContext {
-    const { entries, errors } = readStatusFiles(this.paths.statPath);
+    const { entries, errors } = readStatusFiles(this.paths.statPath, this.host);
     for (const error of errors) this.fail(error);
-    const configs = loadServerConfigs(this.paths.configPath, { homeOf });
+    const configs = loadServerConfigs(this.paths.configPath, this.config, this.host);
     for (const error of configs.errors) this.fail(error);
     const root = this.paths.root;
     return {
       action: this.request.action,
-      hostArch: hostArch(),
-      runningRelease: runningRelease(),
+      hostArch: hostArch(this.host),
+      runningRelease: runningRelease(this.host),
       // /lib/modules is read only when -i asks for it: a host without it can still start a server.
-      installedReleases: this.request.tokens.some((token) => token.flag === 'i') ? installedReleases(this.paths.libModules) : [],
+      installedReleases: this.request.tokens.some((token) => token.flag === 'i') ? installedReleases(this.paths.libModules, this.host) : [],
       defaultUser: this.request.serverUser ?? this.paths.stapUser ?? DEFAULT_SERVER_USER,
       defaultLog: this.paths.logFileInRoot,
       running: entries.map(({ pid, spec }) => ({ pid, spec })),
       configs: configs.configs,
-      kernelReleaseOf: (tree) => kernelReleaseOf(inRoot(root, tree)),
+      kernelReleaseOf: (tree) => kernelReleaseOf(inRoot(root, tree), this.host),
     };
   }
 
@@ -205,7 +218,7 @@ class ServiceRun {
       const running = this.findRunning(spec);
       if (running) {
         this.log.pass(`stap-server start ${options}`);
-        return { kind: 'start', spec, outcome: 'already-running', pid: running.pid, ...portOf(running.pid) };
+        return { kind: 'start', spec, outcome: 'already-running', pid: running.pid, ...this.portOf(running.pid) };
       }
       const user = checkServerUser(spec.user);
       await ensureCertificate(user);
@@ -251,18 +264,21 @@ class ServiceRun {
 
   private isAlive(pid: number, spec: ServerSpec): boolean {
     const uid = this.uidOf(spec.user);
-    return uid !== undefined && isServerProcess(readProcess(pid), uid);
+    return uid !== undefined && isServerProcess(readProcess(pid, PROC, this.host), uid);
   }
 
   /** A lookup reads /etc/passwd and /etc/group, or runs getent: once per user per run, not per server. */
   private uidOf(user: string): number | undefined {
-    if (!this.uids.has(user)) this.uids.set(user, lookupUser(user)?.uid);
+    if (!this.uids.has(user)) this.uids.set(user, lookupUser(user, undefined, this.host)?.uid);
     return this.uids.get(user);
   }
 
   /** The stock script removes the status file of a server it finds dead; so do we. */
   private forget(pid: number): void {
-    if (!this.readOnly) removeStatusFile(this.paths.statPath, pid);
+    if (!this.readOnly) {
+      if (!this.host.live) throw new NotInSnapshot(`the status file of dead server ${pid} is to be removed`);
+      removeStatusFile(this.paths.statPath, pid);
+    }
     this.ctx.running = this.ctx.running.filter((entry) => entry.pid !== pid);
   }
 
@@ -370,7 +386,7 @@ class ServiceRun {
     }
     for (const { pid, spec } of targets) {
       if (this.isAlive(pid, spec)) {
-        this.steps.push({ kind: 'status', spec, outcome: 'running', pid, ...portOf(pid) });
+        this.steps.push({ kind: 'status', spec, outcome: 'running', pid, ...this.portOf(pid) });
       } else {
         this.forget(pid);
         this.steps.push({ kind: 'status', spec, outcome: 'dead', pid });
@@ -413,6 +429,11 @@ class ServiceRun {
     await this.start(toStart);
   }
 
+  private portOf(pid: number): { port?: number } {
+    const [port] = listeningPorts(pid, PROC, this.host);
+    return port === undefined ? {} : { port };
+  }
+
   private fail(error: StapctlError): void {
     this.steps.push({ kind: 'error', error: error.toJSON() });
     this.end(outcomeOf(error));
@@ -433,18 +454,15 @@ function restartable(entry: { pid: number; spec: ServerSpec }): PlannedServer {
   return { spec: { ...entry.spec, nickname }, origin: 'running', pid: entry.pid };
 }
 
-function portOf(pid: number): { port?: number } {
-  const [port] = listeningPorts(pid);
-  return port === undefined ? {} : { port };
-}
+const PROC = '/proc';
 
 /** Whether this process may create files in `dir`, or create `dir` itself where it is missing. */
-function writableDirectory(dir: string): boolean {
+function writableDirectory(dir: string, host: HostFiles): boolean {
   for (let at = dir; ; at = dirname(at)) {
     try {
-      accessSync(at, constants.W_OK);
-      return true;
+      return host.writable(at);
     } catch (error) {
+      unlessNotInSnapshot(error);
       if (!isMissingFile(error) || at === dirname(at)) return false;
     }
   }

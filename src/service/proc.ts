@@ -1,5 +1,5 @@
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { basename } from 'node:path';
+import { localFiles, unlessNotInSnapshot, type HostFiles } from './host-files.js';
 
 /**
  * What /proc says about one process. The stock script asks `ps -e | grep stap-serverd | grep PID`,
@@ -39,22 +39,24 @@ export function parseStatusUid(text: string): number | undefined {
   return match?.[1] === undefined ? undefined : Number(match[1]);
 }
 
-export function readProcess(pid: number, procRoot = '/proc'): ProcessInfo | undefined {
+export function readProcess(pid: number, procRoot = '/proc', host: HostFiles = localFiles): ProcessInfo | undefined {
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
   const dir = `${procRoot}/${pid}`;
   let stat: ReturnType<typeof parseProcStat>;
   let uid: number | undefined;
   try {
-    stat = parseProcStat(readFileSync(`${dir}/stat`, 'utf8'));
-    uid = parseStatusUid(readFileSync(`${dir}/status`, 'utf8'));
-  } catch {
+    stat = parseProcStat(host.readText(`${dir}/stat`));
+    uid = parseStatusUid(host.readText(`${dir}/status`));
+  } catch (error) {
+    unlessNotInSnapshot(error);
     return undefined;
   }
   if (stat === undefined || uid === undefined) return undefined;
   let exe: string | undefined;
   try {
-    exe = readlinkSync(`${dir}/exe`);
-  } catch {
+    exe = host.readLink(`${dir}/exe`);
+  } catch (error) {
+    unlessNotInSnapshot(error);
     exe = undefined;
   }
   return { pid, exe, comm: stat.comm, uid, state: stat.state, startTime: stat.startTime };
@@ -100,19 +102,21 @@ export function parseProcNetTcp(text: string): TcpSocket[] {
 }
 
 /** Inodes of the sockets a process holds open, from its `socket:[INODE]` fd links. */
-function socketInodes(pid: number, procRoot: string): Set<number> {
+function socketInodes(pid: number, procRoot: string, host: HostFiles): Set<number> {
   const inodes = new Set<number>();
   let fds: string[];
   try {
-    fds = readdirSync(`${procRoot}/${pid}/fd`);
-  } catch {
+    fds = host.list(`${procRoot}/${pid}/fd`);
+  } catch (error) {
+    unlessNotInSnapshot(error);
     return inodes;
   }
   for (const fd of fds) {
     let target: string;
     try {
-      target = readlinkSync(`${procRoot}/${pid}/fd/${fd}`);
-    } catch {
+      target = host.readLink(`${procRoot}/${pid}/fd/${fd}`);
+    } catch (error) {
+      unlessNotInSnapshot(error);
       continue;
     }
     const match = /^socket:\[(\d+)\]$/.exec(target);
@@ -125,15 +129,16 @@ function socketInodes(pid: number, procRoot: string): Set<number> {
  * TCP ports the process listens on. The tables are read through /proc/PID/net so that a process in
  * another network namespace (a simulated host of the test farm) is seen in its own namespace.
  */
-export function listeningPorts(pid: number, procRoot = '/proc'): number[] {
-  const inodes = socketInodes(pid, procRoot);
+export function listeningPorts(pid: number, procRoot = '/proc', host: HostFiles = localFiles): number[] {
+  const inodes = socketInodes(pid, procRoot, host);
   if (inodes.size === 0) return [];
   const ports = new Set<number>();
   for (const table of ['tcp', 'tcp6']) {
     let text: string;
     try {
-      text = readFileSync(`${procRoot}/${pid}/net/${table}`, 'utf8');
-    } catch {
+      text = host.readText(`${procRoot}/${pid}/net/${table}`);
+    } catch (error) {
+      unlessNotInSnapshot(error);
       continue;
     }
     for (const socket of parseProcNetTcp(text)) {

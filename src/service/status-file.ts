@@ -1,8 +1,9 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { isMissingFile, StapctlError } from '../errors.js';
 import { emptySpec, type ServerSpec } from './server-spec.js';
 import { isListKey, isScalarKey, LIST_FIELDS, SCALAR_FIELDS } from './config-file.js';
+import { localFiles, unlessNotInSnapshot, type HostFiles } from './host-files.js';
 import { byteOrder } from './system.js';
 
 /**
@@ -141,11 +142,12 @@ export interface StatusEntry {
  * file names, as `ls` in the C locale). A missing directory records none; a file removed while
  * we read (a server stopped by another run) is skipped; a bad file is an error, the rest go on.
  */
-export function readStatusFiles(statPath: string): { entries: StatusEntry[]; errors: StapctlError[] } {
+export function readStatusFiles(statPath: string, host: HostFiles = localFiles): { entries: StatusEntry[]; errors: StapctlError[] } {
   let names: string[];
   try {
-    names = readdirSync(statPath);
+    names = host.list(statPath);
   } catch (error) {
+    unlessNotInSnapshot(error);
     if (isMissingFile(error)) return { entries: [], errors: [] };
     return { entries: [], errors: [unreadable(statPath, error)] };
   }
@@ -157,8 +159,9 @@ export function readStatusFiles(statPath: string): { entries: StatusEntry[]; err
     const file = join(statPath, name);
     let text: string;
     try {
-      text = readFileSync(file, 'utf8');
+      text = host.readText(file);
     } catch (error) {
+      unlessNotInSnapshot(error);
       if (!isMissingFile(error)) errors.push(unreadable(file, error));
       continue;
     }

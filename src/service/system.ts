@@ -1,7 +1,6 @@
-import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { machine, release } from 'node:os';
 import { join } from 'node:path';
 import { StapctlError } from '../errors.js';
+import { localFiles, unlessNotInSnapshot, type HostFiles } from './host-files.js';
 
 /**
  * The stock stap_get_arch (stap-env), itself a copy of the kernel Makefile's SUBARCH: the name
@@ -22,12 +21,12 @@ export function normalizeArch(machineName: string): string {
   return rules.find(([pattern]) => pattern.test(machineName))?.[1] ?? machineName;
 }
 
-export function hostArch(): string {
-  return normalizeArch(machine());
+export function hostArch(host: HostFiles = localFiles): string {
+  return normalizeArch(host.machine());
 }
 
-export function runningRelease(): string {
-  return release();
+export function runningRelease(host: HostFiles = localFiles): string {
+  return host.release();
 }
 
 /**
@@ -42,11 +41,12 @@ export function byteOrder(a: string, b: string): number {
  * The releases `-i` serves: what `ls /lib/modules` lists, directories only (a symlink to one
  * counts). The stock script does an unchecked `cd /lib/modules` and then lists the wrong folder.
  */
-export function installedReleases(libModules: string): string[] {
+export function installedReleases(libModules: string, host: HostFiles = localFiles): string[] {
   let names: string[];
   try {
-    names = readdirSync(libModules);
+    names = host.list(libModules);
   } catch (error) {
+    unlessNotInSnapshot(error);
     const reason = (error as NodeJS.ErrnoException).code ?? String(error);
     throw new StapctlError('NO_LIB_MODULES', `cannot list kernel releases in ${libModules} (${reason})`, {
       file: libModules,
@@ -57,8 +57,9 @@ export function installedReleases(libModules: string): string[] {
     .filter((name) => !name.startsWith('.'))
     .filter((name) => {
       try {
-        return statSync(join(libModules, name)).isDirectory();
-      } catch {
+        return host.kind(join(libModules, name)) === 'directory';
+      } catch (error) {
+        unlessNotInSnapshot(error);
         return false;
       }
     })
@@ -66,11 +67,12 @@ export function installedReleases(libModules: string): string[] {
 }
 
 /** What `-r PATH` serves: the release a kernel build tree was configured for, if it says. */
-export function kernelReleaseOf(buildTree: string): string | undefined {
+export function kernelReleaseOf(buildTree: string, host: HostFiles = localFiles): string | undefined {
   let text: string;
   try {
-    text = readFileSync(join(buildTree, 'include', 'config', 'kernel.release'), 'utf8');
-  } catch {
+    text = host.readText(join(buildTree, 'include', 'config', 'kernel.release'));
+  } catch (error) {
+    unlessNotInSnapshot(error);
     return undefined;
   }
   const first = text.split('\n')[0]?.trim() ?? '';

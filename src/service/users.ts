@@ -1,7 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { childProcess } from '../child-process.js';
 import { StapctlError } from '../errors.js';
+import { localFiles, unlessNotInSnapshot, type HostFiles } from './host-files.js';
 
 export interface UserInfo {
   name: string;
@@ -70,22 +68,12 @@ export interface AccountFiles {
 
 const SYSTEM_FILES: AccountFiles = { passwd: '/etc/passwd', group: '/etc/group' };
 
-function readOrEmpty(file: string): string {
+function readOrEmpty(file: string, host: HostFiles): string {
   try {
-    return readFileSync(file, 'utf8');
-  } catch {
+    return host.readText(file);
+  } catch (error) {
+    unlessNotInSnapshot(error);
     return '';
-  }
-}
-
-/** `getent DATABASE KEY` lines, or none when the key is unknown (exit 2) or getent is missing. */
-function getent(database: string, key: string): string[] {
-  try {
-    return childProcess().execFileSync('getent', [database, '--', key], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
-      .split('\n')
-      .filter((line) => line !== '');
-  } catch {
-    return [];
   }
 }
 
@@ -95,35 +83,36 @@ const uniqueIds = (ids: number[]) => [...new Set(ids)];
  * The account as the system resolves it: the local files first (fast, and what useradd writes),
  * then NSS through getent for directory users (LDAP, sssd).
  */
-export function lookupUser(name: string, files: AccountFiles = SYSTEM_FILES): UserInfo | undefined {
-  const local = parsePasswd(readOrEmpty(files.passwd)).find((entry) => entry.name === name);
+export function lookupUser(name: string, files: AccountFiles = SYSTEM_FILES, host: HostFiles = localFiles): UserInfo | undefined {
+  const local = parsePasswd(readOrEmpty(files.passwd, host)).find((entry) => entry.name === name);
   if (local !== undefined) {
-    const supplementary = parseGroup(readOrEmpty(files.group))
+    const supplementary = parseGroup(readOrEmpty(files.group, host))
       .filter((group) => group.members.includes(name))
       .map((group) => group.gid);
     return { ...local, groups: uniqueIds([local.gid, ...supplementary]) };
   }
-  const [line] = getent('passwd', name);
+  // getent: none when the key is unknown (exit 2) or getent is missing.
+  const [line] = host.getent('passwd', name);
   const [entry] = parsePasswd(line ?? '');
   if (entry === undefined || entry.name !== name) return undefined;
   // `getent initgroups NAME` prints `NAME  GID GID ...`: every group NSS knows the user to be in.
-  const [initgroups] = getent('initgroups', name);
+  const [initgroups] = host.getent('initgroups', name);
   const supplementary = (initgroups ?? '').trim().split(/\s+/).slice(1).filter(isId).map(Number);
   return { ...entry, groups: uniqueIds([entry.gid, ...supplementary]) };
 }
 
-export function lookupGroup(name: string, files: AccountFiles = SYSTEM_FILES): { name: string; gid: number } | undefined {
-  const local = parseGroup(readOrEmpty(files.group)).find((group) => group.name === name);
+export function lookupGroup(name: string, files: AccountFiles = SYSTEM_FILES, host: HostFiles = localFiles): { name: string; gid: number } | undefined {
+  const local = parseGroup(readOrEmpty(files.group, host)).find((group) => group.name === name);
   if (local !== undefined) return { name: local.name, gid: local.gid };
-  const [line] = getent('group', name);
+  const [line] = host.getent('group', name);
   const [entry] = parseGroup(line ?? '');
   return entry === undefined || entry.name !== name ? undefined : { name: entry.name, gid: entry.gid };
 }
 
 /** The home that `~` (no user: the invoking user's HOME) or `~user` stands for in a config file. */
-export function homeOf(user?: string): string | undefined {
-  if (user === undefined || user === '') return process.env.HOME || homedir();
-  return lookupUser(user)?.home;
+export function homeOf(user?: string, host: HostFiles = localFiles): string | undefined {
+  if (user === undefined || user === '') return host.home();
+  return lookupUser(user, SYSTEM_FILES, host)?.home;
 }
 
 /** stap-serverd exits at once as root, and the stock script would print OK for it. */

@@ -18,6 +18,9 @@ import { KnownHostsFiles } from '../ssh/known-hosts.js';
 import { IdentityFiles, planAuth } from '../ssh/auth.js';
 import { parseProxyJump, resolveSshConfig, SshConfigFiles, type HostKeyPolicy, type SshHostConfig } from '../ssh/config.js';
 import { connect, type ConnectOptions, type SshSession } from '../ssh/transport.js';
+import { FACTS_COMMAND } from '../facts/facts-command.js';
+import { factsCanAnswer, statusFromFacts } from '../facts/status-from-facts.js';
+import { VERSION } from '../../version.js';
 
 /** How much longer than --timeout a host may take while its remote agent is being stopped. */
 const BACKSTOP_GRACE_MS = 5_000;
@@ -158,6 +161,8 @@ async function runOnHost(
         protocol: AGENT_PROTOCOL,
         request: { ...request, ...(entry.root && { root: entry.root }), ...(entry.serverUser && { serverUser: entry.serverUser }) },
       };
+      const fromFacts = await answerFromFacts(connected, agentRequest.request, entry, remaining());
+      if (fromFacts !== undefined) return { response: fromFacts, warnings: connected.warnings };
       const stdin = JSON.stringify(agentRequest);
       const command = agentCommand(bundle, entry.become);
       const killCommand = (processGroup: number) => agentKillCommand(processGroup, entry.become);
@@ -166,6 +171,9 @@ async function runOnHost(
       if (result.code === AGENT_MISSING) {
         await connected.upload(bundle.localPath, bundle.remotePath, 0o644);
         result = await exec();
+      }
+      if (result.truncated) {
+        throw new StapctlError('AGENT_FAILED', 'the agent printed more than the controller keeps of a host (1 MiB)', { host: entry.name, hint: 'run stapctl on that host to see its output' });
       }
       return { response: agentResponse(entry.name, result.code, result.stdout, result.stderr), warnings: connected.warnings };
     })();
@@ -181,6 +189,20 @@ async function runOnHost(
     clearTimeout(backstop);
     session?.close();
   }
+}
+
+/**
+ * A read-only request answered from the host's facts, without starting Node there; undefined when
+ * the agent must answer (the facts did not cover it, or the command failed or printed too much).
+ */
+async function answerFromFacts(session: SshSession, request: ServiceRequest, entry: HostEntry, timeoutMs: number): Promise<AgentResponse | undefined> {
+  if (!factsCanAnswer(request, entry.become)) return undefined;
+  const facts = await session.exec(FACTS_COMMAND, { timeoutMs });
+  if (facts.code !== 0 || facts.truncated) return undefined;
+  const answer = await statusFromFacts(request, facts.stdout, entry.name);
+  if (answer === undefined) return undefined;
+  // What the host's files say reaches the views exactly as an agent's answer does: cleaned.
+  return sanitizeDeep({ protocol: AGENT_PROTOCOL, version: VERSION, ...answer }) as AgentResponse;
 }
 
 function agentResponse(host: string, code: number | null, stdout: Buffer, stderr: Buffer): AgentResponse {

@@ -37,6 +37,8 @@ export interface ExecResult {
   signal?: string;
   stdout: Buffer;
   stderr: Buffer;
+  /** The command printed more than maxOutputBytes on stdout; the rest was read and dropped. */
+  truncated: boolean;
 }
 
 export interface ExecOptions {
@@ -45,6 +47,11 @@ export interface ExecOptions {
   timeoutMs?: number;
   /** The command that kills the remote command's process group on timeout (default: `kill -KILL -GROUP`). */
   killCommand?: (processGroup: number) => string;
+  /**
+   * At most this much of stdout is kept (default 1 MiB), and 64 KiB of stderr: a host cannot make
+   * the controller's memory grow with what it prints.
+   */
+  maxOutputBytes?: number;
 }
 
 export interface SshSession {
@@ -57,6 +64,8 @@ export interface SshSession {
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
+const MAX_STDERR_BYTES = 64 * 1024;
 const DEFAULT_KEEPALIVE_INTERVAL_MS = 15_000;
 
 /** ssh2's own default host key algorithms (lib/protocol/constants.js), which it does not export. */
@@ -263,7 +272,7 @@ class Session implements SshSession {
           reject(new StapctlError('CONNECT_FAILED', `${host}: cannot start a command: ${error.message}`, { host, cause: error }));
           return;
         }
-        const stdout: Buffer[] = [];
+        const stdout = new CappedOutput(options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES);
         const stderr = new PidReportingStderr();
         let exit: { code: number | null; signal?: string } | undefined;
         let timer: NodeJS.Timeout | undefined;
@@ -285,7 +294,7 @@ class Session implements SshSession {
               reject(this.lost('while the command ran'));
               return;
             }
-            resolve({ ...exit, stdout: Buffer.concat(stdout), stderr: stderr.output() });
+            resolve({ ...exit, stdout: stdout.output(), stderr: stderr.output(), truncated: stdout.truncated });
           });
         });
         if (options.timeoutMs !== undefined) {
@@ -411,12 +420,32 @@ const PID_REPORT = "printf 'stapctl-pid %s\\n' \"$$\" >&2; ";
 const PID_LINE = /(?:^|\n)(stapctl-pid (\d+)\n)/;
 const KILL_GRACE_MS = 5000;
 
-/** The marker is looked for anywhere, since a login script may print to stderr before it. */
-class PidReportingStderr {
-  private readonly chunks: Buffer[] = [];
+/** The first LIMIT bytes of a stream; the rest is counted as dropped. */
+class CappedOutput {
+  protected readonly chunks: Buffer[] = [];
+  private kept = 0;
+  truncated = false;
+
+  constructor(private readonly limit: number) {}
 
   push(chunk: Buffer): void {
-    this.chunks.push(chunk);
+    const room = this.limit - this.kept;
+    if (chunk.length > room) this.truncated = true;
+    if (room <= 0) return;
+    const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    this.chunks.push(part);
+    this.kept += part.length;
+  }
+
+  output(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+}
+
+/** The marker is looked for anywhere, since a login script may print to stderr before it. */
+class PidReportingStderr extends CappedOutput {
+  constructor() {
+    super(MAX_STDERR_BYTES);
   }
 
   get pid(): number | undefined {
@@ -424,7 +453,7 @@ class PidReportingStderr {
     return match === null ? undefined : Number(match[2]);
   }
 
-  output(): Buffer {
+  override output(): Buffer {
     const all = Buffer.concat(this.chunks);
     const match = PID_LINE.exec(all.toString('latin1'));
     if (match === null || match[1] === undefined) return all;

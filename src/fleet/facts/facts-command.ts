@@ -1,0 +1,64 @@
+/**
+ * The one fixed command that gathers what `status` reads on a host, so that the controller can
+ * decide with the engine's own code (src/fleet/facts/host-snapshot.ts) instead of starting Node
+ * there: a shell with a handful of children (uname, find, grep) costs a few milliseconds where
+ * Node's start alone costs ~70. Nothing from the user or the inventory is in it: the paths are the
+ * stock script's defaults, the PIDs come from the host's own status file names, and hosts whose
+ * settings move those paths (stapctl_root, -c, STAT_PATH, ...) are answered by the agent.
+ *
+ * Output, fields ended by NUL (no path or link target holds one):
+ *   stapctl-facts 1 | home HOME | uname `uname -nrm`
+ *   test PATH FLAGS            e exists, f file, d directory, r readable, w writable ([ -e ] ...)
+ *   entry DIR NAME TYPE        each entry of a directory (find %Y: f d l N ...), and DIR itself
+ *   link PATH TARGET           /proc/PID/exe and /proc/PID/fd/N (an empty TARGET: unreadable)
+ *   lines, then PATH NUL LINE NEWLINE per line of each file (grep -H -Z: a line holds no newline,
+ *   so no content can pose as another file's), /proc/PID/net/tcp{,6} only their header and
+ *   listening sockets
+ *   end                        printed last: without it the output is incomplete
+ */
+import { posix } from 'node:path';
+import { defaultPaths } from '../../service/paths.js';
+
+export const FACTS_PROTOCOL = 'stapctl-facts 1';
+
+const paths = defaultPaths('/');
+
+/** The status directory and the directories above it: where `writableDirectory` may look. */
+function withAncestors(dir: string): string[] {
+  const chain = [dir];
+  while (posix.dirname(chain.at(-1) as string) !== chain.at(-1)) chain.push(posix.dirname(chain.at(-1) as string));
+  return chain;
+}
+
+/** The paths whose [ -e -f -d -r -w ] the command always reports, besides the files it reads. */
+export const TESTED_PATHS: readonly string[] = [...withAncestors(paths.statPath), paths.configPath, paths.libModules];
+
+/** The directories the command lists (find); no other directory's listing is in its output. */
+export const LISTED_DIRECTORIES: readonly string[] = [paths.configPath, paths.statPath, paths.libModules];
+
+function quoted(path: string): string {
+  if (!/^[\w./-]+$/.test(path)) throw new Error(`not a plain path: ${path}`);
+  return path;
+}
+
+export const FACTS_COMMAND = [
+  'LC_ALL=C; export LC_ALL',
+  `g=${quoted(paths.configFile)} c=${quoted(paths.configPath)} s=${quoted(paths.statPath)} m=${quoted(paths.libModules)}`,
+  't() { for p; do r=; [ -e "$p" ] && r=e; [ -f "$p" ] && r=${r}f; [ -d "$p" ] && r=${r}d; [ -r "$p" ] && r=${r}r; [ -w "$p" ] && r=${r}w; printf \'test\\0%s\\0%s\\0\' "$p" "$r"; done; }',
+  `printf '${FACTS_PROTOCOL}\\0home\\0%s\\0uname\\0' "$HOME"`,
+  'uname -nrm || exit 1',
+  "printf '\\0'",
+  'set -- "$g" /etc/passwd /etc/group',
+  'for f in "$c"/*.conf; do set -- "$@" "$f"; done',
+  'l= n=',
+  // The PID is a status file's name: digits only, so the unquoted lists below split as meant.
+  'for f in "$s"/*.stat; do p=${f##*/}; p=${p%.stat}; case $p in ""|0*|*[!0-9]*) continue;; esac; set -- "$@" "$f" /proc/$p/stat /proc/$p/status; l="$l /proc/$p/exe /proc/$p/fd"; n="$n /proc/$p/net/tcp /proc/$p/net/tcp6"; done',
+  `t "$@" $n ${TESTED_PATHS.map(quoted).join(' ')}`,
+  // -H: a status directory that is a symlink is listed as the directory it points to.
+  'find -H "$c" "$s" "$m" -maxdepth 1 -printf \'entry\\0%h\\0%f\\0%Y\\0\' 2>/dev/null',
+  '[ -z "$l" ] || find $l -maxdepth 1 -printf \'link\\0%p\\0%l\\0\' 2>/dev/null',
+  "printf 'lines\\0'",
+  'grep -a -H -Z -s "" "$@"',
+  "[ -z \"$n\" ] || grep -a -H -Z -s -e ' 0A ' -e local_address $n",
+  "printf 'end\\0'",
+].join('\n');

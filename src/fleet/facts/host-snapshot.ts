@@ -1,0 +1,192 @@
+/**
+ * A host's facts, as FACTS_COMMAND printed them, turned into the HostFiles the engine reads. The
+ * output is remote input: it is parsed strictly (a bad record is that host's failure) and answers
+ * only what the command gathered. Anything else (a file outside that set, an error other than
+ * "missing", a write) throws NotInSnapshot, and the host's agent answers instead.
+ */
+import { posix } from 'node:path';
+import { StapctlError } from '../../errors.js';
+import { NotInSnapshot, type HostFiles } from '../../service/host-files.js';
+import { FACTS_PROTOCOL, LISTED_DIRECTORIES } from './facts-command.js';
+
+interface Entry {
+  name: string;
+  /** find's %Y: f d l p s c b, N missing, L a loop, ? an error. */
+  type: string;
+}
+
+interface Facts {
+  home: string;
+  uname: { hostname: string; release: string; machine: string };
+  tests: Map<string, string>;
+  entries: Map<string, Entry[]>;
+  links: Map<string, string>;
+  lines: Map<string, string[]>;
+}
+
+const END = Buffer.from('end\0');
+const NUL = 0;
+const NEWLINE = 0x0a;
+
+/**
+ * The snapshot of OUTPUT, or undefined when the command did not do its work: no `end` record (it
+ * stopped), or no line of /etc/passwd, which every host has (a grep without -H -Z, as BusyBox's).
+ */
+export function parseHostSnapshot(output: Buffer, host: string): HostFiles | undefined {
+  if (output.length < END.length || !output.subarray(output.length - END.length).equals(END)) return undefined;
+  const facts = parseFacts(output, host);
+  if (facts.tests.get(PASSWD)?.includes('r') && !facts.lines.has(PASSWD)) return undefined;
+  return snapshotFiles(facts);
+}
+
+const PASSWD = '/etc/passwd';
+
+function malformed(host: string, what: string): StapctlError {
+  return new StapctlError('AGENT_PROTOCOL', `the host's facts are malformed: ${what}`, {
+    host,
+    hint: 'the host answered the fixed facts command with something else; check its sh, find and grep',
+  });
+}
+
+class Reader {
+  private at = 0;
+
+  constructor(
+    private readonly output: Buffer,
+    private readonly host: string,
+  ) {}
+
+  /** The text up to the next END byte, which is consumed. */
+  next(end: number, what: string): string {
+    const stop = this.output.indexOf(end, this.at);
+    if (stop < 0) throw malformed(this.host, `${what} is not terminated`);
+    const text = this.output.toString('utf8', this.at, stop);
+    this.at = stop + 1;
+    return text;
+  }
+
+  path(what: string): string {
+    const path = this.next(NUL, what);
+    if (!path.startsWith('/')) throw malformed(this.host, `${what} ${JSON.stringify(path.slice(0, 80))} is not an absolute path`);
+    return path;
+  }
+
+  get done(): boolean {
+    return this.at === this.output.length;
+  }
+}
+
+function parseFacts(output: Buffer, host: string): Facts {
+  const read = new Reader(output, host);
+  const expect = (word: string) => {
+    const found = read.next(NUL, `the record ${word}`);
+    if (found !== word) throw malformed(host, `expected ${word}, got ${JSON.stringify(found.slice(0, 80))}`);
+  };
+  expect(FACTS_PROTOCOL);
+  expect('home');
+  const home = read.next(NUL, 'HOME');
+  expect('uname');
+  const [hostname, release, machine, ...rest] = read.next(NUL, 'uname').trim().split(' ');
+  if (!hostname || !release || !machine || rest.length > 0) throw malformed(host, 'uname -nrm is not three words');
+  const facts: Facts = { home, uname: { hostname, release, machine }, tests: new Map(), entries: new Map(), links: new Map(), lines: new Map() };
+  for (let kind = read.next(NUL, 'a record'); kind !== 'lines'; kind = read.next(NUL, 'a record')) {
+    if (kind === 'test') {
+      const path = read.path('a tested path');
+      const flags = read.next(NUL, `the flags of ${path}`);
+      if (!/^e?f?d?r?w?$/.test(flags)) throw malformed(host, `flags ${JSON.stringify(flags)} of ${path}`);
+      facts.tests.set(path, flags);
+    } else if (kind === 'entry') {
+      const dir = read.path('a listed directory');
+      const name = read.next(NUL, `an entry of ${dir}`);
+      const type = read.next(NUL, `the type of ${dir}/${name}`);
+      if (name === '' || name.includes('/') || !/^[fdlpscbNL?]$/.test(type)) throw malformed(host, `entry ${JSON.stringify(name)} (${type}) of ${dir}`);
+      facts.entries.set(dir, [...(facts.entries.get(dir) ?? []), { name, type }]);
+    } else if (kind === 'link') {
+      const path = read.path('a link');
+      facts.links.set(path, read.next(NUL, `the target of ${path}`));
+    } else {
+      throw malformed(host, `unknown record ${JSON.stringify(kind.slice(0, 80))}`);
+    }
+  }
+  for (let path = read.next(NUL, 'a file name'); path !== 'end'; path = read.next(NUL, 'a file name')) {
+    if (!path.startsWith('/')) throw malformed(host, `file name ${JSON.stringify(path.slice(0, 80))}`);
+    const line = read.next(NEWLINE, `a line of ${path}`);
+    const lines = facts.lines.get(path);
+    if (lines === undefined) facts.lines.set(path, [line]);
+    else lines.push(line);
+  }
+  if (!read.done) throw malformed(host, 'data after the end record');
+  return facts;
+}
+
+function failure(code: string, path: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${code}: ${path}`), { code, path });
+}
+
+/** /proc/PID/exe and /proc/PID/fd/N: a process that is gone has none of them. */
+function processOf(path: string): string | undefined {
+  return /^\/proc\/[1-9]\d*(?=\/)/.exec(path)?.[0];
+}
+
+function snapshotFiles(facts: Facts): HostFiles {
+  const tested = (path: string, access: string): string => {
+    const flags = facts.tests.get(path);
+    if (flags === undefined) throw new NotInSnapshot(`${access} ${path}`);
+    if (!flags.includes('e')) throw failure('ENOENT', path);
+    return flags;
+  };
+  const listedBy = (dir: string): boolean => facts.entries.get(posix.dirname(dir))?.some((entry) => entry.name === posix.basename(dir)) ?? false;
+  const processGone = (path: string): boolean => {
+    const proc = processOf(path);
+    return proc !== undefined && facts.tests.get(`${proc}/stat`) === '';
+  };
+  return {
+    live: false,
+    readText(path) {
+      const flags = tested(path, 'read');
+      if (!flags.includes('r') || flags.includes('d')) throw new NotInSnapshot(`read ${path} (${flags})`);
+      const lines = facts.lines.get(path);
+      return lines === undefined ? '' : `${lines.join('\n')}\n`;
+    },
+    list(dir) {
+      if (/^\/proc\/[1-9]\d*\/fd$/.test(dir)) {
+        if (!facts.links.has(dir)) {
+          if (processGone(dir)) throw failure('ENOENT', dir);
+          throw new NotInSnapshot(`list ${dir}`);
+        }
+        return [...facts.links.keys()].filter((path) => posix.dirname(path) === dir).map((path) => posix.basename(path));
+      }
+      const flags = tested(dir, 'list');
+      // find printed the directory itself first: without that line its listing did not happen.
+      if (!LISTED_DIRECTORIES.includes(dir) || !flags.includes('r') || !listedBy(dir)) throw new NotInSnapshot(`list ${dir} (${flags})`);
+      return (facts.entries.get(dir) ?? []).map((entry) => entry.name);
+    },
+    readLink(path) {
+      const target = facts.links.get(path);
+      if (target === undefined) {
+        if (processGone(path)) throw failure('ENOENT', path);
+        throw new NotInSnapshot(`readlink ${path}`);
+      }
+      if (target === '') throw failure('EACCES', path);
+      return target;
+    },
+    kind(path) {
+      const entry = facts.entries.get(posix.dirname(path))?.find((item) => item.name === posix.basename(path));
+      const type = entry?.type;
+      if (type === 'N') throw failure('ENOENT', path);
+      if (type === 'f' || type === 'd') return type === 'f' ? 'file' : 'directory';
+      if (type !== undefined && type !== 'L' && type !== '?') return 'other';
+      if (type !== undefined) throw new NotInSnapshot(`stat ${path} (${type})`);
+      const flags = tested(path, 'stat');
+      return flags.includes('f') ? 'file' : flags.includes('d') ? 'directory' : 'other';
+    },
+    writable: (path) => tested(path, 'access').includes('w'),
+    getent(database, key) {
+      throw new NotInSnapshot(`getent ${database} ${key}`);
+    },
+    machine: () => facts.uname.machine,
+    release: () => facts.uname.release,
+    hostname: () => facts.uname.hostname,
+    home: () => facts.home,
+  };
+}
