@@ -47,4 +47,5 @@ await build({
 writeFileSync('dist/cli/package.json', '{ "type": "commonjs" }\n');
 chmodSync('dist/cli/main.js', 0o755);
 
-await build({ ...common, entryPoints: ['src/agent-main.ts'], outfile: 'dist/stapctl.cjs', target: 'node18', format: 'cjs' });
+// Minified: every host compiles it on every run, and a first run uploads it.
+await build({ ...common, minify: true, entryPoints: ['src/agent-main.ts'], outfile: 'dist/stapctl.cjs', target: 'node18', format: 'cjs' });
