@@ -17,7 +17,7 @@ import { sanitizeDeep, stripTerminalEscapes } from '../../sanitize.js';
 import { KnownHostsFiles } from '../ssh/known-hosts.js';
 import { IdentityFiles, planAuth } from '../ssh/auth.js';
 import { parseProxyJump, resolveSshConfig, SshConfigFiles, type HostKeyPolicy, type SshHostConfig } from '../ssh/config.js';
-import { connect, type ConnectOptions, type SshSession } from '../ssh/transport.js';
+import { connect, JumpHosts, type ConnectOptions, type SshSession } from '../ssh/transport.js';
 import { FACTS_COMMAND } from '../facts/facts-command.js';
 import { factsCanAnswer, statusFromFacts } from '../facts/status-from-facts.js';
 import { VERSION } from '../../version.js';
@@ -56,6 +56,8 @@ export interface SshEnvironment {
   configFiles: SshConfigFiles;
   identityFiles: IdentityFiles;
   knownHosts: KnownHostsFiles;
+  /** ProxyJump hosts: one connection each for all the hosts behind them. */
+  jumps: JumpHosts;
 }
 
 export function sshEnvironment(env: NodeJS.ProcessEnv = process.env): SshEnvironment {
@@ -68,6 +70,7 @@ export function sshEnvironment(env: NodeJS.ProcessEnv = process.env): SshEnviron
     configFiles: new SshConfigFiles(),
     identityFiles: new IdentityFiles(),
     knownHosts: new KnownHostsFiles(),
+    jumps: new JumpHosts(),
   };
 }
 
@@ -155,7 +158,7 @@ async function runOnHost(
   try {
     const work = (async () => {
       const options = await connectOptions(entry, settings, ssh);
-      const connected = await connect({ ...options, connectTimeoutMs: Math.min(settings.connectTimeoutMs, remaining()) }, ssh.knownHosts);
+      const connected = await connect({ ...options, connectTimeoutMs: Math.min(settings.connectTimeoutMs, remaining()) }, ssh.knownHosts, ssh.jumps);
       session = connected;
       const agentRequest: AgentRequest = {
         protocol: AGENT_PROTOCOL,
@@ -249,6 +252,6 @@ export async function runFleet(
     forks: settings.forks,
     classify: (result) => classify(request.action, result),
     ...(onProgress && { onChange: onProgress }),
-  });
+  }).finally(() => ssh.jumps.close());
   return finished.map(({ state, durationMs, result }) => ({ ...result, state, durationMs }));
 }

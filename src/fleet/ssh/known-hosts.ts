@@ -118,6 +118,7 @@ export function patternListMatches(list: string, name: string): boolean {
 }
 
 export function wildcardMatches(pattern: string, text: string): boolean {
+  if (!/[*?]/.test(pattern)) return pattern === text;
   const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
   return new RegExp(`^${source}$`, 's').test(text);
 }
@@ -177,23 +178,60 @@ export function readKnownHostsFiles(files: readonly string[]): KnownHostEntry[] 
  * run (a ProxyJump hop shared by many hosts) is then known.
  */
 export class KnownHostsFiles {
-  private readonly parsed = new Map<string, KnownHostEntry[]>();
+  private readonly parsed = new Map<string, KnownHostsIndex>();
 
   entries(files: readonly string[]): KnownHostEntry[] {
+    return files.flatMap((file) => this.index(file).entries);
+  }
+
+  /**
+   * The entries of FILES that may be for NAME (as hostLookupName gives it), in file order: those
+   * that name it literally, and every hashed or wildcard one. A superset of the matches, found
+   * without testing every line: a run over 1000 hosts would otherwise test 1000 lines per host.
+   */
+  candidates(files: readonly string[], name: string): KnownHostEntry[] {
     return files.flatMap((file) => {
-      let entries = this.parsed.get(file);
-      if (entries === undefined) {
-        entries = readKnownHostsFiles([file]);
-        this.parsed.set(file, entries);
-      }
-      return entries;
+      const index = this.index(file);
+      const literal = index.literal.get(name) ?? [];
+      return literal.length === 0 ? index.patterned : [...literal, ...index.patterned].sort((a, b) => a.line - b.line);
     });
+  }
+
+  private index(file: string): KnownHostsIndex {
+    let index = this.parsed.get(file);
+    if (index === undefined) {
+      index = indexEntries(readKnownHostsFiles([file]));
+      this.parsed.set(file, index);
+    }
+    return index;
   }
 
   record(file: string, host: string, port: number, key: Buffer): void {
     appendKnownHost(file, formatKnownHostsLine(host, port, key));
     this.parsed.delete(file);
   }
+}
+
+interface KnownHostsIndex {
+  entries: KnownHostEntry[];
+  /** By each plain pattern, in lower case: an entry of plain names matches only those. */
+  literal: Map<string, KnownHostEntry[]>;
+  /** Hashed entries and those with a wildcard or a negation: each host must test them. */
+  patterned: KnownHostEntry[];
+}
+
+function indexEntries(entries: KnownHostEntry[]): KnownHostsIndex {
+  const literal = new Map<string, KnownHostEntry[]>();
+  const patterned: KnownHostEntry[] = [];
+  for (const entry of entries) {
+    const patterns = entry.hosts.split(',');
+    if (entry.hosts.startsWith('|') || patterns.some((pattern) => /[*?!]/.test(pattern))) {
+      patterned.push(entry);
+      continue;
+    }
+    for (const pattern of new Set(patterns.map((item) => item.toLowerCase()))) literal.set(pattern, [...(literal.get(pattern) ?? []), entry]);
+  }
+  return { entries, literal, patterned };
 }
 
 /**

@@ -79,22 +79,79 @@ const SSH2_HOST_KEY_ALGORITHMS = [
   'ssh-rsa',
 ];
 
+/**
+ * The cheapest safe algorithms first, whatever ssh2's defaults (which follow its CPU detection):
+ * curve25519 costs a fraction of the NIST curves and of Diffie-Hellman, AES-GCM runs in hardware
+ * where chacha20 does not, and compression would only cost CPU for the few kB of a run. ssh2's
+ * other algorithms stay as fallbacks; its defaults include no weak one.
+ */
+const CHEAPEST_FIRST: NonNullable<ConnectConfig['algorithms']> = {
+  // @types/ssh2 wants all three keys of an edit of the default list; empty ones change nothing.
+  kex: { prepend: ['curve25519-sha256', 'curve25519-sha256@libssh.org'], append: [], remove: [] },
+  cipher: { prepend: ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com'], append: [], remove: [] },
+  compress: ['none'],
+};
+
 // Without `--`: dash's kill, the login shell of many users, refuses it.
 export const killProcessGroupCommand = (processGroup: number): string => `kill -KILL -${processGroup}`;
 
-/** KNOWN_HOSTS is shared by the connections of one run, so that each file is read once. */
-export function connect(options: ConnectOptions, knownHosts: KnownHostsFiles = new KnownHostsFiles()): Promise<SshSession> {
-  return open(options, knownHosts);
+/**
+ * The jump hosts of one run, each connected once and shared by every host behind it (a channel
+ * each), as one `ssh -J` master would be; a jump whose connection ended is connected again.
+ */
+export class JumpHosts {
+  private readonly open = new Map<string, Promise<Session>>();
+
+  session(options: ConnectOptions, connectOne: () => Promise<Session>): Promise<Session> {
+    const key = jumpKey(options);
+    const known = this.open.get(key);
+    if (known !== undefined) {
+      return known.then(
+        (session) => (session.isOpen ? session : this.replace(key, connectOne)),
+        () => this.replace(key, connectOne),
+      );
+    }
+    return this.replace(key, connectOne);
+  }
+
+  /** Ends every jump connection: when the run is over. */
+  close(): void {
+    for (const session of this.open.values()) session.then((opened) => opened.close(), () => undefined);
+    this.open.clear();
+  }
+
+  private replace(key: string, connectOne: () => Promise<Session>): Promise<Session> {
+    const session = connectOne();
+    this.open.set(key, session);
+    return session;
+  }
 }
 
-async function open(options: ConnectOptions, knownHosts: KnownHostsFiles): Promise<Session> {
-  const jump = options.proxyJump === undefined ? undefined : await open(options.proxyJump, knownHosts);
+/** Everything that makes two jump connections the same: the whole chain, as resolved. */
+function jumpKey(options: ConnectOptions): string {
+  const { host, address, port, user, hostKeyAlias, proxyJump } = options;
+  return JSON.stringify([host, address, port, user, hostKeyAlias ?? '', proxyJump === undefined ? '' : jumpKey(proxyJump)]);
+}
+
+/**
+ * KNOWN_HOSTS is shared by the connections of one run, so that each file is read once; so are
+ * JUMPS, so that hosts behind one bastion share its connection (without, each host has its own).
+ */
+export function connect(options: ConnectOptions, knownHosts: KnownHostsFiles = new KnownHostsFiles(), jumps?: JumpHosts): Promise<SshSession> {
+  return open(options, knownHosts, jumps);
+}
+
+async function open(options: ConnectOptions, knownHosts: KnownHostsFiles, jumps: JumpHosts | undefined): Promise<Session> {
+  const hop = options.proxyJump;
+  const jump = hop === undefined ? undefined : await (jumps === undefined ? open(hop, knownHosts, undefined) : jumps.session(hop, () => open(hop, knownHosts, jumps)));
+  // A shared jump belongs to the run, not to this host.
+  const owned = jumps === undefined ? jump : undefined;
   try {
     const sock = jump === undefined ? undefined : await jump.forward(options);
     const { client, warnings } = await handshake(options, sock, knownHosts);
-    return new Session(client, options, [...(jump?.warnings ?? []), ...warnings], jump);
+    return new Session(client, options, [...(jump?.warnings ?? []), ...warnings], owned);
   } catch (error) {
-    jump?.close();
+    owned?.close();
     throw error;
   }
 }
@@ -111,7 +168,7 @@ function handshake(
 ): Promise<{ client: ssh2.Client; warnings: string[] }> {
   const warnings: string[] = [];
   const lookupName = options.hostKeyAlias ?? options.address;
-  const entries = knownHosts.entries(options.knownHostsFiles);
+  const entries = knownHosts.candidates(options.knownHostsFiles, hostLookupName(lookupName, options.port));
   const check: HostKeyCheck = {};
   const auth = createAuthSession(options.auth, options.user);
   const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
@@ -143,7 +200,10 @@ function handshake(
     readyTimeout: timeoutMs,
     keepaliveInterval: options.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS,
     keepaliveCountMax: 3,
-    algorithms: { serverHostKey: preferredHostKeyAlgorithms(entries, lookupName, options.port, SSH2_HOST_KEY_ALGORITHMS) as never },
+    algorithms: {
+      serverHostKey: preferredHostKeyAlgorithms(entries, lookupName, options.port, SSH2_HOST_KEY_ALGORITHMS) as never,
+      ...CHEAPEST_FIRST,
+    },
     ...(sock === undefined ? { host: options.address, port: options.port } : { sock }),
   };
 
@@ -258,6 +318,10 @@ class Session implements SshSession {
     client.on('close', () => {
       this.closed = true;
     });
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
   }
 
   exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
@@ -375,6 +439,10 @@ class Session implements SshSession {
   /** Runs a direct-tcpip channel to the next hop, as `ssh -J` does. */
   forward(next: ConnectOptions): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
+      if (this.closed) {
+        reject(this.lost(`before forwarding to ${next.host}`));
+        return;
+      }
       this.client.forwardOut('127.0.0.1', 0, next.address, next.port, (error, stream) => {
         if (error !== undefined && error !== null) {
           reject(

@@ -12,6 +12,7 @@ import {
   fingerprint,
   formatKnownHostsLine,
   keyTypeOf,
+  KnownHostsFiles,
   parseKnownHosts,
   preferredHostKeyAlgorithms,
   readKnownHostsFiles,
@@ -144,6 +145,27 @@ describe('checkHostKey', () => {
     assert.equal(checkHostKey(entries, 'build2', 2222, b.blob).status, 'match');
     assert.equal(checkHostKey(entries, 'build2', 2222, a.blob).status, 'mismatch');
     assert.equal(checkHostKey(entries, 'build2', 22, b.blob).status, 'unknown');
+  });
+});
+
+describe('KnownHostsFiles.candidates', () => {
+  test('are the lines naming the host, then hashed and wildcard lines, in file order, and nothing else', () => {
+    const file = join(scratch, 'indexed');
+    writeFileSync(file, [`*.lab ${a.line}`, `other ${a.line}`, `Build1,10.0.0.1 ${b.line}`, `!x,b* ${a.line}`, `build1 ${a.line}`, ''].join('\n'));
+    const lines = new KnownHostsFiles().candidates([file], 'build1').map((entry) => entry.line);
+    assert.deepEqual(lines, [1, 3, 4, 5]);
+  });
+
+  test('give the verdict that the whole file gives, for a host listed, a hashed one and one absent', () => {
+    const file = join(scratch, 'indexed-hashed');
+    writeFileSync(file, `build1 ${a.line}\nbuild2 ${b.line}\n`);
+    execFileSync('ssh-keygen', ['-H', '-f', file], { stdio: 'ignore' });
+    writeFileSync(file, `${readFileSync(file, 'utf8')}build3 ${a.line}\n`);
+    const files = new KnownHostsFiles();
+    for (const [host, key] of [['build1', a.blob], ['build2', a.blob], ['build3', a.blob], ['build3', b.blob], ['build4', a.blob]] as const) {
+      assert.deepEqual(checkHostKey(files.candidates([file], host), host, 22, key), checkHostKey(files.entries([file]), host, 22, key));
+    }
+    assert.equal(checkHostKey(files.candidates([file], 'build2'), 'build2', 22, a.blob).status, 'mismatch');
   });
 });
 

@@ -11,13 +11,15 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { StapctlError } from '../../../src/errors.js';
 import { planAuth, type AuthPlan } from '../../../src/fleet/ssh/auth.js';
-import { connect, type ConnectOptions, type SshSession } from '../../../src/fleet/ssh/transport.js';
+import { connect, JumpHosts, type ConnectOptions, type SshSession } from '../../../src/fleet/ssh/transport.js';
 
 interface Sshd {
   port: number;
   dir: string;
   hostPublicKey: string;
   process: ChildProcess;
+  /** What sshd -e wrote: one `Accepted publickey` line per authenticated connection. */
+  log: string[];
 }
 
 const scratch = mkdtempSync(join(tmpdir(), 'stapctl-ssh-'));
@@ -81,8 +83,12 @@ async function startSshd(name: string, authorizedKeys: string, extra: string[] =
     ].join('\n'),
   );
   const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
-  child.stderr?.on('data', (d: Buffer) => process.env.SSHD_DEBUG && process.stderr.write(d));
-  const sshd = { port, dir, hostPublicKey: readFileSync(join(dir, 'hostkey.pub'), 'utf8').trim(), process: child };
+  const log: string[] = [];
+  child.stderr?.on('data', (d: Buffer) => {
+    log.push(d.toString());
+    if (process.env.SSHD_DEBUG) process.stderr.write(d);
+  });
+  const sshd = { port, dir, hostPublicKey: readFileSync(join(dir, 'hostkey.pub'), 'utf8').trim(), process: child, log };
   daemons.push(sshd);
   await waitForPort(port, child);
   return sshd;
@@ -377,6 +383,23 @@ describe('ProxyJump', () => {
     assert.equal(error.code, 'CONNECT_FAILED');
     assert.equal(error.host, 'inner');
     assert.match(error.message, /through bastion/);
+  });
+
+  test('hosts behind one jump host share one connection to it within a run', async () => {
+    const logins = () => main.log.join('').match(/Accepted publickey/g)?.length ?? 0;
+    const before = logins();
+    const jumps = new JumpHosts();
+    const sessions = await Promise.all([1, 2, 3].map(() => connect(options(target, { proxyJump: options(main) }), undefined, jumps)));
+    try {
+      const results = await Promise.all(sessions.map((session) => session.exec('true')));
+      assert.deepEqual(results.map((result) => result.code), [0, 0, 0]);
+    } finally {
+      for (const session of sessions) session.close();
+      jumps.close();
+    }
+    // sshd logs a login once it is done: give the log a moment to arrive.
+    for (let wait = 0; wait < 50 && logins() === before; wait++) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(logins() - before, 1);
   });
 
   test('the target host key is verified behind the jump too', async () => {
