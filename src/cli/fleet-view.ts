@@ -6,6 +6,7 @@ import { findAgentBundle, type AgentBundle } from '../fleet/agent/deploy.js';
 import { fleetExitCode, summaryLine, type Progress } from '../fleet/run/fan-out.js';
 import { hostSshConfig, runFleet, sshEnvironment, type SshEnvironment } from '../fleet/run/fleet-run.js';
 import { resolveTargets } from '../fleet/targets/host-pattern.js';
+import { HostBudget } from '../fleet/targets/host-range.js';
 import { describeHost, emptyInventory, findDefaultInventory, loadInventory, type HostEntry } from '../fleet/targets/inventory.js';
 import type { Command } from './argv.js';
 import { fleetJson, progressLine, renderFleetTable } from './fleet-table.js';
@@ -55,8 +56,9 @@ export async function runFleetCommand(command: FleetCommand, env: NodeJS.Process
 
 function resolveHosts(command: FleetCommand, env: NodeJS.ProcessEnv): HostEntry[] {
   const file = command.fleet.inventory ?? findDefaultInventory({ env, cwd: process.cwd(), home: env.HOME || homedir() });
-  const inventory = file ? loadInventory(file) : emptyInventory();
-  return resolveTargets(command.fleet.targets, { inventory, loadInventoryFile: loadInventory }).hosts;
+  const budget = new HostBudget();
+  const inventory = file ? loadInventory(file, budget) : emptyInventory();
+  return resolveTargets(command.fleet.targets, { inventory, loadInventoryFile: (path) => loadInventory(path, budget), budget }).hosts;
 }
 
 /** `stapctl -H SPEC hosts`: what would be contacted and how, without connecting. */

@@ -1,7 +1,7 @@
 /** Host patterns: the `-H SPEC` grammar, resolved against the inventory. */
 import { StapctlError } from '../../errors.js';
 import type { HostEntry, Inventory } from './inventory.js';
-import { compileGlob, expandParts, invalid, parsePattern } from './host-range.js';
+import { compileGlob, expandParts, HostBudget, invalid, parsePattern } from './host-range.js';
 
 export interface ResolvedTarget {
   /** The selected hosts in first-seen order, each with its connection settings. */
@@ -18,6 +18,8 @@ export interface TargetSources {
    * `/` or end in `.yaml`/`.yml`) are files, so that a host name is never read from disk.
    */
   loadInventoryFile: (path: string) => Inventory;
+  /** The run's host cap, shared with the inventories it loaded. */
+  budget?: HostBudget;
 }
 
 export interface SpecTerm {
@@ -122,6 +124,7 @@ function hostsMatchingGlob(term: SpecTerm, inventory: Inventory, extraNames: Ite
  */
 export function resolveTargets(spec: string, sources: TargetSources): ResolvedTarget {
   const { inventory } = sources;
+  const budget = sources.budget ?? new HostBudget();
   const terms = splitSpec(spec);
   const selected = new Map<string, HostEntry>();
   const fileInventories = new Map<string, Inventory>();
@@ -148,7 +151,7 @@ export function resolveTargets(spec: string, sources: TargetSources): ResolvedTa
     checkCharacters(spec, term);
     const globbed = hostsMatchingGlob(term, inventory, extraNames);
     if (globbed !== undefined) return [{ names: globbed, from: inventory }];
-    const expanded = expandParts(term.text, parsePattern(term.text, term.offset).parts);
+    const expanded = expandParts(term.text, parsePattern(term.text, term.offset).parts, budget);
     return expanded.map((name) => ({ names: inventory.groups.get(name)?.hosts ?? [name], from: inventory }));
   };
 

@@ -14,6 +14,29 @@ import { StapctlError } from '../../errors.js';
 /** No pattern may name more hosts than this: a typo such as `n[1-1000000]` fails fast instead. */
 export const MAX_EXPANSION = 100_000;
 
+/** No run may name more hosts than this, all inventories and patterns together. */
+export const MAX_HOSTS_PER_RUN = 100_000;
+
+/**
+ * The host names one run has expanded so far. Inventories and `-H` share one, so that twenty
+ * lines of `g[1-99999]` stop at the line that crosses the cap instead of building two million hosts.
+ */
+export class HostBudget {
+  private used = 0;
+
+  constructor(readonly limit = MAX_HOSTS_PER_RUN) {}
+
+  /** Counts COUNT more names; throws HOST_PATTERN_INVALID naming PATTERN when the run would exceed the cap. */
+  take(count: number, pattern: string): void {
+    this.used += count;
+    if (this.used > this.limit) {
+      throw new StapctlError('HOST_PATTERN_INVALID', `"${pattern}" brings the hosts of this run past ${this.limit}`, {
+        hint: 'narrow the ranges, or split the inventory or the run',
+      });
+    }
+  }
+}
+
 type PatternPart = { kind: 'text'; text: string } | { kind: 'range'; values: string[] };
 
 interface ParsedPattern {
@@ -164,8 +187,9 @@ function countExpansion(pattern: string, parts: PatternPart[]): void {
   }
 }
 
-export function expandParts(pattern: string, parts: PatternPart[]): string[] {
+export function expandParts(pattern: string, parts: PatternPart[], budget?: HostBudget): string[] {
   countExpansion(pattern, parts);
+  budget?.take(parts.reduce((total, part) => total * (part.kind === 'range' ? part.values.length : 1), 1), pattern);
   // The leftmost range varies slowest: rack[1-2]-n[1-2] gives rack1-n1, rack1-n2, rack2-n1, ...
   let names = [''];
   for (const part of parts) {
@@ -179,8 +203,8 @@ export function expandParts(pattern: string, parts: PatternPart[]): string[] {
  * Expands the bracket ranges of PATTERN into host names, in order and without duplicates:
  * `build[01-03]` -> build01, build02, build03. Character classes are left in place for globs.
  */
-export function expandRange(pattern: string): string[] {
-  return expandParts(pattern, parsePattern(pattern).parts);
+export function expandRange(pattern: string, budget?: HostBudget): string[] {
+  return expandParts(pattern, parsePattern(pattern).parts, budget);
 }
 
 /** True when PATTERN matches by glob (`*`, `?` or a character class) rather than naming hosts. */
@@ -188,29 +212,155 @@ export function isGlob(pattern: string): boolean {
   return parsePattern(pattern).isGlob;
 }
 
-function globSource(glob: string): string {
-  let source = '';
-  let index = 0;
-  while (index < glob.length) {
-    const char = glob.charAt(index);
-    if (char === '*') source += '.*';
-    else if (char === '?') source += '.';
-    else if (char === '[') {
-      // expandParts left only character classes in brackets, and parsePattern checked them.
-      const close = glob.indexOf(']', index + 1);
-      source += characterClassSource(glob.slice(index + 1, close));
-      index = close;
-    } else source += char.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
-    index += 1;
-  }
-  return source;
+/** One step of a compiled glob: a single character, any run of characters, or one of a range's values. */
+type GlobToken =
+  | { kind: 'char'; test: (char: string) => boolean }
+  | { kind: 'star' }
+  | { kind: 'range'; values: string[] };
+
+interface TrieNode {
+  /** This node's state number in the compiled glob. */
+  state: number;
+  /** The index of the range token the node belongs to. */
+  token: number;
+  next: Map<string, TrieNode>;
+  /** A range value ends here. */
+  end: boolean;
 }
 
-/** Compiles GLOB (ranges expanded first, then `*`, `?`, `[...]`) into a whole-name matcher. */
+/** Adds the trie of VALUES to NODES; the node at NODES[k] is state FIRST_STATE + k. */
+function rangeTrie(values: string[], token: number, nodes: TrieNode[], firstState: number): TrieNode {
+  const node = (): TrieNode => {
+    const created = { state: firstState + nodes.length, token, next: new Map(), end: false };
+    nodes.push(created);
+    return created;
+  };
+  const root = node();
+  for (const value of values) {
+    let current = root;
+    for (const char of value) {
+      let child = current.next.get(char);
+      if (child === undefined) {
+        child = node();
+        current.next.set(char, child);
+      }
+      current = child;
+    }
+    current.end = true;
+  }
+  return root;
+}
+
+function globTokens(parts: PatternPart[]): GlobToken[] {
+  const tokens: GlobToken[] = [];
+  for (const part of parts) {
+    if (part.kind === 'range') {
+      tokens.push({ kind: 'range', values: part.values });
+      continue;
+    }
+    const chars = [...part.text];
+    for (let index = 0; index < chars.length; index += 1) {
+      const char = chars[index] ?? '';
+      if (char === '*') {
+        // `**` matches what `*` does; one star keeps the state set small.
+        if (tokens.at(-1)?.kind !== 'star') tokens.push({ kind: 'star' });
+      } else if (char === '?') {
+        tokens.push({ kind: 'char', test: () => true });
+      } else if (char === '[') {
+        // parsePattern left only character classes in text brackets, and checked them.
+        const close = chars.indexOf(']', index + 1);
+        const regex = new RegExp(`^${characterClassSource(chars.slice(index + 1, close).join(''))}$`, 'u');
+        tokens.push({ kind: 'char', test: (candidate) => regex.test(candidate) });
+        index = close;
+      } else {
+        tokens.push({ kind: 'char', test: (candidate) => candidate === char });
+      }
+    }
+  }
+  return tokens;
+}
+
+/**
+ * A glob as a nondeterministic automaton, run by following every way through it at once (a
+ * Thompson simulation): the time is at most the name's length times the glob's size, so no pattern
+ * such as `*a*a*a*a*b` can make it backtrack. States 0..tokens.length are "before token i"; each
+ * range adds the nodes of a trie of its values, so a range is never expanded into alternatives.
+ */
+class GlobAutomaton {
+  private readonly trieNodes: TrieNode[] = [];
+  /** The trie root of each range token, by token index. */
+  private readonly roots: (TrieNode | undefined)[] = [];
+  private readonly closures: number[][] = [];
+  private readonly seen: Int32Array;
+  private generation = 0;
+
+  constructor(private readonly tokens: GlobToken[]) {
+    tokens.forEach((token, index) => {
+      if (token.kind === 'range') this.roots[index] = rangeTrie(token.values, index, this.trieNodes, tokens.length + 1);
+    });
+    this.seen = new Int32Array(tokens.length + 1 + this.trieNodes.length);
+  }
+
+  /** STATE and every state reachable from it without reading a character. */
+  private closure(state: number): number[] {
+    const known = this.closures[state];
+    if (known !== undefined) return known;
+    const found = [state];
+    const token = this.tokens[state];
+    const trie = this.trieNodes[state - this.tokens.length - 1];
+    if (trie !== undefined) {
+      if (trie.end) found.push(...this.closure(trie.token + 1));
+    } else if (token?.kind === 'star') {
+      found.push(...this.closure(state + 1));
+    } else if (token?.kind === 'range') {
+      const root = this.roots[state];
+      if (root !== undefined) found.push(...this.closure(root.state));
+    }
+    this.closures[state] = found;
+    return found;
+  }
+
+  private step(state: number, char: string): number | undefined {
+    const trie = this.trieNodes[state - this.tokens.length - 1];
+    if (trie !== undefined) return trie.next.get(char)?.state;
+    const token = this.tokens[state];
+    if (token?.kind === 'star') return state;
+    if (token?.kind === 'char' && token.test(char)) return state + 1;
+    return undefined;
+  }
+
+  private union(states: Iterable<number>): number[] {
+    this.generation += 1;
+    const result: number[] = [];
+    for (const state of states) {
+      for (const reached of this.closure(state)) {
+        if (this.seen[reached] === this.generation) continue;
+        this.seen[reached] = this.generation;
+        result.push(reached);
+      }
+    }
+    return result;
+  }
+
+  matches(name: string): boolean {
+    let current = this.union([0]);
+    for (const char of name) {
+      const next: number[] = [];
+      for (const state of current) {
+        const reached = this.step(state, char);
+        if (reached !== undefined) next.push(reached);
+      }
+      if (next.length === 0) return false;
+      current = this.union(next);
+    }
+    return current.includes(this.tokens.length);
+  }
+}
+
+/** Compiles GLOB (ranges, then `*`, `?`, `[...]`) into a whole-name matcher. */
 export function compileGlob(glob: string, offset = 0): (name: string) => boolean {
-  const expanded = expandParts(glob, parsePattern(glob, offset).parts);
-  const regex = new RegExp(`^(?:${expanded.map(globSource).join('|')})$`, 'u');
-  return (name) => regex.test(name);
+  const automaton = new GlobAutomaton(globTokens(parsePattern(glob, offset).parts));
+  return (name) => automaton.matches(name);
 }
 
 export function matchGlob(glob: string, name: string): boolean {

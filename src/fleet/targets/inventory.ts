@@ -13,7 +13,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
 import { z } from 'zod';
 import { StapctlError } from '../../errors.js';
-import { expandRange } from './host-range.js';
+import { expandRange, HostBudget } from './host-range.js';
 
 export interface HostEntry {
   name: string;
@@ -205,6 +205,8 @@ interface GroupDraft {
   keyNode: Node | null;
   directHosts: Set<string>;
   children: string[];
+  /** Where each child was named under this group, for the error that refuses a loop. */
+  childNodes: Map<string, Node>;
   parents: Set<string>;
   layers: VarLayer[];
 }
@@ -220,14 +222,23 @@ const GROUP_NAME = /^[A-Za-z0-9_.-]+$/;
 const HOST_NAME = /^[A-Za-z0-9._:%-]+$/;
 const GROUP_KEYS = new Set(['hosts', 'children', 'vars']);
 
+/**
+ * How many entries `<<` merge keys may copy in one file. Each mapping's entries are computed once,
+ * so merges are cheap; the count stops a file built to make them expensive anyway.
+ */
+const MAX_MERGED_ENTRIES = 10_000;
+
 class InventoryParser {
   private readonly groups = new Map<string, GroupDraft>();
   private readonly hosts = new Map<string, HostDraft>();
+  private readonly entriesOf = new WeakMap<Node, Entry[]>();
+  private mergedEntries = 0;
 
   constructor(
     private readonly file: string,
     private readonly lines: LineCounter,
     private readonly doc: Document,
+    private readonly budget: HostBudget,
   ) {}
 
   error(node: Node | null | undefined, message: string, hint?: string): StapctlError {
@@ -261,6 +272,14 @@ class InventoryParser {
    * keys refused: YAML parsers silently keep the last one, which loses hosts.
    */
   entries(node: Node, what: string): Entry[] {
+    const known = this.entriesOf.get(node);
+    if (known !== undefined) return known;
+    const entries = this.mapEntries(node, what);
+    this.entriesOf.set(node, entries);
+    return entries;
+  }
+
+  mapEntries(node: Node, what: string): Entry[] {
     if (!isMap(node)) {
       throw this.error(node, `${what} must be a mapping`, 'write one "name:" per line, indented below, not a list');
     }
@@ -274,7 +293,12 @@ class InventoryParser {
         for (const source of sources) {
           const sourceNode = this.deref(source);
           if (sourceNode === null) continue;
-          for (const entry of this.entries(sourceNode, 'a "<<" merge')) if (!merged.has(entry.name)) merged.set(entry.name, entry);
+          const copied = this.entries(sourceNode, 'a "<<" merge');
+          this.mergedEntries += copied.length;
+          if (this.mergedEntries > MAX_MERGED_ENTRIES) {
+            throw this.error(keyNode, `"<<" merge keys copy more than ${MAX_MERGED_ENTRIES} entries`, 'write the entries out, or merge fewer times');
+          }
+          for (const entry of copied) if (!merged.has(entry.name)) merged.set(entry.name, entry);
         }
         continue;
       }
@@ -314,16 +338,11 @@ class InventoryParser {
   group(name: string, keyNode: Node | null): GroupDraft {
     let draft = this.groups.get(name);
     if (draft === undefined) {
-      draft = { name, keyNode, directHosts: new Set(), children: [], parents: new Set(), layers: [] };
+      draft = { name, keyNode, directHosts: new Set(), children: [], childNodes: new Map(), parents: new Set(), layers: [] };
       this.groups.set(name, draft);
     }
     draft.keyNode ??= keyNode;
     return draft;
-  }
-
-  isDescendant(name: string, ancestor: string): boolean {
-    const draft = this.groups.get(ancestor);
-    return draft !== undefined && draft.children.some((child) => child === name || this.isDescendant(name, child));
   }
 
   defineGroup({ name, keyNode, value }: Entry, parent: string | undefined): void {
@@ -335,11 +354,12 @@ class InventoryParser {
     }
     const group = this.group(name, keyNode);
     if (parent !== undefined) {
-      if (name === parent || this.isDescendant(parent, name)) {
-        throw this.error(keyNode, `group "${name}" cannot be a child of "${parent}": "${parent}" is inside "${name}"`);
-      }
+      if (name === parent) throw this.error(keyNode, `group "${name}" cannot be a child of itself`);
       const parentDraft = this.group(parent, null);
-      if (!parentDraft.children.includes(name)) parentDraft.children.push(name);
+      if (!parentDraft.childNodes.has(name)) {
+        parentDraft.children.push(name);
+        parentDraft.childNodes.set(name, keyNode);
+      }
       group.parents.add(parent);
     }
     if (this.isNull(value)) return;
@@ -370,7 +390,7 @@ class InventoryParser {
     const { pattern, port } = splitPort(key);
     let names: string[];
     try {
-      names = expandRange(pattern);
+      names = expandRange(pattern, this.budget);
     } catch (error) {
       const reason = error instanceof StapctlError ? error.message : String(error);
       throw this.error(keyNode, reason, error instanceof StapctlError ? error.hint : undefined);
@@ -400,7 +420,7 @@ class InventoryParser {
     const nodes = new Map<string, Node>();
     const located: Record<string, LocatedValue> = {};
     for (const entry of entries) {
-      raw[entry.name] = entry.value === null ? null : entry.value.toJS(this.doc);
+      raw[entry.name] = entry.value === null ? null : this.toJS(entry.value);
       nodes.set(entry.name, entry.value ?? entry.keyNode);
       if (LOCATED_VARIABLES.has(entry.name)) located[entry.name] = this.located(entry.value ?? entry.keyNode, raw[entry.name]);
     }
@@ -427,6 +447,16 @@ class InventoryParser {
     };
     walk(node, '');
     return { file: this.file, value, positions };
+  }
+
+  /** A variable's value as plain data; the yaml library's alias limit stops an alias bomb here. */
+  toJS(node: Node): unknown {
+    try {
+      return node.toJS(this.doc);
+    } catch (error) {
+      if (!(error instanceof Error)) throw error;
+      throw this.error(node, `this value cannot be read: ${error.message}`, 'use fewer aliases (*name) in variables');
+    }
   }
 
   checkedLayer(raw: Record<string, unknown>, nodeOf: (name: string) => Node): VarLayer {
@@ -466,26 +496,27 @@ class InventoryParser {
     for (const draft of this.groups.values()) {
       if (draft.name !== 'all' && draft.parents.size === 0) draft.parents.add('all');
     }
-    const depth = this.depths();
-    const priority = (name: string) => {
-      const layers = this.groups.get(name)?.layers ?? [];
-      const set = layers.findLast((layer) => layer.known.ansible_group_priority !== undefined);
-      return (set?.known.ansible_group_priority as number | undefined) ?? 1;
-    };
+    const depth = this.depths(this.topologicalOrder());
+    const priorities = new Map<string, number>();
+    for (const draft of this.groups.values()) {
+      const set = draft.layers.findLast((layer) => layer.known.ansible_group_priority !== undefined);
+      priorities.set(draft.name, (set?.known.ansible_group_priority as number | undefined) ?? 1);
+    }
+    const priority = (name: string) => priorities.get(name) ?? 1;
 
+    // Hosts listed in the same groups share one walk up the ancestry.
+    const byDirectGroups = new Map<string, string[]>();
     const memberships = new Map<string, string[]>();
     for (const host of this.hosts.values()) {
-      const groups = new Set<string>(['all']);
-      const climb = (name: string) => {
-        if (groups.has(name)) return;
-        groups.add(name);
-        for (const parent of this.groups.get(name)?.parents ?? []) climb(parent);
-      };
-      for (const name of host.directGroups) if (name !== 'all') climb(name);
-      if (groups.size === 1) climb('ungrouped');
-      const sorted = [...groups].sort(
-        (a, b) => (depth.get(a) ?? 0) - (depth.get(b) ?? 0) || priority(a) - priority(b) || a.localeCompare(b),
-      );
+      const direct = [...host.directGroups].filter((name) => name !== 'all');
+      const key = direct.join('\n');
+      let sorted = byDirectGroups.get(key);
+      if (sorted === undefined) {
+        sorted = [...this.ancestry(direct.length === 0 ? ['ungrouped'] : direct)].sort(
+          (a, b) => (depth.get(a) ?? 0) - (depth.get(b) ?? 0) || priority(a) - priority(b) || a.localeCompare(b),
+        );
+        byDirectGroups.set(key, sorted);
+      }
       memberships.set(host.name, sorted);
     }
 
@@ -496,28 +527,70 @@ class InventoryParser {
       hosts.set(host.name, hostEntry(host.name, groups, layers));
     }
     const groups = new Map<string, InventoryGroup>();
-    for (const draft of this.groups.values()) {
-      groups.set(draft.name, {
-        name: draft.name,
-        hosts: [...this.hosts.keys()].filter((name) => memberships.get(name)?.includes(draft.name)),
-        children: [...draft.children],
-      });
-    }
+    for (const draft of this.groups.values()) groups.set(draft.name, { name: draft.name, hosts: [], children: [...draft.children] });
+    for (const [host, names] of memberships) for (const name of names) groups.get(name)?.hosts.push(host);
     return { file: this.file, hosts, groups };
   }
 
+  /** GROUPS, every group above them, and `all`: each group visited once. */
+  ancestry(groups: string[]): Set<string> {
+    const found = new Set<string>(['all']);
+    const pending = [...groups];
+    for (let name = pending.pop(); name !== undefined; name = pending.pop()) {
+      if (found.has(name)) continue;
+      found.add(name);
+      pending.push(...(this.groups.get(name)?.parents ?? []));
+    }
+    return found;
+  }
+
+  /**
+   * The groups with every parent before its children, from one depth-first walk in which each
+   * group and each parent-child link is visited once. A group that is its own ancestor is refused,
+   * naming the child entry that closes the loop.
+   */
+  topologicalOrder(): string[] {
+    const finished: string[] = [];
+    const state = new Map<string, 'open' | 'done'>();
+    for (const root of this.groups.keys()) {
+      if (state.has(root)) continue;
+      const stack: { name: string; next: number }[] = [{ name: root, next: 0 }];
+      state.set(root, 'open');
+      while (stack.length > 0) {
+        const top = stack[stack.length - 1] as { name: string; next: number };
+        const draft = this.groups.get(top.name);
+        const child = draft?.children[top.next];
+        if (draft === undefined || child === undefined) {
+          state.set(top.name, 'done');
+          finished.push(top.name);
+          stack.pop();
+          continue;
+        }
+        top.next += 1;
+        if (state.get(child) === 'open') {
+          throw this.error(
+            draft.childNodes.get(child) ?? null,
+            `group "${child}" cannot be a child of "${top.name}": "${top.name}" is inside "${child}"`,
+            'remove one of the two children: entries',
+          );
+        }
+        if (!state.has(child)) {
+          state.set(child, 'open');
+          stack.push({ name: child, next: 0 });
+        }
+      }
+    }
+    return finished.reverse();
+  }
+
   /** Ansible's depth: the longest path from `all`, so a child always sorts after every parent. */
-  depths(): Map<string, number> {
+  depths(order: string[]): Map<string, number> {
     const depth = new Map<string, number>();
-    const measure = (name: string): number => {
-      const known = depth.get(name);
-      if (known !== undefined) return known;
-      const parents = [...(this.groups.get(name)?.parents ?? [])];
-      const value = parents.length === 0 ? 0 : Math.max(...parents.map(measure)) + 1;
+    for (const name of order) {
+      let value = 0;
+      for (const parent of this.groups.get(name)?.parents ?? []) value = Math.max(value, (depth.get(parent) ?? 0) + 1);
       depth.set(name, value);
-      return value;
-    };
-    for (const name of this.groups.keys()) measure(name);
+    }
     return depth;
   }
 }
@@ -560,11 +633,11 @@ function hostEntry(name: string, groups: string[], layers: VarLayer[]): HostEntr
   };
 }
 
-export function parseInventory(text: string, file: string): Inventory {
+export function parseInventory(text: string, file: string, budget = new HostBudget()): Inventory {
   const lines = new LineCounter();
   // YAML 1.1 and merge keys, because Ansible reads inventories with PyYAML: `become: yes` is true.
   const doc = parseDocument(text, { lineCounter: lines, version: '1.1', merge: true, prettyErrors: false, uniqueKeys: false });
-  const parser = new InventoryParser(file, lines, doc);
+  const parser = new InventoryParser(file, lines, doc, budget);
   const syntax = doc.errors[0];
   if (syntax !== undefined) {
     throw new StapctlError('INVENTORY_INVALID', `YAML syntax: ${syntax.message}`, {
@@ -577,7 +650,7 @@ export function parseInventory(text: string, file: string): Inventory {
   return parser.build();
 }
 
-export function loadInventory(path: string): Inventory {
+export function loadInventory(path: string, budget = new HostBudget()): Inventory {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -595,7 +668,7 @@ export function loadInventory(path: string): Inventory {
       cause: error,
     });
   }
-  return parseInventory(text, path);
+  return parseInventory(text, path, budget);
 }
 
 export interface DefaultInventoryOptions {
