@@ -301,13 +301,18 @@ class GlobAutomaton {
     this.seen = new Int32Array(tokens.length + 1 + this.trieNodes.length);
   }
 
+  /** The trie node that STATE is, if it is one (a negative index would make V8 look the array up as a dictionary). */
+  private trieNode(state: number): TrieNode | undefined {
+    return state > this.tokens.length ? this.trieNodes[state - this.tokens.length - 1] : undefined;
+  }
+
   /** STATE and every state reachable from it without reading a character. */
   private closure(state: number): number[] {
     const known = this.closures[state];
     if (known !== undefined) return known;
     const found = [state];
     const token = this.tokens[state];
-    const trie = this.trieNodes[state - this.tokens.length - 1];
+    const trie = this.trieNode(state);
     if (trie !== undefined) {
       if (trie.end) found.push(...this.closure(trie.token + 1));
     } else if (token?.kind === 'star') {
@@ -321,7 +326,7 @@ class GlobAutomaton {
   }
 
   private step(state: number, char: string): number | undefined {
-    const trie = this.trieNodes[state - this.tokens.length - 1];
+    const trie = this.trieNode(state);
     if (trie !== undefined) return trie.next.get(char)?.state;
     const token = this.tokens[state];
     if (token?.kind === 'star') return state;

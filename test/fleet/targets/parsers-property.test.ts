@@ -35,7 +35,7 @@ const inventoryWords = fc.constantFrom(
 const inventoryText = fc.array(inventoryWords, { maxLength: 60 }).map((words) => words.join(''));
 
 const patternWords = fc.constantFrom(
-  'web', 'db', 'h1', '*', '?', '[', ']', '1', '-', ':', '/', ',', '!', '&', '~', '^', '.', 'a', '[1-3]', '[a:c]', '[!a]', '[01-99999]', '@', ' ',
+  'web', 'db', 'h1', '*', '?', '[', ']', '1', '-', ':', '/', ',', '!', '&', '~', '^', '.', 'a', '[1-3]', '[a:c]', '[!a]', '[01-999]', '@', ' ',
 );
 const patternText = fc.oneof(fc.string({ maxLength: 40 }), fc.array(patternWords, { maxLength: 30 }).map((words) => words.join('')));
 
