@@ -231,7 +231,28 @@ function handshake(
       reject(connectError(new Error('connection closed during the handshake'), options, check, auth, timeoutMs));
     });
     client.connect(config);
+    ignoreHostKeyUpdates(client);
   });
+}
+
+type GlobalRequestHandler = (protocol: unknown, name: string, wantReply: boolean, data: unknown) => void;
+
+/**
+ * After authentication OpenSSH's sshd announces all its host keys (`hostkeys-00@openssh.com`), and
+ * ssh2 answers by asking it to prove each one: a round trip, a signature by every host key of the
+ * host (RSA among them) and a verification here per key, on every connection, for keys stapctl
+ * never uses (it records only the key it verified). The announcement wants no reply; it is
+ * ignored, as ssh does with UpdateHostKeys no. ssh2 offers no option for it: its message handler
+ * table is wrapped, and left alone if ssh2 ever names it differently.
+ */
+function ignoreHostKeyUpdates(client: ssh2.Client): void {
+  const handlers = (client as unknown as { _protocol?: { _handlers?: { GLOBAL_REQUEST?: GlobalRequestHandler } } })._protocol?._handlers;
+  const answer = handlers?.GLOBAL_REQUEST;
+  if (handlers === undefined || answer === undefined) return;
+  handlers.GLOBAL_REQUEST = (protocol, name, wantReply, data) => {
+    if (name === 'hostkeys-00@openssh.com' && !wantReply) return;
+    answer(protocol, name, wantReply, data);
+  };
 }
 
 /** Maps what ssh2 reports to what the user can act on; the host key verdict outranks ssh2's text. */

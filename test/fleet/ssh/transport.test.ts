@@ -76,7 +76,7 @@ async function startSshd(name: string, authorizedKeys: string, extra: string[] =
       'PasswordAuthentication no',
       'KbdInteractiveAuthentication no',
       'UsePAM no',
-      `LogLevel ${process.env.SSHD_DEBUG === undefined ? 'INFO' : 'DEBUG1'}`,
+      `LogLevel ${extra.includes(DEBUG_LOG) ? 'DEBUG3' : process.env.SSHD_DEBUG === undefined ? 'INFO' : 'DEBUG1'}`,
       'Subsystem sftp internal-sftp',
       ...extra,
       '',
@@ -93,6 +93,9 @@ async function startSshd(name: string, authorizedKeys: string, extra: string[] =
   await waitForPort(port, child);
   return sshd;
 }
+
+/** An extra sshd_config line that asks startSshd for sshd's debug log (global requests and more). */
+const DEBUG_LOG = '# debug log';
 
 function stop(child: ChildProcess): void {
   if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGTERM');
@@ -360,6 +363,24 @@ describe('ssh-agent', () => {
     assert.equal(error.code, 'KEY_PASSPHRASE_REQUIRED');
     assert.equal(error.host, 'h1');
     assert.equal(error.hint?.includes(`ssh-add ${locked}`), true);
+  });
+});
+
+describe('host keys announced after authentication', () => {
+  test('are not proven one by one: the announcement is ignored, the session works', async () => {
+    const keys = readFileSync(`${userKey}.pub`, 'utf8');
+    const announcing = await startSshd('announcing', keys, [DEBUG_LOG]);
+    const log = () => announcing.log.join('');
+    const codes = await withSession(options(announcing), async (session) => {
+      const first = await session.exec('true');
+      // sshd announces its keys once the session is open; ssh2 would ask for the proofs at once.
+      for (let wait = 0; wait < 100 && !/notify_hostkeys: sent/.test(log()); wait++) await new Promise((resolve) => setTimeout(resolve, 20));
+      const second = await session.exec('true');
+      return [first.code, second.code];
+    });
+    assert.deepEqual(codes, [0, 0]);
+    assert.match(log(), /notify_hostkeys: sent/);
+    assert.doesNotMatch(log(), /rtype hostkeys-prove-00@openssh\.com/);
   });
 });
 
