@@ -2,9 +2,13 @@
  * Fleet-mode benchmark: stapctl side by side with pssh, ClusterShell and Ansible on one namespace
  * test farm (test/fleet/farm.ts) that the benchmark brings up at 127.0.3.1 and tears down itself.
  *
- *   node --import tsx bench/fleet.ts [--hosts 16[,64]] [--rounds 5] [--forks 32]
- *        [--tools stapctl,pssh,pssh-c25519,clush,ansible] [--no-cycles] [--no-profile]
- *        [--timeout 300] [--json FILE]
+ *   node --import tsx bench/fleet.ts [--hosts 16[,64,256,1000]] [--rounds 5] [--forks 32]
+ *        [--tools stapctl,pssh,pssh-c25519,clush,ansible] [--no-cycles] [--no-start-i]
+ *        [--no-profile] [--startup-rounds 20] [--timeout 300] [--json FILE]
+ *
+ * A farm of up to 64 hosts runs every scenario; a larger one (up to 1000, over several /24s) runs
+ * the scale scenario only: status with no server running, stapctl against pssh-c25519. The report
+ * opens with issue 7's targets table computed from this one run.
  *
  * Needs root, a built dist/ (npm run build), and the Debian packages pssh, clustershell, ansible.
  * Every timed run is checked (exit code, every host answered, the expected servers listed or
@@ -14,20 +18,30 @@
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { cpus, freemem, loadavg, totalmem, tmpdir } from 'node:os';
+import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AGENT_PROTOCOL } from '../src/agent.js';
-import { agentCommand, findAgentBundle } from '../src/fleet/agent/deploy.js';
+import { AGENT_MISSING, agentCommand, findAgentBundle } from '../src/fleet/agent/deploy.js';
 import { planAuth } from '../src/fleet/ssh/auth.js';
 import { connect } from '../src/fleet/ssh/transport.js';
+import { FACTS_COMMAND } from '../src/fleet/facts/facts-command.js';
+import { statusFromFacts } from '../src/fleet/facts/status-from-facts.js';
+import type { ServiceRequest } from '../src/service/engine.js';
 import { startFarm, type Farm } from '../test/fleet/farm.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(REPO, 'dist', 'cli', 'main.js');
 const STOCK = '/usr/bin/stap-server';
-/** Away from the test farms (127.0.1.x) so that a benchmark and the tests can run at once. */
-const FIRST_ADDRESS = '127.0.3.1';
+/**
+ * Away from the test farms (127.0.1.x to 127.0.9.x) so that a benchmark and the tests can run at
+ * once; 1000 hosts reach 127.0.19.232.
+ */
+const FIRST_ADDRESS = '127.0.16.1';
+/** Above this many hosts a farm runs the scale scenario only: status with no server running. */
+const SCALE_ABOVE = 64;
+const MAX_HOSTS = 1000;
 
 export const TOOLS = ['stapctl', 'pssh', 'pssh-c25519', 'clush', 'ansible'] as const;
 export type Tool = (typeof TOOLS)[number];
@@ -38,6 +52,9 @@ interface BenchOptions {
   forks: number;
   tools: Tool[];
   cycles: boolean;
+  startupRounds: number;
+  /** The start -i cycle (not the same work for every tool); the same-work cycle runs with cycles. */
+  startI: boolean;
   profile: boolean;
   timeoutMs: number;
   jsonFile?: string;
@@ -120,6 +137,8 @@ export function parseStapctl(stdout: string): Map<string, HostOutput> {
 }
 
 const RUNNING_LINE = /running as PID \d+/;
+/** What status says on a host with no server: the stock line, or stapctl's host state. */
+const NO_SERVER = /No managed stap-server is running|"state":"not-running"/;
 
 function hostOutput(ok: boolean, lines: readonly string[]): HostOutput {
   return { ok, running: lines.filter((line) => RUNNING_LINE.test(line)).length, text: lines.join('\n') };
@@ -195,12 +214,13 @@ export function parseToolOutput(tool: Tool, stdout: string, stderr: string): Map
  * Why a run does not count, or undefined when it does: a non-zero exit, a host missing from the
  * output or failed, or (status) a host that does not list the expected number of running servers.
  */
-export function runProblem(hosts: readonly string[], code: number, outputs: ReadonlyMap<string, HostOutput>, expectedRunning?: number): string | undefined {
-  if (code !== 0) return `exit code ${code}`;
+export function runProblem(hosts: readonly string[], code: number, outputs: ReadonlyMap<string, HostOutput>, expectedRunning?: number, noServer = false): string | undefined {
+  // With no server running, status exits 3 on every host, and the tools report that as a failure.
+  if (code !== 0 && !noServer) return `exit code ${code}`;
   for (const host of hosts) {
     const output = outputs.get(host);
     if (output === undefined) return `${host} is missing from the output`;
-    if (!output.ok) return `${host} failed: ${output.text.slice(0, 400)}`;
+    if (noServer ? !NO_SERVER.test(output.text) : !output.ok) return `${host} failed: ${output.text.slice(0, 400)}`;
     if (expectedRunning !== undefined && output.running !== expectedRunning) {
       return `${host} lists ${output.running} running servers, expected ${expectedRunning}: ${output.text.slice(0, 400)}`;
     }
@@ -340,7 +360,7 @@ class Bench {
   }
 
   /** Runs ACTION with TOOL on the whole farm, checks it, and returns the measurement. */
-  async run(tool: Tool, action: readonly string[], expectedRunning?: number): Promise<Measured> {
+  async run(tool: Tool, action: readonly string[], expectedRunning?: number, noServer = false): Promise<Measured> {
     const measured = await measure(this.argv(tool, action), { env: TOOL_ENV[tool], cwd: this.context.scratch, timeoutMs: this.context.timeoutMs, scratch: this.context.scratch });
     // `stapctl status` exits 0 only when every server runs; the others' exit codes are checked per host.
     let outputs: Map<string, HostOutput>;
@@ -349,7 +369,7 @@ class Bench {
     } catch (error) {
       throw new Error(`${tool} ${action.join(' ')}: unreadable output (${(error as Error).message}):\n${measured.stdout.slice(0, 2000)}\n${measured.stderr.slice(0, 2000)}`, { cause: error });
     }
-    const problem = runProblem(this.farm.hosts.map((host) => host.name), measured.code, outputs, expectedRunning);
+    const problem = runProblem(this.farm.hosts.map((host) => host.name), measured.code, outputs, expectedRunning, noServer);
     if (problem !== undefined) {
       throw new Error(`${tool} ${action.join(' ')} on ${this.farm.hosts.length} hosts does not count: ${problem}\nstderr: ${measured.stderr.slice(0, 2000)}`);
     }
@@ -385,12 +405,17 @@ class Bench {
   }
 }
 
-/** The agent upload on a fresh farm against a cached agent, stapctl only. */
+/**
+ * The agent upload on a fresh farm against a cached agent, stapctl only. `status` needs no agent
+ * (the facts answer it), so this is `start -i` with its servers already running: the agent checks
+ * each and starts nothing, and the status files stay as they are.
+ */
 async function firstRunScenario(bench: Bench, rounds: number, running: number): Promise<void> {
   for (let round = 0; round < rounds; round += 1) {
     await bench.clearAgentCache();
-    bench.record('first run (agent upload)', 'stapctl', round, await bench.run('stapctl', ['status'], running));
-    bench.record('first run (agent upload)', 'stapctl warm', round, await bench.run('stapctl', ['status'], running));
+    bench.record('first run (agent upload)', 'stapctl', round, await bench.run('stapctl', ['start', '-i']));
+    bench.record('first run (agent upload)', 'stapctl warm', round, await bench.run('stapctl', ['start', '-i']));
+    await bench.expectStatFiles(running, 'start -i of running servers');
   }
 }
 
@@ -426,6 +451,133 @@ async function cycleScenario(bench: Bench, name: string, tools: readonly Tool[],
   }
 }
 
+/** status with no server running, stapctl against the tools that scale (pssh-c25519 by default). */
+async function noServerStatusScenario(bench: Bench, tools: readonly Tool[], rounds: number): Promise<void> {
+  for (const tool of tools) await bench.run(tool, ['status'], 0, true);
+  for (let round = 0; round < rounds; round += 1) {
+    for (const tool of rotate(tools, round)) bench.record(NO_SERVER_STATUS, tool, round, await bench.run(tool, ['status'], 0, true));
+  }
+}
+
+const NO_SERVER_STATUS = 'status, no server running';
+
+/** Per host, for the scale tables: wall, controller and machine CPU, and the controller's peak memory. */
+export function renderPerHostRows(samples: readonly Sample[]): string {
+  const lines = [
+    '| hosts | tool | median s | controller CPU ms per host | machine CPU ms per host | peak RSS MB | rounds |',
+    '| ---: | --- | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  const keys = [...new Set(samples.map((sample) => `${sample.farmHosts} ${sample.tool}`))];
+  for (const key of keys) {
+    const [hostsText = '', tool = ''] = key.split(' ');
+    const hosts = Number(hostsText);
+    const mine = samples.filter((sample) => sample.farmHosts === hosts && sample.tool === tool);
+    const perHost = (values: number[]) => ((median(values) * 1000) / hosts).toFixed(1);
+    lines.push(
+      `| ${hosts} | ${tool} | ${(median(mine.map((sample) => sample.wallMs)) / 1000).toFixed(2)} | ${perHost(mine.map((sample) => sample.controllerCpuS))} | ${perHost(mine.map((sample) => sample.machineCpuS))} | ${(median(mine.map((sample) => sample.maxRssKb)) / 1024).toFixed(0)} | ${mine.length} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** Whole-process start-up on this machine: a command against `node -e 0`, alternating. */
+export interface StartupSample {
+  command: string;
+  wallMs: number;
+  cpuS: number;
+}
+
+export interface TargetRow {
+  measure: string;
+  value: string;
+  target: string;
+  met: boolean | undefined;
+}
+
+/** The rows of issue 7's targets table, from the samples of one run (medians, ratios stapctl/other). */
+export function targetRows(samples: readonly Sample[], startup: readonly StartupSample[]): TargetRow[] {
+  const counts = [...new Set(samples.map((sample) => sample.farmHosts))].sort((a, b) => a - b);
+  const base = counts.filter((count) => count <= SCALE_ABOVE).at(-1);
+  const scale = counts.at(-1);
+  const wall = (hosts: number | undefined, scenario: string, tool: string) => {
+    const values = samples.filter((sample) => sample.farmHosts === hosts && sample.scenario === scenario && sample.tool === tool).map((sample) => sample.wallMs);
+    return values.length === 0 ? Number.NaN : median(values);
+  };
+  const perHostMs = (hosts: number | undefined, scenario: string, pick: (sample: Sample) => number) => {
+    const values = samples.filter((sample) => sample.farmHosts === hosts && sample.scenario === scenario && sample.tool === 'stapctl').map(pick);
+    return values.length === 0 || hosts === undefined ? Number.NaN : (median(values) * 1000) / hosts;
+  };
+  const row = (measure: string, value: number, limit: number, unit = 'x', digits = 2): TargetRow => ({
+    measure,
+    value: Number.isNaN(value) ? 'not measured' : `${value.toFixed(digits)}${unit === 'x' ? 'x' : ` ${unit}`}`,
+    target: `<= ${limit}${unit === 'x' ? 'x' : ` ${unit}`}`,
+    met: Number.isNaN(value) ? undefined : value <= limit,
+  });
+  const ratio = (scenario: string, other: string, hosts = base) => wall(hosts, scenario, 'stapctl') / wall(hosts, scenario, other);
+  const startupRatio = (command: string) => {
+    const mine = startup.filter((sample) => sample.command === command).map((sample) => sample.wallMs);
+    const floor = startup.filter((sample) => sample.command === 'node -e 0').map((sample) => sample.wallMs);
+    return mine.length === 0 || floor.length === 0 ? Number.NaN : median(mine) / median(floor);
+  };
+  const controllerCpu = (sample: Sample) => sample.controllerCpuS;
+  const scaleRss = samples.filter((sample) => sample.farmHosts === scale && sample.scenario === NO_SERVER_STATUS && sample.tool === 'stapctl').map((sample) => sample.maxRssKb / 1024);
+  return [
+    row(`status, ${base} hosts, vs pssh with curve25519`, ratio('status', 'pssh-c25519'), 0.8),
+    row(`status, ${base} hosts, vs pssh defaults`, ratio('status', 'pssh'), 0.4),
+    row(`status, ${base} hosts, vs Ansible`, ratio('status', 'ansible'), 0.15),
+    row(`start + stop, same work, ${base} hosts, vs pssh with curve25519`, ratio('start: start + stop', 'pssh-c25519'), 0.8),
+    row(`first run (upload) vs warm, ${base} hosts`, wall(base, 'first run (agent upload)', 'stapctl') / wall(base, 'first run (agent upload)', 'stapctl warm'), 1.1),
+    row('local `stapctl status` vs `node -e 0`', startupRatio('stapctl status'), 1.15),
+    row('`stapctl --version` vs `node -e 0`', startupRatio('stapctl --version'), 1.15),
+    row(`controller CPU per host, status, ${base} hosts (2 servers each)`, perHostMs(base, 'status', controllerCpu), 5, 'ms', 1),
+    row(`controller CPU per host, status, ${scale} hosts (no server)`, perHostMs(scale, NO_SERVER_STATUS, controllerCpu), 5, 'ms', 1),
+    row(`${scale} hosts status: peak RSS`, scaleRss.length === 0 ? Number.NaN : median(scaleRss), 300, 'MB', 0),
+    row(`${scale} hosts status: controller CPU per host vs ${base} hosts`, perHostMs(scale, NO_SERVER_STATUS, controllerCpu) / perHostMs(base, NO_SERVER_STATUS, controllerCpu), 1.2),
+    row(`${scale} hosts status: machine CPU per host vs ${base} hosts`, perHostMs(scale, NO_SERVER_STATUS, (sample) => sample.machineCpuS) / perHostMs(base, NO_SERVER_STATUS, (sample) => sample.machineCpuS), 1.2),
+  ];
+}
+
+export function renderTargetRows(rows: readonly TargetRow[]): string {
+  return [
+    '| measure | this run | target | met |',
+    '| --- | ---: | ---: | --- |',
+    ...rows.map((row) => `| ${row.measure} | ${row.value} | ${row.target} | ${row.met === undefined ? '' : row.met ? 'yes' : '**no**'} |`),
+  ].join('\n');
+}
+
+/** stapctl's start-up against Node's own floor on this machine: alternating, wall and CPU. */
+async function startupScenario(rounds: number, scratch: string): Promise<StartupSample[]> {
+  const commands: [string, string[]][] = [
+    ['node -e 0', ['node', '-e', '0']],
+    ['stapctl --version', ['node', CLI, '--version']],
+    ['stapctl status', ['node', CLI, 'status']],
+  ];
+  const samples: StartupSample[] = [];
+  for (let round = 0; round < rounds; round += 1) {
+    for (const [command, argv] of rotate(commands, round)) {
+      const measured = await measure(argv, { cwd: scratch, timeoutMs: 60_000, scratch });
+      // Local status exits 3 when no server runs on this machine, as the stock script.
+      if (measured.code !== 0 && measured.code !== 3) throw new Error(`${command} exited ${measured.code}: ${measured.stderr}`);
+      samples.push({ command, wallMs: measured.wallMs, cpuS: measured.controllerCpuS });
+    }
+  }
+  return samples;
+}
+
+export function renderStartup(samples: readonly StartupSample[]): string {
+  const commands = [...new Set(samples.map((sample) => sample.command))];
+  const floor = median(samples.filter((sample) => sample.command === 'node -e 0').map((sample) => sample.wallMs));
+  return [
+    '| command | median ms | min ms | max ms | CPU ms | × node -e 0 | rounds |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...commands.map((command) => {
+      const mine = samples.filter((sample) => sample.command === command);
+      const walls = mine.map((sample) => sample.wallMs);
+      return `| ${command} | ${median(walls).toFixed(0)} | ${Math.min(...walls).toFixed(0)} | ${Math.max(...walls).toFixed(0)} | ${(median(mine.map((sample) => sample.cpuS)) * 1000).toFixed(0)} | ${(median(walls) / floor).toFixed(2)} | ${mine.length} |`;
+    }),
+  ].join('\n');
+}
+
 interface ProfileRow {
   step: string;
   medianMs: number;
@@ -455,19 +607,26 @@ async function profileOneHost(farm: Farm, rounds: number, scratch: string): Prom
     if (measured.code !== 0) throw new Error(`profile: ${argv.join(' ')} exited ${measured.code}: ${measured.stderr}`);
     add(step, measured.wallMs);
   };
-  const request = JSON.stringify({ protocol: AGENT_PROTOCOL, request: { action: 'status', tokens: [], serverUser: 'stap-server' } });
+  const statusRequest: ServiceRequest = { action: 'status', tokens: [], serverUser: 'stap-server' };
+  const request = JSON.stringify({ protocol: AGENT_PROTOCOL, request: statusRequest });
   for (let round = 0; round < rounds; round += 1) {
     await wall('controller: node -e 0 (local)', ['node', '-e', '0']);
     await wall('controller: stapctl --version (module loading)', ['node', CLI, '--version']);
     await wall(`controller: stapctl -H ${host.name} status, whole run`, ['node', CLI, '--inventory', farm.inventoryFile, '--known-hosts', farm.knownHostsFile, '-H', host.name, 'status', '--json']);
     const auth = await planAuth({ identities: [{ file: farm.clientKey, origin: 'option' }], identitiesOnly: true, defaultKeyDir: join(scratch, 'no-keys'), host: host.name });
+    await timed('TCP connect alone', () => tcpConnected(host.address, host.port));
     const session = await timed('ssh2: TCP + key exchange + host key + auth', () =>
       connect({ host: host.name, address: host.address, port: host.port, user: 'root', auth, hostKeyPolicy: 'strict', knownHostsFiles: [farm.knownHostsFile] }),
     );
     try {
+      // The agent may not be there yet: status, answered from the facts, never uploads it.
+      if ((await session.exec(agentCommand(bundle, false), { stdin: request })).code === AGENT_MISSING) await session.upload(bundle.localPath, bundle.remotePath, 0o644);
       await timed('ssh2 exec: true (channel + sshd session + sh)', () => session.exec('true'));
+      const facts = await timed('ssh2 exec: the facts command (what status runs)', () => session.exec(FACTS_COMMAND));
+      const fromFacts = await timed('controller: status from the facts (parse + engine)', () => statusFromFacts(statusRequest, facts.stdout, host.name));
+      if (fromFacts === undefined) throw new Error('profile: the facts did not answer status');
       await timed('ssh2 exec: node -e 0 (node start on the host)', () => session.exec('node -e 0'));
-      const answer = await timed('ssh2 exec: stapctl agent status (what stapctl runs)', () => session.exec(agentCommand(bundle, false), { stdin: request }));
+      const answer = await timed('ssh2 exec: stapctl agent status (what start and stop run)', () => session.exec(agentCommand(bundle, false), { stdin: request }));
       if (answer.code !== 0) throw new Error(`profile: the agent exited ${answer.code}: ${answer.stderr.toString('utf8')}`);
       await timed(`ssh2 exec: ${STOCK} status (stock script)`, () => session.exec(`${STOCK} status`));
     } finally {
@@ -477,6 +636,16 @@ async function profileOneHost(farm: Farm, rounds: number, scratch: string): Prom
     await wall('OpenSSH: ssh HOST true (curve25519-sha256)', ['ssh', '-F', farm.sshConfigFile, '-o', 'KexAlgorithms=curve25519-sha256', host.name, 'true']);
   }
   return [...samples].map(([step, values]) => ({ step, medianMs: median(values), minMs: Math.min(...values), maxMs: Math.max(...values) }));
+}
+
+function tcpConnected(address: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect({ host: address, port }, () => {
+      socket.destroy();
+      resolve();
+    });
+    socket.once('error', reject);
+  });
 }
 
 async function machineFacts(): Promise<string[]> {
@@ -512,6 +681,13 @@ async function benchFarm(hostCount: number, options: BenchOptions, report: strin
     const bench = new Bench({ farm, hostsFile, forks: options.forks, timeoutMs: options.timeoutMs, scratch, runDir: (await realpath('/var/run')).slice(1) });
 
     report.push(`## ${hostCount} hosts`, '', `Farm up in ${upS.toFixed(1)} s. Parallelism ${options.forks} for every tool.`, '');
+    const scaleTools = options.tools.filter((tool) => tool === 'stapctl' || tool === 'pssh-c25519');
+    if (hostCount > SCALE_ABOVE) {
+      await noServerStatusScenario(bench, scaleTools, options.rounds);
+      report.push(`### ${NO_SERVER_STATUS}`, '', renderRows(scenarioRows(bench.samples, 'stapctl')), '', renderPerHostRows(bench.samples), '');
+      allSamples.push(...bench.samples);
+      return;
+    }
 
     // Two releases per host (host-setup.sh): stapctl's start -i makes one server each.
     const releases = 2;
@@ -542,7 +718,12 @@ async function benchFarm(hostCount: number, options: BenchOptions, report: strin
     await bench.run('stapctl', ['stop']);
     await bench.expectStatFiles(0, 'stapctl stop');
 
-    if (options.cycles) {
+    // The per-host baseline of the scale farms: the same scenario on this farm.
+    await noServerStatusScenario(bench, scaleTools, options.rounds);
+    const noServer = bench.samples.filter((sample) => sample.scenario === NO_SERVER_STATUS);
+    report.push(`### ${NO_SERVER_STATUS}`, '', renderRows(scenarioRows(noServer, 'stapctl')), '', renderPerHostRows(noServer), '');
+
+    if (options.cycles && options.startI) {
       await cycleScenario(bench, 'start -i', options.tools, options.rounds, (tool) => (tool === 'stapctl' ? { action: ['start', '-i'], servers: releases } : { action: ['start', '-i'], servers: 1 }));
       report.push(
         '### start -i, then stop (not the same work)',
@@ -553,6 +734,8 @@ async function benchFarm(hostCount: number, options: BenchOptions, report: strin
       for (const part of ['start + stop', 'start', 'stop']) {
         report.push(`${part}:`, '', renderRows(scenarioRows(bench.samples.filter((sample) => sample.scenario === `start -i: ${part}`), 'stapctl')), '');
       }
+    }
+    if (options.cycles) {
       await cycleScenario(bench, 'start', options.tools, options.rounds, () => ({ action: ['start'], servers: 1 }));
       report.push('### start, then stop (the same work: one server per host for the running kernel)', '');
       for (const part of ['start + stop', 'start', 'stop']) {
@@ -576,6 +759,8 @@ function parseOptions(argv: string[]): BenchOptions {
       forks: { type: 'string', default: '32' },
       tools: { type: 'string', default: TOOLS.join(',') },
       'no-cycles': { type: 'boolean', default: false },
+      'no-start-i': { type: 'boolean', default: false },
+      'startup-rounds': { type: 'string', default: '20' },
       'no-profile': { type: 'boolean', default: false },
       timeout: { type: 'string', default: '300' },
       json: { type: 'string' },
@@ -591,12 +776,13 @@ function parseOptions(argv: string[]): BenchOptions {
   if (unknown !== undefined) throw new Error(`--tools: unknown tool "${unknown}"; known: ${TOOLS.join(', ')}`);
   if (!tools.includes('stapctl')) throw new Error('--tools must include stapctl: the ratios are to it');
   return {
-    // 254 hosts from 127.0.3.1 stay inside 127.0.3.0/24.
-    hostCounts: values.hosts.split(',').map((count) => positive('hosts', count, 254)),
+    hostCounts: values.hosts.split(',').map((count) => positive('hosts', count, MAX_HOSTS)),
+    startupRounds: positive('startup-rounds', values['startup-rounds'], 100),
     rounds: positive('rounds', values.rounds, 100),
     forks: positive('forks', values.forks, 256),
     tools: tools as Tool[],
     cycles: !values['no-cycles'],
+    startI: !values['no-start-i'],
     profile: !values['no-profile'],
     timeoutMs: positive('timeout', values.timeout, 3600) * 1000,
     ...(values.json !== undefined && { jsonFile: values.json }),
@@ -606,12 +792,25 @@ function parseOptions(argv: string[]): BenchOptions {
 async function main(argv: string[]): Promise<void> {
   const options = parseOptions(argv);
   if (process.getuid?.() !== 0) throw new Error('the benchmark brings up a namespace farm: run it as root');
-  const report = ['# stapctl fleet benchmark', '', `command: node --import tsx bench/fleet.ts ${argv.join(' ')}`.trimEnd(), '', ...(await machineFacts()).map((line) => `- ${line}`), ''];
+  const head = ['# stapctl fleet benchmark', '', `command: node --import tsx bench/fleet.ts ${argv.join(' ')}`.trimEnd(), '', ...(await machineFacts()).map((line) => `- ${line}`), ''];
+  const scratch = await mkdtemp(join(tmpdir(), 'stapctl-bench-startup-'));
+  const startup = await startupScenario(options.startupRounds, scratch).finally(() => rm(scratch, { recursive: true, force: true }));
+  const report = ['## Start-up on this machine (alternating, whole process)', '', renderStartup(startup), ''];
   const samples: Sample[] = [];
-  for (const hostCount of options.hostCounts) await benchFarm(hostCount, options, report, samples);
+  for (const hostCount of options.hostCounts) {
+    try {
+      await benchFarm(hostCount, options, report, samples);
+    } catch (error) {
+      // A scale farm may be more than this machine can hold: say so, keep what was measured.
+      if (hostCount <= SCALE_ABOVE) throw error;
+      process.stderr.write(`${hostCount} hosts: ${(error as Error).message}\n`);
+      report.push(`## ${hostCount} hosts`, '', `This run could not complete here: ${(error as Error).message.split('\n')[0]}`, '');
+    }
+  }
   report.push(`load average at end: ${loadavg().map((load) => load.toFixed(2)).join(' ')}`);
-  if (options.jsonFile) await writeFile(options.jsonFile, `${JSON.stringify({ options, samples }, null, 2)}\n`);
-  console.log(report.join('\n'));
+  const targets = ['## Targets (issue 7): ratios are stapctl / the other, medians of this run', '', renderTargetRows(targetRows(samples, startup)), ''];
+  if (options.jsonFile) await writeFile(options.jsonFile, `${JSON.stringify({ options, startup, samples }, null, 2)}\n`);
+  console.log([...head, ...targets, ...report].join('\n'));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
