@@ -1,7 +1,7 @@
 // Two programs, both bundled by esbuild; tsc only type-checks.
 // - The CLI (dist/cli/main.js, the bin): CommonJS, since Node's ES module loader alone adds ~10 %
 //   to a start-up that is mostly Node's own. Fleet mode (ssh2, YAML, zod, the table) is a second
-//   bundle, an ES module, that main.js loads only for -H, so that a local run reads one file.
+//   bundle, dist/cli/fleet-view.js, that main.js loads only for -H, so that a local run reads one file.
 // - The agent (dist/stapctl.cjs): one self-contained file that the controller uploads to hosts.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
@@ -22,28 +22,33 @@ const cli = {
   banner: { js: "const __stapctlModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
 };
 
-// main.js imports fleet-view.js by that name; the file is an ES module (.mjs), since Node scans a
-// CommonJS file that import() loads for its export names, ~0.3 s of CPU for this one.
-const fleetViewAsModule = {
-  name: 'fleet-view-as-module',
+// Fleet mode is a second CommonJS bundle that main.js require()s (esbuild turns its import() into
+// one): no ES module loader at all, and no scan of the file for export names, which import() of
+// a CommonJS file costs. ssh2 loads an optional native addon by a computed path: it stays a package.
+// commander requires node:child_process at load for a feature stapctl does not use (executable
+// subcommands); a local run that starts no process should not pay for loading it.
+const lazyChildProcessForCommander = {
+  name: 'lazy-child-process-for-commander',
   setup(build) {
-    build.onResolve({ filter: /^\.\/fleet-view\.js$/ }, () => ({ path: './fleet-view.mjs', external: true }));
+    build.onResolve({ filter: /^(node:)?child_process$/ }, (args) =>
+      args.importer.includes('/node_modules/commander/') ? { path: 'child_process', namespace: 'lazy-child-process' } : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'lazy-child-process' }, () => ({
+      contents: "module.exports = new Proxy({}, { get: (_, name) => require('node:child_process')[name] });",
+      loader: 'js',
+    }));
   },
 };
-await build({ ...cli, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli/main.js', plugins: [fleetViewAsModule] });
 await build({
-  ...common,
-  minify: true,
-  entryPoints: ['src/cli/fleet-view.ts'],
-  outfile: 'dist/cli/fleet-view.mjs',
-  format: 'esm',
-  target: 'node20',
-  // ssh2 loads an optional native addon by a computed path: it stays a package of its own.
-  external: ['ssh2'],
-  // The bundled CommonJS packages (cli-table3, yaml, ...) call require() for Node's modules.
-  banner: { js: "import { createRequire as __stapctlCreateRequire } from 'node:module'; const require = __stapctlCreateRequire(import.meta.url);" },
+  ...cli,
+  entryPoints: ['src/cli/main.ts'],
+  outfile: 'dist/cli/main.js',
+  external: ['./fleet-view.js'],
+  supported: { 'dynamic-import': false },
+  plugins: [lazyChildProcessForCommander],
 });
-// The root package.json says "module"; main.js is CommonJS.
+await build({ ...cli, entryPoints: ['src/cli/fleet-view.ts'], outfile: 'dist/cli/fleet-view.js', external: ['ssh2'] });
+// The root package.json says "module"; both files are CommonJS.
 writeFileSync('dist/cli/package.json', '{ "type": "commonjs" }\n');
 chmodSync('dist/cli/main.js', 0o755);
 
