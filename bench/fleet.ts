@@ -22,8 +22,8 @@ import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { AGENT_PROTOCOL } from '../src/agent.js';
-import { AGENT_MISSING, agentCommand, findAgentBundle } from '../src/fleet/agent/deploy.js';
+import { AGENT_MISSING, AGENT_PROTOCOL, launcherCommand } from '../src/fleet/agent/contract.js';
+import { findAgentBundle } from '../src/fleet/agent/local-bundle.js';
 import { planAuth } from '../src/fleet/ssh/auth.js';
 import { connect } from '../src/fleet/ssh/transport.js';
 import { FACTS_COMMAND } from '../src/fleet/facts/facts-command.js';
@@ -620,13 +620,13 @@ async function profileOneHost(farm: Farm, rounds: number, scratch: string): Prom
     );
     try {
       // The agent may not be there yet: status, answered from the facts, never uploads it.
-      if ((await session.exec(agentCommand(bundle, false), { stdin: request })).code === AGENT_MISSING) await session.upload(bundle.localPath, bundle.remotePath, 0o644);
+      if ((await session.exec(launcherCommand(bundle), { stdin: request })).code === AGENT_MISSING) await session.upload(bundle.localPath, bundle.remotePath, 0o600);
       await timed('ssh2 exec: true (channel + sshd session + sh)', () => session.exec('true'));
       const facts = await timed('ssh2 exec: the facts command (what status runs)', () => session.exec(FACTS_COMMAND));
       const fromFacts = await timed('controller: status from the facts (parse + engine)', () => statusFromFacts(statusRequest, facts.stdout, host.name));
       if (fromFacts === undefined) throw new Error('profile: the facts did not answer status');
       await timed('ssh2 exec: node -e 0 (node start on the host)', () => session.exec('node -e 0'));
-      const answer = await timed('ssh2 exec: stapctl agent status (what start and stop run)', () => session.exec(agentCommand(bundle, false), { stdin: request }));
+      const answer = await timed('ssh2 exec: stapctl agent status (what start and stop run)', () => session.exec(launcherCommand(bundle), { stdin: request }));
       if (answer.code !== 0) throw new Error(`profile: the agent exited ${answer.code}: ${answer.stderr.toString('utf8')}`);
       await timed(`ssh2 exec: ${STOCK} status (stock script)`, () => session.exec(`${STOCK} status`));
     } finally {

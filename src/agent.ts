@@ -1,25 +1,14 @@
 /**
  * Agent mode: one request in (JSON on stdin), the engine's typed results out (JSON on stdout).
- * The controller starts it on each host over SSH; nothing user-supplied is ever on its command line.
+ * The controller starts it on each host over SSH; nothing user-supplied is ever on its command
+ * line. The request's shape is the contract's (src/fleet/agent/contract.ts).
  */
 import { hostname } from 'node:os';
-import { StapctlError, type SerializedError } from './errors.js';
+import { StapctlError } from './errors.js';
 import { EXIT_CODE, exitCodeOf } from './exit-code.js';
-import { runService, type ServiceRequest } from './service/engine.js';
-import type { ActionReport } from './service/report.js';
-import { ACTIONS } from './service/report.js';
+import { AGENT_PROTOCOL, parseAgentRequest, type AgentResponse } from './fleet/agent/contract.js';
+import { runService } from './service/engine.js';
 import { VERSION } from './version.js';
-
-export const AGENT_PROTOCOL = 1;
-
-export interface AgentRequest {
-  protocol: typeof AGENT_PROTOCOL;
-  request: ServiceRequest;
-}
-
-export type AgentResponse =
-  | { protocol: typeof AGENT_PROTOCOL; version: string; hostname: string; report: ActionReport }
-  | { protocol: typeof AGENT_PROTOCOL; version: string; hostname: string; error: SerializedError };
 
 async function answerAgentRequest(input: string): Promise<AgentResponse> {
   const base = { protocol: AGENT_PROTOCOL, version: VERSION, hostname: hostname() } as const;
@@ -30,26 +19,6 @@ async function answerAgentRequest(input: string): Promise<AgentResponse> {
     if (!(error instanceof StapctlError)) throw error;
     return { ...base, error: error.toJSON() };
   }
-}
-
-function parseAgentRequest(input: string): ServiceRequest {
-  let data: unknown;
-  try {
-    data = JSON.parse(input);
-  } catch {
-    throw protocolError('the request is not JSON');
-  }
-  if (typeof data !== 'object' || data === null) throw protocolError('the request is not an object');
-  const { protocol, request } = data as Partial<AgentRequest>;
-  if (protocol !== AGENT_PROTOCOL) throw protocolError(`protocol ${String(protocol)} is not ${AGENT_PROTOCOL}`);
-  if (typeof request !== 'object' || request === null || !ACTIONS.includes(request.action) || !Array.isArray(request.tokens)) {
-    throw protocolError('the request has no valid action and tokens');
-  }
-  return request;
-}
-
-function protocolError(message: string): StapctlError {
-  return new StapctlError('AGENT_PROTOCOL', message, { hint: 'the controller and the agent must be the same stapctl version' });
 }
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {

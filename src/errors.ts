@@ -44,7 +44,12 @@ export type ErrorCode =
   | 'NO_NODE_ON_HOST'
   | 'AGENT_FAILED'
   | 'AGENT_PROTOCOL'
-  | 'HOST_TIMEOUT';
+  | 'AGENT_CACHE_UNSAFE'
+  | 'OUTPUT_TOO_LARGE'
+  | 'HOST_TIMEOUT'
+  | 'INTERRUPTED'
+  // a bug, caught per host so that the other hosts' results are still shown
+  | 'INTERNAL';
 
 export interface ErrorDetails {
   /** What the user can do about it. */

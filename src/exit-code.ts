@@ -7,7 +7,7 @@
 import type { ErrorCode } from './errors.js';
 
 /** How a run, a host or a server ended, from the least to the most severe. */
-export const OUTCOMES = ['ok', 'unsupported', 'not-running', 'failed', 'usage', 'unreachable', 'internal'] as const;
+export const OUTCOMES = ['ok', 'unsupported', 'not-running', 'failed', 'usage', 'unreachable', 'internal', 'interrupted'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 export const EXIT_CODE: Readonly<Record<Outcome, number>> = {
@@ -24,6 +24,8 @@ export const EXIT_CODE: Readonly<Record<Outcome, number>> = {
   unreachable: 4,
   /** A bug: an error that is not a StapctlError reached the top (sysexits' EX_SOFTWARE). */
   internal: 70,
+  /** Fleet: SIGINT, SIGTERM or SIGHUP stopped the run (128 + SIGINT, as a shell reports Ctrl-C). */
+  interrupted: 130,
 };
 
 const OUTCOME_OF_ERROR: Readonly<Record<ErrorCode, Outcome>> = {
@@ -69,6 +71,10 @@ const OUTCOME_OF_ERROR: Readonly<Record<ErrorCode, Outcome>> = {
   // controller the host failed.
   AGENT_PROTOCOL: 'usage',
   HOST_TIMEOUT: 'failed',
+  AGENT_CACHE_UNSAFE: 'failed',
+  OUTPUT_TOO_LARGE: 'failed',
+  INTERRUPTED: 'interrupted',
+  INTERNAL: 'internal',
 };
 
 export function outcomeOf(error: { code: ErrorCode }): Outcome {

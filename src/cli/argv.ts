@@ -20,7 +20,8 @@ export interface FleetCliOptions extends FleetSettings {
 
 export type Command =
   | { kind: 'service'; request: ServiceRequest; json: boolean }
-  | { kind: 'fleet'; action: Action | 'hosts'; request: ServiceRequest; fleet: FleetCliOptions; json: boolean }
+  | { kind: 'fleet'; action: Action; request: ServiceRequest; fleet: FleetCliOptions; json: boolean }
+  | { kind: 'hosts'; fleet: FleetCliOptions; json: boolean }
   | { kind: 'agent' }
   | { kind: 'output'; stdout: string; exitCode: number };
 
@@ -126,36 +127,35 @@ export function parseArgv(argv: readonly string[]): Command {
 
   const fleet = typeof opts.hosts === 'string';
   const action = parseAction(actionWord, fleet);
+  const json = opts.json === true;
+  if (fleet && typeof opts.root === 'string') throw usage('--root is a local-mode option; give hosts a root with the inventory variable stapctl_root');
+  if (action === 'hosts') return { kind: 'hosts', json, fleet: fleetOptions(opts) };
   const request: ServiceRequest = {
-    action: action === 'hosts' ? 'status' : action,
+    action,
     tokens,
     ...(typeof opts.c === 'string' && { configFile: opts.c }),
     keepTemp: opts.k === true,
     usePassword: opts.P === true,
     ...(!fleet && { root: typeof opts.root === 'string' ? opts.root : process.env.STAPCTL_ROOT || '/' }),
   };
-  const json = opts.json === true;
   if (!fleet) return { kind: 'service', request: request, json };
-  if (typeof opts.root === 'string') throw usage('--root is a local-mode option; give hosts a root with the inventory variable stapctl_root');
   // A bad value would fail on every host alike: say so once, before connecting to any.
   const problem = tokens.map(tokenProblem).find((found) => found !== undefined);
   if (problem) throw problem;
+  return { kind: 'fleet', action, request, json, fleet: fleetOptions(opts) };
+}
+
+function fleetOptions(opts: Record<string, string | boolean | undefined>): FleetCliOptions {
   return {
-    kind: 'fleet',
-    action,
-    request,
-    json,
-    fleet: {
-      targets: opts.hosts as string,
-      ...(typeof opts.inventory === 'string' && { inventory: opts.inventory }),
-      ...(typeof opts.identity === 'string' && { identity: opts.identity }),
-      ...(typeof opts.knownHosts === 'string' && { knownHosts: opts.knownHosts }),
-      hostKeyCheck: opts.hostKeyCheck as HostKeyPolicy,
-      connectTimeoutMs: seconds('--connect-timeout', opts.connectTimeout),
-      timeoutMs: seconds('--timeout', opts.timeout),
-      forks: positiveInteger('--forks', opts.forks),
-      verbose: opts.verbose === true,
-    },
+    targets: opts.hosts as string,
+    ...(typeof opts.inventory === 'string' && { inventory: opts.inventory }),
+    ...(typeof opts.identity === 'string' && { identity: opts.identity }),
+    ...(typeof opts.knownHosts === 'string' && { knownHosts: opts.knownHosts }),
+    hostKeyCheck: opts.hostKeyCheck as HostKeyPolicy,
+    connectTimeoutMs: seconds('--connect-timeout', opts.connectTimeout),
+    timeoutMs: seconds('--timeout', opts.timeout),
+    forks: positiveInteger('--forks', opts.forks),
+    verbose: opts.verbose === true,
   };
 }
 

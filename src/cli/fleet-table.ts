@@ -14,7 +14,7 @@ export interface Style {
   verbose: boolean;
 }
 
-const COLORS: Record<FinalState, number> = { ok: 32, failed: 31, 'not-running': 33, unreachable: 35 };
+const COLORS: Record<FinalState, number> = { ok: 32, failed: 31, 'not-running': 33, unreachable: 35, interrupted: 36 };
 
 function paint(text: string, code: number, style: Style): string {
   return style.color ? `\u001b[${code}m${text}\u001b[39m` : text;
@@ -81,6 +81,7 @@ export function progressLine(progress: Progress): string {
   const parts = [`${counts.ok} ok`, `${counts.failed} failed`];
   if (counts['not-running'] > 0) parts.push(`${counts['not-running']} not running`);
   parts.push(`${counts.unreachable} unreachable`, `${counts.running} running`);
+  if (counts.interrupted > 0) parts.push(`${counts.interrupted} interrupted`);
   const slowest = progress.running[0];
   const slow = slowest && slowest.elapsedMs >= 2000 ? `; slowest ${slowest.host} ${(slowest.elapsedMs / 1000).toFixed(1)} s` : '';
   return `[${done}/${total}] ${parts.join(', ')}${slow}`;
@@ -104,7 +105,7 @@ export interface FleetJson {
 }
 
 export function fleetJson(action: string, results: readonly HostResult[], exitCode: number, summary: string): FleetJson {
-  const counts: Record<FinalState, number> = { ok: 0, failed: 0, 'not-running': 0, unreachable: 0 };
+  const counts: Record<FinalState, number> = { ok: 0, failed: 0, 'not-running': 0, unreachable: 0, interrupted: 0 };
   for (const result of results) counts[result.state] += 1;
   return {
     action,

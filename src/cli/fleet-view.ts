@@ -2,9 +2,10 @@
 import { homedir } from 'node:os';
 import { StapctlError } from '../errors.js';
 import { EXIT_CODE, exitCodeOf } from '../exit-code.js';
-import { findAgentBundle, type AgentBundle } from '../fleet/agent/deploy.js';
+import type { AgentBundle } from '../fleet/agent/contract.js';
+import { findAgentBundle } from '../fleet/agent/local-bundle.js';
 import { fleetExitCode, summaryLine, type Progress } from '../fleet/run/fan-out.js';
-import { hostSshConfig, runFleet, sshEnvironment, type SshEnvironment } from '../fleet/run/fleet-run.js';
+import { hostEndpoint, hostSshConfig, runFleet, sshEnvironment, type SshEnvironment } from '../fleet/run/fleet-run.js';
 import { resolveTargets } from '../fleet/targets/host-pattern.js';
 import { HostBudget } from '../fleet/targets/host-range.js';
 import { describeHost, emptyInventory, findDefaultInventory, loadInventory, type HostEntry } from '../fleet/targets/inventory.js';
@@ -13,18 +14,28 @@ import { fleetJson, progressLine, renderFleetTable } from './fleet-table.js';
 import { errorLines } from './service-text.js';
 
 type FleetCommand = Extract<Command, { kind: 'fleet' }>;
+type HostsCommand = Extract<Command, { kind: 'hosts' }>;
+
+/** Ctrl-C, a closed terminal or a service manager's stop end a fleet run the same way. */
+const INTERRUPTS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** `stapctl -H SPEC hosts`: what would be contacted and how, without connecting. */
+export function runHostsCommand(command: HostsCommand, env: NodeJS.ProcessEnv = process.env): number {
+  try {
+    return listHosts(resolveHosts(command, env), command.json, sshEnvironment(env));
+  } catch (error) {
+    return failedBeforeRun(error);
+  }
+}
 
 export async function runFleetCommand(command: FleetCommand, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let hosts: HostEntry[];
   let bundle: AgentBundle;
   try {
     hosts = resolveHosts(command, env);
-    if (command.action === 'hosts') return listHosts(hosts, command.json, sshEnvironment(env));
     bundle = findAgentBundle(env);
   } catch (error) {
-    if (!(error instanceof StapctlError)) throw error;
-    process.stderr.write(errorLines(error.toJSON()).join('\n') + '\n');
-    return exitCodeOf(error);
+    return failedBeforeRun(error);
   }
 
   const color = !command.json && !env.NO_COLOR && process.stdout.isTTY === true;
@@ -39,7 +50,16 @@ export async function runFleetCommand(command: FleetCommand, env: NodeJS.Process
         process.stderr.write(`\r\u001b[K${progressLine(progress)}`);
       }
     : undefined;
-  const results = await runFleet(hosts, command.request, bundle, command.fleet, onProgress, sshEnvironment(env));
+  // An interrupt stops launching hosts and stops the running agents; the partial table follows.
+  const interrupt = new AbortController();
+  const onInterrupt = () => interrupt.abort();
+  for (const signal of INTERRUPTS) process.on(signal, onInterrupt);
+  let results;
+  try {
+    results = await runFleet(hosts, command.request, bundle, command.fleet, onProgress, sshEnvironment(env), interrupt.signal);
+  } finally {
+    for (const signal of INTERRUPTS) process.off(signal, onInterrupt);
+  }
   if (live) process.stderr.write('\r\u001b[K');
 
   const exitCode = fleetExitCode(results);
@@ -54,19 +74,21 @@ export async function runFleetCommand(command: FleetCommand, env: NodeJS.Process
   return exitCode;
 }
 
-function resolveHosts(command: FleetCommand, env: NodeJS.ProcessEnv): HostEntry[] {
+function failedBeforeRun(error: unknown): number {
+  if (!(error instanceof StapctlError)) throw error;
+  process.stderr.write(errorLines(error.toJSON()).join('\n') + '\n');
+  return exitCodeOf(error);
+}
+
+function resolveHosts(command: FleetCommand | HostsCommand, env: NodeJS.ProcessEnv): HostEntry[] {
   const file = command.fleet.inventory ?? findDefaultInventory({ env, cwd: process.cwd(), home: env.HOME || homedir() });
   const budget = new HostBudget();
   const inventory = file ? loadInventory(file, budget) : emptyInventory();
   return resolveTargets(command.fleet.targets, { inventory, loadInventoryFile: (path) => loadInventory(path, budget), budget }).hosts;
 }
 
-/** `stapctl -H SPEC hosts`: what would be contacted and how, without connecting. */
 function listHosts(hosts: HostEntry[], json: boolean, ssh: SshEnvironment): number {
-  const rows = hosts.map((host) => {
-    const config = hostSshConfig(host, ssh);
-    return { ...describeHost(host), address: config.hostName, port: config.port ?? 22, user: config.user ?? ssh.localUser, ...(config.proxyJump && { proxyJump: config.proxyJump }) };
-  });
+  const rows = hosts.map((host) => ({ ...describeHost(host), ...hostEndpoint(hostSshConfig(host, ssh), ssh) }));
   if (json) {
     process.stdout.write(JSON.stringify({ hosts: rows }, null, 2) + '\n');
   } else {

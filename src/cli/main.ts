@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 /** The only place that prints and sets the exit code; everything below returns values. */
-import { runAgent } from '../agent.js';
 import { StapctlError } from '../errors.js';
 import { EXIT_CODE, exitCodeOf } from '../exit-code.js';
 import { runService } from '../service/engine.js';
@@ -21,8 +20,11 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'output':
       process.stdout.write(command.stdout);
       return command.exitCode;
-    case 'agent':
+    case 'agent': {
+      // Loaded only for the agent: local mode does not pay for the protocol's schema.
+      const { runAgent } = await import('../agent.js');
       return runAgent();
+    }
     case 'service': {
       const report = await runService(command.request);
       if (command.json) {
@@ -39,6 +41,10 @@ async function main(argv: readonly string[]): Promise<number> {
       // pay for ssh2, the YAML parser and the table.
       const { runFleetCommand } = await import('./fleet-view.js');
       return runFleetCommand(command);
+    }
+    case 'hosts': {
+      const { runHostsCommand } = await import('./fleet-view.js');
+      return runHostsCommand(command);
     }
   }
 }

@@ -104,7 +104,7 @@ describe('the command line', () => {
   });
 
   test('hosts is an action only in fleet mode', () => {
-    assert.equal(parseArgv(['-H', 'web', 'hosts']).kind, 'fleet');
+    assert.equal(parseArgv(['-H', 'web', 'hosts']).kind, 'hosts');
     usageError(['hosts']);
   });
 

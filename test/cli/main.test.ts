@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import type { AgentResponse } from '../../src/agent.js';
+import type { AgentResponse } from '../../src/fleet/agent/contract.js';
 import type { ReportJson } from '../../src/cli/service-json.js';
 import { readProcess } from '../../src/service/proc.js';
 

@@ -69,7 +69,7 @@ describe('fleet mode on a namespace farm', () => {
   test('start -i starts one verified server per release on every host', () => {
     const { code, json } = fleet(['-H', 'farm', 'start', '-i']);
     assert.equal(code, 0, JSON.stringify(json, null, 2));
-    assert.deepEqual(json.counts, { ok: HOSTS, failed: 0, 'not-running': 0, unreachable: 0 });
+    assert.deepEqual(json.counts, { ok: HOSTS, failed: 0, 'not-running': 0, unreachable: 0, interrupted: 0 });
     for (const host of farm.hosts) {
       const servers = serversOf(json, host.name);
       assert.deepEqual(
@@ -197,7 +197,7 @@ describe('fleet mode on a namespace farm', () => {
     assert.equal(fleet(['-H', 'farm', 'stop']).code, 0);
     const { code, json } = fleet(['-H', 'farm', 'status']);
     assert.equal(code, 3);
-    assert.deepEqual(json.counts, { ok: 0, failed: 0, 'not-running': HOSTS, unreachable: 0 });
+    assert.deepEqual(json.counts, { ok: 0, failed: 0, 'not-running': HOSTS, unreachable: 0, interrupted: 0 });
     for (const host of farm.hosts) {
       const stock = await farm.exec(host, ['/usr/bin/stap-server', 'status']);
       assert.equal(stock.stdout.trim(), 'No managed stap-server is running');

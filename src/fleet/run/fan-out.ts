@@ -1,11 +1,12 @@
 /**
  * Runs one task per host with bounded concurrency and keeps one status per host, as pnpm's
- * recursive runner does: queued -> running -> ok | failed | not-running | unreachable.
+ * recursive runner does: queued -> running -> ok | failed | not-running | unreachable | interrupted.
  */
 import pLimit from 'p-limit';
-import { EXIT_CODE, worstOutcome } from '../../exit-code.js';
+import type { ErrorCode } from '../../errors.js';
+import { EXIT_CODE, outcomeOf, worstOutcome } from '../../exit-code.js';
 
-export type HostState = 'queued' | 'running' | 'ok' | 'failed' | 'not-running' | 'unreachable';
+export type HostState = 'queued' | 'running' | 'ok' | 'failed' | 'not-running' | 'unreachable' | 'interrupted';
 export type FinalState = Exclude<HostState, 'queued' | 'running'>;
 
 export interface Progress {
@@ -42,7 +43,7 @@ export async function fanOut<H extends { name: string }, T>(
   const started = new Map<string, number>();
 
   const progress = (): Progress => {
-    const counts: Record<HostState, number> = { queued: 0, running: 0, ok: 0, failed: 0, 'not-running': 0, unreachable: 0 };
+    const counts: Record<HostState, number> = { queued: 0, running: 0, ok: 0, failed: 0, 'not-running': 0, unreachable: 0, interrupted: 0 };
     for (const state of states.values()) counts[state] += 1;
     const at = now();
     const running = [...started]
@@ -69,7 +70,7 @@ export async function fanOut<H extends { name: string }, T>(
 
 /** "64 hosts: 61 ok, 2 failed, 1 unreachable in 3.2 s" (states with no host are left out). */
 export function summaryLine(finished: readonly { state: FinalState }[], elapsedMs: number): string {
-  const order: FinalState[] = ['ok', 'failed', 'not-running', 'unreachable'];
+  const order: FinalState[] = ['ok', 'failed', 'not-running', 'unreachable', 'interrupted'];
   const parts = order
     .map((state) => [state, finished.filter((item) => item.state === state).length] as const)
     .filter(([, count]) => count > 0)
@@ -78,7 +79,10 @@ export function summaryLine(finished: readonly { state: FinalState }[], elapsedM
   return `${hosts}: ${parts.join(', ') || 'none'} in ${(elapsedMs / 1000).toFixed(1)} s`;
 }
 
-/** The fleet's exit code: its worst host's (unreachable outranks failed, which outranks not running). */
-export function fleetExitCode(finished: readonly { state: FinalState }[]): number {
-  return EXIT_CODE[worstOutcome(finished.map((item) => item.state))];
+/**
+ * The fleet's exit code: its worst host's (an interrupted run outranks a bug on some host, which
+ * outranks unreachable, failed, not running). A host whose error is a bug counts as internal.
+ */
+export function fleetExitCode(finished: readonly { state: FinalState; error?: { code: ErrorCode } }[]): number {
+  return EXIT_CODE[worstOutcome(finished.map((item) => (item.error !== undefined && outcomeOf(item.error) === 'internal' ? 'internal' : item.state)))];
 }

@@ -4,22 +4,20 @@
  */
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import type { AgentRequest, AgentResponse } from '../../agent.js';
-import { AGENT_PROTOCOL } from '../../agent.js';
 import { StapctlError, type SerializedError } from '../../errors.js';
 import { EXIT_CODE, outcomeOf } from '../../exit-code.js';
 import type { ServiceRequest } from '../../service/engine.js';
 import type { ActionReport } from '../../service/report.js';
-import { AGENT_MISSING, agentCommand, agentKillCommand, NODE_MISSING, type AgentBundle } from '../agent/deploy.js';
+import { AGENT_PROTOCOL, runAgent, sudo, type AgentBundle, type AgentRequest, type AgentResponse } from '../agent/contract.js';
 import { fanOut, type FinalState, type Progress } from './fan-out.js';
 import type { HostEntry } from '../targets/inventory.js';
-import { sanitizeDeep, stripTerminalEscapes } from '../../sanitize.js';
 import { KnownHostsFiles } from '../ssh/known-hosts.js';
 import { IdentityFiles, planAuth } from '../ssh/auth.js';
 import { parseProxyJump, resolveSshConfig, SshConfigFiles, type HostKeyPolicy, type SshHostConfig } from '../ssh/config.js';
-import { connect, JumpHosts, type ConnectOptions, type SshSession } from '../ssh/transport.js';
+import { connect, JumpHosts, type ConnectOptions, type ExecResult, type SshSession } from '../ssh/transport.js';
 import { FACTS_COMMAND } from '../facts/facts-command.js';
 import { factsCanAnswer, statusFromFacts } from '../facts/status-from-facts.js';
+import { sanitizeDeep } from '../../sanitize.js';
 import { VERSION } from '../../version.js';
 
 /** How much longer than --timeout a host may take while its remote agent is being stopped. */
@@ -88,6 +86,23 @@ export function hostSshConfig(entry: Pick<HostEntry, 'name' | 'address' | 'port'
   }, ssh.configFiles);
 }
 
+/** Where and as whom a host is reached: `stapctl hosts` shows what a run would use. */
+export interface HostEndpoint {
+  address: string;
+  port: number;
+  user: string;
+  proxyJump?: string;
+}
+
+export function hostEndpoint(config: SshHostConfig, ssh: SshEnvironment): HostEndpoint {
+  return {
+    address: config.hostName,
+    port: config.port ?? 22,
+    user: config.user ?? ssh.localUser,
+    ...(config.proxyJump && config.proxyJump !== 'none' && { proxyJump: config.proxyJump }),
+  };
+}
+
 async function connectOptions(
   entry: Pick<HostEntry, 'name' | 'address' | 'port' | 'user' | 'identityFile'>,
   settings: FleetSettings,
@@ -95,8 +110,7 @@ async function connectOptions(
   depth = 0,
 ): Promise<ConnectOptions> {
   const config = hostSshConfig(entry, ssh);
-  const user = config.user ?? ssh.localUser;
-  const port = config.port ?? 22;
+  const { address, port, user, proxyJump } = hostEndpoint(config, ssh);
   const expandHome = (file: string) => (file.startsWith('~/') ? join(ssh.home, file.slice(2)) : file);
   const auth = await planAuth({
     ...(ssh.agentSocket && { agentSocket: ssh.agentSocket }),
@@ -114,7 +128,7 @@ async function connectOptions(
     : [...(config.userKnownHostsFiles ?? [join(ssh.home, '.ssh', 'known_hosts')]), '/etc/ssh/ssh_known_hosts'];
   const options: ConnectOptions = {
     host: entry.name,
-    address: config.hostName,
+    address,
     port,
     user,
     auth,
@@ -123,73 +137,57 @@ async function connectOptions(
     ...(config.hostKeyAlias && { hostKeyAlias: config.hostKeyAlias }),
     connectTimeoutMs: settings.connectTimeoutMs,
   };
-  if (!config.proxyJump || config.proxyJump === 'none') return options;
+  if (proxyJump === undefined) return options;
   if (depth >= 8) throw new StapctlError('SSH_CONFIG_INVALID', `ProxyJump of ${entry.name} loops`, { host: entry.name, hint: 'check the ProxyJump chain in ~/.ssh/config' });
   // Hops are connected first to last; each later hop goes through the one before it.
   let previous: ConnectOptions | undefined;
-  for (const hop of parseProxyJump(config.proxyJump)) {
+  for (const hop of parseProxyJump(proxyJump)) {
     const hopOptions: ConnectOptions = await connectOptions({ name: hop.host, address: hop.host, port: hop.port, user: hop.user }, settings, ssh, depth + 1);
     previous = previous ? { ...hopOptions, proxyJump: previous } : hopOptions;
   }
   return previous ? { ...options, proxyJump: previous } : options;
 }
 
-/** Runs the request on one host. Never throws for a host's failure: it is in the result. */
-async function runOnHost(
-  entry: HostEntry,
-  request: ServiceRequest,
-  bundle: AgentBundle,
-  settings: FleetSettings,
-  ssh: SshEnvironment,
-): Promise<Omit<HostResult, 'state' | 'durationMs'>> {
+type HostOutcome = Omit<HostResult, 'state' | 'durationMs'>;
+
+/** Runs the request on one host. Never throws: a host's failure, even a bug, is in its result. */
+async function runOnHost(entry: HostEntry, request: ServiceRequest, bundle: AgentBundle, settings: FleetSettings, ssh: SshEnvironment, signal?: AbortSignal): Promise<HostOutcome> {
   const base = { host: entry.name, address: entry.address };
-  let session: SshSession | undefined;
-  let backstop: NodeJS.Timeout | undefined;
+  if (signal?.aborted) return { ...base, error: interrupted(entry.name).toJSON(), warnings: [] };
   const deadline = Date.now() + settings.timeoutMs;
-  const remaining = () => Math.max(1, deadline - Date.now());
-  // The exec's own deadline stops the remote agent before it gives up; this one only bounds what
-  // has no deadline of its own (an upload), and fires later so that the exec's can act first.
-  const expired = new Promise<never>((_, reject) => {
-    backstop = setTimeout(
-      () => reject(new StapctlError('HOST_TIMEOUT', `no answer within ${settings.timeoutMs / 1000} s`, { host: entry.name, hint: 'raise --timeout, or check the host' })),
-      settings.timeoutMs + BACKSTOP_GRACE_MS,
-    );
-  });
+  let session: SshSession | undefined;
+  let abandoned = false;
+  const guard = hostGuard(entry.name, settings.timeoutMs, () => session !== undefined, signal);
+  const work = (async () => {
+    const options = await connectOptions(entry, settings, ssh);
+    const connected = await connect({ ...options, connectTimeoutMs: Math.min(settings.connectTimeoutMs, Math.max(1, deadline - Date.now())) }, ssh.knownHosts, ssh.jumps);
+    if (abandoned) {
+      connected.close();
+      throw interrupted(entry.name);
+    }
+    session = connected;
+    const toAgent = agentRequest(entry, request);
+    const fromFacts = await answerFromFacts(connected, toAgent.request, entry, Math.max(1, deadline - Date.now()), signal);
+    if (fromFacts !== undefined) return { response: fromFacts, warnings: connected.warnings };
+    const response = await runAgent(connected, entry.name, toAgent, {
+      bundle,
+      deadline,
+      ...(entry.become && { become: sudo }),
+      ...(signal && { signal }),
+    });
+    return { response, warnings: connected.warnings };
+  })();
+  // Once the guard has won, a later failure of the abandoned work must not go unhandled.
+  work.catch(() => undefined);
   try {
-    const work = (async () => {
-      const options = await connectOptions(entry, settings, ssh);
-      const connected = await connect({ ...options, connectTimeoutMs: Math.min(settings.connectTimeoutMs, remaining()) }, ssh.knownHosts, ssh.jumps);
-      session = connected;
-      const agentRequest: AgentRequest = {
-        protocol: AGENT_PROTOCOL,
-        request: { ...request, ...(entry.root && { root: entry.root }), ...(entry.serverUser && { serverUser: entry.serverUser }) },
-      };
-      const fromFacts = await answerFromFacts(connected, agentRequest.request, entry, remaining());
-      if (fromFacts !== undefined) return { response: fromFacts, warnings: connected.warnings };
-      const stdin = JSON.stringify(agentRequest);
-      const command = agentCommand(bundle, entry.become);
-      const killCommand = (processGroup: number) => agentKillCommand(processGroup, entry.become);
-      const exec = () => connected.exec(command, { stdin, timeoutMs: remaining(), killCommand });
-      let result = await exec();
-      if (result.code === AGENT_MISSING) {
-        await connected.upload(bundle.localPath, bundle.remotePath, 0o644);
-        result = await exec();
-      }
-      if (result.truncated) {
-        throw new StapctlError('AGENT_FAILED', 'the agent printed more than the controller keeps of a host (1 MiB)', { host: entry.name, hint: 'run stapctl on that host to see its output' });
-      }
-      return { response: agentResponse(entry.name, result.code, result.stdout, result.stderr), warnings: connected.warnings };
-    })();
-    // Once the backstop has won, a later failure of the abandoned work must not go unhandled.
-    work.catch(() => undefined);
-    const { response, warnings } = await Promise.race([work, expired]);
+    const { response, warnings } = await Promise.race([work, guard.expired]);
     if ('error' in response) return { ...base, hostname: response.hostname, error: response.error, warnings };
     return { ...base, hostname: response.hostname, report: response.report, warnings };
   } catch (error) {
-    if (!(error instanceof StapctlError)) throw error;
-    return { ...base, error: { ...error.toJSON(), host: entry.name }, warnings: session?.warnings ?? [] };
+    return { ...base, error: hostError(entry.name, error), warnings: session?.warnings ?? [] };
   } finally {
-    clearTimeout(backstop);
+    abandoned = true;
+    guard.dispose();
     session?.close();
   }
 }
@@ -198,41 +196,74 @@ async function runOnHost(
  * A read-only request answered from the host's facts, without starting Node there; undefined when
  * the agent must answer (the facts did not cover it, or the command failed or printed too much).
  */
-async function answerFromFacts(session: SshSession, request: ServiceRequest, entry: HostEntry, timeoutMs: number): Promise<AgentResponse | undefined> {
+async function answerFromFacts(session: SshSession, request: ServiceRequest, entry: HostEntry, timeoutMs: number, signal: AbortSignal | undefined): Promise<AgentResponse | undefined> {
   if (!factsCanAnswer(request, entry.become)) return undefined;
-  const facts = await session.exec(FACTS_COMMAND, { timeoutMs });
-  if (facts.code !== 0 || facts.truncated) return undefined;
+  let facts: ExecResult;
+  try {
+    facts = await session.exec(FACTS_COMMAND, { timeoutMs, ...(signal && { signal }) });
+  } catch (error) {
+    if (error instanceof StapctlError && error.code === 'OUTPUT_TOO_LARGE') return undefined;
+    throw error;
+  }
+  if (facts.code !== 0) return undefined;
   const answer = await statusFromFacts(request, facts.stdout, entry.name);
   if (answer === undefined) return undefined;
   // What the host's files say reaches the views exactly as an agent's answer does: cleaned.
   return sanitizeDeep({ protocol: AGENT_PROTOCOL, version: VERSION, ...answer }) as AgentResponse;
 }
 
-function agentResponse(host: string, code: number | null, stdout: Buffer, stderr: Buffer): AgentResponse {
-  const errText = stripTerminalEscapes(stderr.toString('utf8')).trim();
-  if (code === NODE_MISSING) {
-    throw new StapctlError('NO_NODE_ON_HOST', 'node is not installed on the host', { host, detail: errText, hint: 'install Node.js 18 or later (Debian: apt-get install nodejs)' });
-  }
-  const text = stdout.toString('utf8').trim();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text.slice(text.lastIndexOf('\n') + 1));
-  } catch {
-    const sudo = /sudo: (a password is required|a terminal is required)/.test(errText);
-    throw new StapctlError('AGENT_FAILED', sudo ? 'sudo needs a password on this host' : `the agent failed (exit ${code ?? 'by signal'})`, {
-      host,
-      detail: errText || stripTerminalEscapes(text),
-      hint: sudo ? 'allow the login user passwordless sudo for node, or log in as root' : 'run with --verbose for its output',
-    });
-  }
-  const response = sanitizeDeep(parsed) as AgentResponse;
-  if (typeof response !== 'object' || response === null || response.protocol !== AGENT_PROTOCOL || !('report' in response || 'error' in response)) {
-    throw new StapctlError('AGENT_PROTOCOL', 'the agent answered something else than a stapctl response', { host, detail: errText, hint: 'the host may run another stapctl version' });
-  }
-  return response;
+function agentRequest(entry: HostEntry, request: ServiceRequest): AgentRequest {
+  return {
+    protocol: AGENT_PROTOCOL,
+    request: { ...request, ...(entry.root && { root: entry.root }), ...(entry.serverUser && { serverUser: entry.serverUser }) },
+  };
 }
 
-export function classify(action: string, result: Omit<HostResult, 'state' | 'durationMs'>): FinalState {
+/**
+ * Bounds what has no deadline of its own (connecting, an upload). A running command stops its
+ * remote agent itself on timeout or interrupt, so for it the guard fires only later, as a
+ * backstop; while connecting, an interrupt ends the host at once.
+ */
+function hostGuard(host: string, timeoutMs: number, connected: () => boolean, signal: AbortSignal | undefined) {
+  const timers: NodeJS.Timeout[] = [];
+  let onAbort = () => {};
+  const expired = new Promise<never>((_, reject) => {
+    const timeout = new StapctlError('HOST_TIMEOUT', `no answer within ${timeoutMs / 1000} s`, { host, hint: 'raise --timeout, or check the host' });
+    timers.push(setTimeout(() => reject(timeout), timeoutMs + BACKSTOP_GRACE_MS));
+    onAbort = () => {
+      if (connected()) timers.push(setTimeout(() => reject(interrupted(host)), BACKSTOP_GRACE_MS));
+      else reject(interrupted(host));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  expired.catch(() => undefined);
+  return {
+    expired,
+    dispose: () => {
+      timers.forEach(clearTimeout);
+      signal?.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
+function interrupted(host: string): StapctlError {
+  return new StapctlError('INTERRUPTED', 'interrupted before this host finished', { host, hint: 'run the action again on this host' });
+}
+
+/** A StapctlError is the host's failure as it is; anything else is a bug, kept to this host. */
+function hostError(host: string, error: unknown): SerializedError {
+  if (error instanceof StapctlError) return { ...error.toJSON(), host };
+  const message = error instanceof Error ? error.message : String(error);
+  return {
+    code: 'INTERNAL',
+    message: `internal error (a bug, please report it): ${message}`,
+    host,
+    ...(error instanceof Error && error.stack !== undefined && { detail: error.stack }),
+  };
+}
+
+export function classify(action: string, result: HostOutcome): FinalState {
+  if (result.error && outcomeOf(result.error) === 'interrupted') return 'interrupted';
   if (result.error) return outcomeOf(result.error) === 'unreachable' ? 'unreachable' : 'failed';
   const exitCode = result.report?.exitCode ?? EXIT_CODE.failed;
   if (exitCode === EXIT_CODE.ok) return 'ok';
@@ -247,8 +278,9 @@ export async function runFleet(
   settings: FleetSettings,
   onProgress?: (progress: Progress) => void,
   ssh: SshEnvironment = sshEnvironment(),
+  signal?: AbortSignal,
 ): Promise<HostResult[]> {
-  const finished = await fanOut(hosts, (entry) => runOnHost(entry, request, bundle, settings, ssh), {
+  const finished = await fanOut(hosts, (entry) => runOnHost(entry, request, bundle, settings, ssh, signal), {
     forks: settings.forks,
     classify: (result) => classify(request.action, result),
     ...(onProgress && { onChange: onProgress }),

@@ -1,10 +1,11 @@
 /**
  * One SSH connection to one host, in-process with ssh2: verified host key, planned authentication,
- * optional ProxyJump hops, exec with stdin and a deadline, and atomic uploads over SFTP.
+ * optional ProxyJump hops, exec with stdin, a deadline, an abort signal and an output cap, and
+ * atomic uploads over SFTP. Plain SSH: what runs on the host is the caller's business.
  * Every failure is a StapctlError that carries the host.
  */
 import { randomBytes } from 'node:crypto';
-import { posix } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
 import { StapctlError } from '../../errors.js';
@@ -37,26 +38,34 @@ export interface ExecResult {
   signal?: string;
   stdout: Buffer;
   stderr: Buffer;
-  /** The command printed more than maxOutputBytes on stdout; the rest was read and dropped. */
-  truncated: boolean;
 }
 
 export interface ExecOptions {
   stdin?: string | Buffer;
-  /** On expiry the remote command's process group is killed and the call rejects with HOST_TIMEOUT. */
+  /** On expiry the command is stopped and the call rejects with HOST_TIMEOUT. */
   timeoutMs?: number;
-  /** The command that kills the remote command's process group on timeout (default: `kill -KILL -GROUP`). */
-  killCommand?: (processGroup: number) => string;
+  /** On abort the command is stopped and the call rejects with INTERRUPTED. */
+  signal?: AbortSignal;
   /**
-   * At most this much of stdout is kept (default 1 MiB), and 64 KiB of stderr: a host cannot make
-   * the controller's memory grow with what it prints.
+   * Past this many bytes on stdout or on stderr (default 1 MiB) the command is stopped and the
+   * call rejects with OUTPUT_TOO_LARGE: a host cannot make the controller's memory grow with what
+   * it prints.
    */
   maxOutputBytes?: number;
+  /**
+   * A command that stops the first one's processes, run on a second channel of the same
+   * connection when the command is stopped; given the stderr received so far. Closing the channel
+   * alone does not stop a command that is not writing.
+   */
+  stopCommand?: (stderr: Buffer) => string | undefined;
 }
 
 export interface SshSession {
   exec(command: string, options?: ExecOptions): Promise<ExecResult>;
-  /** Never leaves a half-written file at remotePath: it writes a temporary name, then renames. */
+  /**
+   * Into an existing directory. Never leaves a half-written file at remotePath, and never writes
+   * through a planted file: it creates a random temporary name exclusively, then renames.
+   */
   upload(localPath: string, remotePath: string, mode: number): Promise<void>;
   close(): void;
   /** Things the user should hear about although the connection works (host key not checked, ...). */
@@ -65,7 +74,6 @@ export interface SshSession {
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
-const MAX_STDERR_BYTES = 64 * 1024;
 const DEFAULT_KEEPALIVE_INTERVAL_MS = 15_000;
 
 /** ssh2's own default host key algorithms (lib/protocol/constants.js), which it does not export. */
@@ -91,9 +99,6 @@ const CHEAPEST_FIRST: NonNullable<ConnectConfig['algorithms']> = {
   cipher: { prepend: ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com'], append: [], remove: [] },
   compress: ['none'],
 };
-
-// Without `--`: dash's kill, the login shell of many users, refuses it.
-export const killProcessGroupCommand = (processGroup: number): string => `kill -KILL -${processGroup}`;
 
 /**
  * The jump hosts of one run, each connected once and shared by every host behind it (a channel
@@ -161,78 +166,90 @@ interface HostKeyCheck {
   presented?: Buffer;
 }
 
-function handshake(
-  options: ConnectOptions,
-  sock: ClientChannel | undefined,
-  knownHosts: KnownHostsFiles,
-): Promise<{ client: ssh2.Client; warnings: string[] }> {
-  const warnings: string[] = [];
+/** What one handshake needs to decide on the host key and to explain a failure. */
+interface Handshake {
+  options: ConnectOptions;
+  knownHosts: KnownHostsFiles;
+  lookupName: string;
+  entries: ReturnType<KnownHostsFiles['candidates']>;
+  check: HostKeyCheck;
+  auth: AuthSession;
+  timeoutMs: number;
+  warnings: string[];
+}
+
+function handshake(options: ConnectOptions, sock: ClientChannel | undefined, knownHosts: KnownHostsFiles): Promise<{ client: ssh2.Client; warnings: string[] }> {
   const lookupName = options.hostKeyAlias ?? options.address;
-  const entries = knownHosts.candidates(options.knownHostsFiles, hostLookupName(lookupName, options.port));
-  const check: HostKeyCheck = {};
-  const auth = createAuthSession(options.auth, options.user);
-  const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-
-  // ssh2 treats any truthy return as acceptance, a Promise included: this must stay synchronous.
-  const hostVerifier = (key: Buffer): boolean => {
-    const verdict = checkHostKey(entries, lookupName, options.port, key);
-    check.verdict = verdict;
-    check.presented = key;
-    if (verdict.status === 'match') return true;
-    if (verdict.status !== 'unknown') return false;
-    if (options.hostKeyPolicy === 'off') {
-      warnings.push(`host key of ${options.host} (${fingerprint(key)}) was not checked: --host-key-check off`);
-      return true;
-    }
-    const userFile = options.knownHostsFiles[0];
-    if (options.hostKeyPolicy === 'accept-new' && userFile !== undefined) {
-      knownHosts.record(userFile, lookupName, options.port, key);
-      warnings.push(`recorded new host key of ${options.host} (${fingerprint(key)}) in ${userFile}`);
-      return true;
-    }
-    return false;
+  const state: Handshake = {
+    options,
+    knownHosts,
+    lookupName,
+    entries: knownHosts.candidates(options.knownHostsFiles, hostLookupName(lookupName, options.port)),
+    check: {},
+    auth: createAuthSession(options.auth, options.user),
+    timeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    warnings: [],
   };
+  return new Promise((resolve, reject) => {
+    const client = new ssh2.Client();
+    let settled = false;
+    const fail = (error: Error & { level?: string }): void => {
+      if (settled) return;
+      settled = true;
+      client.end();
+      reject(connectError(error, state));
+    };
+    client.on('ready', () => {
+      settled = true;
+      resolve({ client, warnings: state.warnings });
+    });
+    client.on('error', (error: Error & { level?: string }) => {
+      // A dead agent socket is reported, then ssh2 goes on with the identity files.
+      if (error.level === 'agent') state.warnings.push(`ssh-agent unusable: ${error.message}`);
+      else fail(error);
+    });
+    client.on('close', () => fail(new Error('connection closed during the handshake')));
+    client.connect(clientConfig(state, sock));
+    ignoreHostKeyUpdates(client);
+  });
+}
 
-  const config: ConnectConfig = {
+function clientConfig(state: Handshake, sock: ClientChannel | undefined): ConnectConfig {
+  const { options } = state;
+  return {
     username: options.user,
-    hostVerifier,
-    authHandler: auth.handler,
-    readyTimeout: timeoutMs,
+    hostVerifier: (key: Buffer) => verifyHostKey(state, key),
+    authHandler: state.auth.handler,
+    readyTimeout: state.timeoutMs,
     keepaliveInterval: options.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS,
     keepaliveCountMax: 3,
     algorithms: {
-      serverHostKey: preferredHostKeyAlgorithms(entries, lookupName, options.port, SSH2_HOST_KEY_ALGORITHMS) as never,
+      serverHostKey: preferredHostKeyAlgorithms(state.entries, state.lookupName, options.port, SSH2_HOST_KEY_ALGORITHMS) as never,
       ...CHEAPEST_FIRST,
     },
     ...(sock === undefined ? { host: options.address, port: options.port } : { sock }),
   };
+}
 
-  return new Promise((resolve, reject) => {
-    const client = new ssh2.Client();
-    let settled = false;
-    client.on('ready', () => {
-      settled = true;
-      resolve({ client, warnings });
-    });
-    client.on('error', (error: Error & { level?: string }) => {
-      // A dead agent socket is reported, then ssh2 goes on with the identity files.
-      if (error.level === 'agent') {
-        warnings.push(`ssh-agent unusable: ${error.message}`);
-        return;
-      }
-      if (settled) return;
-      settled = true;
-      client.end();
-      reject(connectError(error, options, check, auth, timeoutMs));
-    });
-    client.on('close', () => {
-      if (settled) return;
-      settled = true;
-      reject(connectError(new Error('connection closed during the handshake'), options, check, auth, timeoutMs));
-    });
-    client.connect(config);
-    ignoreHostKeyUpdates(client);
-  });
+/** ssh2 treats any truthy return as acceptance, a Promise included: this must stay synchronous. */
+function verifyHostKey(state: Handshake, key: Buffer): boolean {
+  const { options } = state;
+  const verdict = checkHostKey(state.entries, state.lookupName, options.port, key);
+  state.check.verdict = verdict;
+  state.check.presented = key;
+  if (verdict.status === 'match') return true;
+  if (verdict.status !== 'unknown') return false;
+  if (options.hostKeyPolicy === 'off') {
+    state.warnings.push(`host key of ${options.host} (${fingerprint(key)}) was not checked: --host-key-check off`);
+    return true;
+  }
+  const userFile = options.knownHostsFiles[0];
+  if (options.hostKeyPolicy === 'accept-new' && userFile !== undefined) {
+    state.knownHosts.record(userFile, state.lookupName, options.port, key);
+    state.warnings.push(`recorded new host key of ${options.host} (${fingerprint(key)}) in ${userFile}`);
+    return true;
+  }
+  return false;
 }
 
 type GlobalRequestHandler = (protocol: unknown, name: string, wantReply: boolean, data: unknown) => void;
@@ -255,63 +272,77 @@ function ignoreHostKeyUpdates(client: ssh2.Client): void {
   };
 }
 
+type Ssh2Error = Error & { level?: string; code?: string | number };
+
 /** Maps what ssh2 reports to what the user can act on; the host key verdict outranks ssh2's text. */
-function connectError(
-  error: Error & { level?: string; code?: string | number },
-  options: ConnectOptions,
-  check: HostKeyCheck,
-  auth: AuthSession,
-  timeoutMs: number,
-): StapctlError {
-  const where = `${options.address}:${options.port}`;
-  const host = options.host;
+function connectError(error: Ssh2Error, state: Handshake): StapctlError {
+  const { options, check } = state;
   const verdict = check.verdict;
-  const presented = check.presented === undefined ? '' : fingerprint(check.presented);
-  const lookupName = options.hostKeyAlias ?? options.address;
-  if (verdict?.status === 'mismatch') {
-    return new StapctlError(
-      'HOST_KEY_MISMATCH',
-      `HOST KEY CHANGED for ${host} (${where}): it presented ${presented}, which is not the key recorded at ${verdict.file}:${verdict.line}. ` +
-        'Someone may be intercepting the connection (man in the middle), or the host was reinstalled. Refusing to connect.',
-      {
-        host,
-        file: verdict.file,
-        line: verdict.line,
-        cause: error,
-        hint: `only if you know why the key changed: ssh-keygen -R '${hostLookupName(lookupName, options.port)}' -f ${verdict.file}, then add the new key`,
-      },
-    );
-  }
-  if (verdict?.status === 'revoked') {
-    return new StapctlError('HOST_KEY_REVOKED', `host key ${presented} of ${host} (${where}) is revoked at ${verdict.file}:${verdict.line}; refusing to connect`, {
-      host,
-      file: verdict.file,
-      line: verdict.line,
-      cause: error,
-      hint: 'the host must get a new host key; a revoked key is never accepted',
-    });
-  }
-  if (verdict?.status === 'unknown' && error.level === 'handshake') {
-    const portFlag = options.port === 22 ? '' : `-p ${options.port} `;
-    return new StapctlError('HOST_KEY_UNKNOWN', `host key of ${host} (${where}) is not known: ${presented}`, {
-      host,
-      cause: error,
-      hint:
-        `check the fingerprint out of band, then: ssh-keyscan ${portFlag}${lookupName} >> ${options.knownHostsFiles[0] ?? '~/.ssh/known_hosts'}` +
-        ' (or run once with --host-key-check accept-new)',
-    });
-  }
-  if (error.level === 'client-authentication') return authFailure(options.auth, auth, options.user, host);
+  if (verdict?.status === 'mismatch') return hostKeyChanged(error, state, verdict);
+  if (verdict?.status === 'revoked') return hostKeyRevoked(error, state, verdict);
+  if (verdict?.status === 'unknown' && error.level === 'handshake') return hostKeyUnknown(error, state);
+  if (error.level === 'client-authentication') return authFailure(options.auth, state.auth, options.user, options.host);
   if (error.level === 'client-timeout') {
-    return new StapctlError('CONNECT_TIMEOUT', `no SSH session with ${host} (${where}) within ${timeoutMs / 1000} s`, {
-      host,
+    return new StapctlError('CONNECT_TIMEOUT', `no SSH session with ${options.host} (${where(options)}) within ${state.timeoutMs / 1000} s`, {
+      host: options.host,
       cause: error,
       hint: 'check that the host is up and sshd answers on that port; raise --connect-timeout for slow links',
     });
   }
-  const code = typeof error.code === 'string' ? `${error.code}: ` : '';
-  return new StapctlError('CONNECT_FAILED', `cannot connect to ${host} (${where}): ${code === '' ? error.message : code.slice(0, -2)}`, {
-    host,
+  return connectFailed(error, options);
+}
+
+function where(options: ConnectOptions): string {
+  return `${options.address}:${options.port}`;
+}
+
+function presentedKey(check: HostKeyCheck): string {
+  return check.presented === undefined ? '' : fingerprint(check.presented);
+}
+
+function hostKeyChanged(error: Ssh2Error, state: Handshake, verdict: Extract<HostKeyVerdict, { status: 'mismatch' }>): StapctlError {
+  const { options } = state;
+  return new StapctlError(
+    'HOST_KEY_MISMATCH',
+    `HOST KEY CHANGED for ${options.host} (${where(options)}): it presented ${presentedKey(state.check)}, which is not the key recorded at ${verdict.file}:${verdict.line}. ` +
+      'Someone may be intercepting the connection (man in the middle), or the host was reinstalled. Refusing to connect.',
+    {
+      host: options.host,
+      file: verdict.file,
+      line: verdict.line,
+      cause: error,
+      hint: `only if you know why the key changed: ssh-keygen -R '${hostLookupName(state.lookupName, options.port)}' -f ${verdict.file}, then add the new key`,
+    },
+  );
+}
+
+function hostKeyRevoked(error: Ssh2Error, state: Handshake, verdict: Extract<HostKeyVerdict, { status: 'revoked' }>): StapctlError {
+  const { options } = state;
+  return new StapctlError('HOST_KEY_REVOKED', `host key ${presentedKey(state.check)} of ${options.host} (${where(options)}) is revoked at ${verdict.file}:${verdict.line}; refusing to connect`, {
+    host: options.host,
+    file: verdict.file,
+    line: verdict.line,
+    cause: error,
+    hint: 'the host must get a new host key; a revoked key is never accepted',
+  });
+}
+
+function hostKeyUnknown(error: Ssh2Error, state: Handshake): StapctlError {
+  const { options } = state;
+  const portFlag = options.port === 22 ? '' : `-p ${options.port} `;
+  return new StapctlError('HOST_KEY_UNKNOWN', `host key of ${options.host} (${where(options)}) is not known: ${presentedKey(state.check)}`, {
+    host: options.host,
+    cause: error,
+    hint:
+      `check the fingerprint out of band, then: ssh-keyscan ${portFlag}${state.lookupName} >> ${options.knownHostsFiles[0] ?? '~/.ssh/known_hosts'}` +
+      ' (or run once with --host-key-check accept-new)',
+  });
+}
+
+function connectFailed(error: Ssh2Error, options: ConnectOptions): StapctlError {
+  const reason = typeof error.code === 'string' ? error.code : error.message;
+  return new StapctlError('CONNECT_FAILED', `cannot connect to ${options.host} (${where(options)}): ${reason}`, {
+    host: options.host,
     cause: error,
     detail: error.message,
     hint:
@@ -320,6 +351,9 @@ function connectError(
         : 'check the address, the port and the network path to the host',
   });
 }
+
+/** Why a command was stopped before it ended by itself. */
+type StopReason = 'timeout' | 'interrupted' | 'output';
 
 class Session implements SshSession {
   private closed = false;
@@ -352,106 +386,102 @@ class Session implements SshSession {
         reject(this.lost('before the command started'));
         return;
       }
-      this.client.exec(`${PID_REPORT}${command}`, (error, channel) => {
+      if (options.signal?.aborted) {
+        reject(this.stopped('interrupted', options, Buffer.alloc(0)));
+        return;
+      }
+      this.client.exec(command, (error, channel) => {
         if (error !== undefined && error !== null) {
           reject(new StapctlError('CONNECT_FAILED', `${host}: cannot start a command: ${error.message}`, { host, cause: error }));
           return;
         }
-        const stdout = new CappedOutput(options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES);
-        const stderr = new PidReportingStderr();
-        let exit: { code: number | null; signal?: string } | undefined;
-        let timer: NodeJS.Timeout | undefined;
-        let done = false;
-        const finish = (outcome: () => void): void => {
-          if (done) return;
-          done = true;
-          if (timer !== undefined) clearTimeout(timer);
-          outcome();
-        };
-        channel.on('data', (chunk: Buffer) => stdout.push(chunk));
-        channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-        channel.on('exit', (code: number | null, signal?: string) => {
-          exit = { code: typeof code === 'number' ? code : null, ...(signal !== undefined && signal !== null && { signal }) };
-        });
-        channel.on('close', () => {
-          finish(() => {
-            if (exit === undefined) {
-              reject(this.lost('while the command ran'));
-              return;
-            }
-            resolve({ ...exit, stdout: stdout.output(), stderr: stderr.output(), truncated: stdout.truncated });
-          });
-        });
-        if (options.timeoutMs !== undefined) {
-          const timeoutMs = options.timeoutMs;
-          timer = setTimeout(() => {
-            finish(() => {
-              const timeout = new StapctlError('HOST_TIMEOUT', `${host}: the command did not finish within ${timeoutMs / 1000} s and was killed`, {
-                host,
-                detail: stderr.output().toString('utf8'),
-                hint: 'raise --timeout if the host is just slow',
-              });
-              this.killRemote(channel, stderr.pid, options.killCommand ?? killProcessGroupCommand).then(
-                () => reject(timeout),
-                () => reject(timeout),
-              );
-            });
-          }, timeoutMs);
-        }
-        channel.end(options.stdin);
+        new RunningCommand(channel, options, {
+          ended: resolve,
+          lost: () => reject(this.lost('while the command ran')),
+          stop: (reason, stderr) => {
+            const failure = this.stopped(reason, options, stderr);
+            this.stopRemote(channel, options.stopCommand?.(stderr)).then(
+              () => reject(failure),
+              () => reject(failure),
+            );
+          },
+        }).start();
       });
     });
   }
 
-  /**
-   * Stops a remote command past its deadline. A signal request (RFC 4254 6.9) is the clean way,
-   * but OpenSSH honours it only for sessions behind privilege separation, which root logins are
-   * not; and closing the channel does not stop a command that is not writing. So the process
-   * group of the session (sshd makes the login shell a session leader, pgid = its pid, reported
-   * by PID_REPORT) is also killed from a second channel on the same connection.
-   */
-  private async killRemote(channel: ClientChannel, pid: number | undefined, killCommand: (processGroup: number) => string): Promise<void> {
-    // ssh2's channel.signal() stays silent once our side sent EOF, which it always has after stdin.
-    const internals = channel as unknown as { outgoing: { id: number; state: string }; _client: { _protocol: { signal(id: number, name: string): void } } };
-    if (internals.outgoing.state === 'open' || internals.outgoing.state === 'eof') {
-      internals._client._protocol.signal(internals.outgoing.id, 'KILL');
+  private stopped(reason: StopReason, options: ExecOptions, stderr: Buffer): StapctlError {
+    const host = this.options.host;
+    if (reason === 'timeout') {
+      return new StapctlError('HOST_TIMEOUT', `${host}: the command did not finish within ${(options.timeoutMs ?? 0) / 1000} s and was stopped`, {
+        host,
+        detail: stderr.toString('utf8'),
+        hint: 'raise --timeout if the host is just slow',
+      });
     }
+    if (reason === 'output') {
+      return new StapctlError('OUTPUT_TOO_LARGE', `${host}: the command wrote more than ${options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES} bytes and was stopped`, {
+        host,
+        hint: 'the host answers with far more than a stapctl agent ever writes: check what runs there',
+      });
+    }
+    return new StapctlError('INTERRUPTED', `${host}: interrupted, the command was stopped`, { host, hint: 'run the action again to finish it on this host' });
+  }
+
+  /**
+   * A signal request (RFC 4254 6.9) is the clean way, but OpenSSH honours it only for sessions
+   * behind privilege separation, which root logins are not; and closing the channel does not
+   * stop a command that is not writing. So the caller's stop command also runs on a second
+   * channel of the same connection.
+   */
+  private async stopRemote(channel: ClientChannel, stopCommand: string | undefined): Promise<void> {
+    signalAfterEof(channel, 'KILL');
     channel.close();
-    if (pid === undefined || this.closed) return;
-    const kill = killCommand(pid);
+    if (stopCommand === undefined || this.closed) return;
     await new Promise<void>((resolve) => {
-      const guard = setTimeout(resolve, KILL_GRACE_MS);
-      this.client.exec(kill, (error, killer) => {
+      const guard = setTimeout(resolve, STOP_GRACE_MS);
+      this.client.exec(stopCommand, (error, stopper) => {
         if (error !== undefined && error !== null) {
           clearTimeout(guard);
           resolve();
           return;
         }
-        killer.resume();
-        killer.stderr.resume();
-        killer.on('close', () => {
+        stopper.resume();
+        stopper.stderr.resume();
+        stopper.on('close', () => {
           clearTimeout(guard);
           resolve();
         });
-        killer.end();
+        stopper.end();
       });
     });
   }
 
   async upload(localPath: string, remotePath: string, mode: number): Promise<void> {
     const sftp = await this.sftp();
-    const temporary = `${remotePath}.tmp-${randomBytes(6).toString('hex')}`;
+    const temporary = `${remotePath}.tmp-${randomBytes(8).toString('hex')}`;
+    let created = false;
     try {
-      await mkdirp(sftp, posix.dirname(remotePath));
-      await call((cb) => sftp.fastPut(localPath, temporary, { mode }, cb));
-      // The remote umask trims the mode given at creation.
-      await call((cb) => sftp.chmod(temporary, mode, cb));
+      const content = await readFile(localPath);
+      // 'wx' is O_CREAT|O_EXCL: a file or symlink planted at the temporary name is never written through.
+      const handle = await new Promise<Buffer>((resolve, reject) => sftp.open(temporary, 'wx', { mode }, (error, opened) => (error ? reject(error) : resolve(opened))));
+      created = true;
+      try {
+        for (let offset = 0; offset < content.length; offset += UPLOAD_CHUNK_BYTES) {
+          const length = Math.min(UPLOAD_CHUNK_BYTES, content.length - offset);
+          await call((cb) => sftp.write(handle, content, offset, length, offset, cb));
+        }
+        // The remote umask trims the mode given at creation.
+        await call((cb) => sftp.fchmod(handle, mode, cb));
+      } finally {
+        await call((cb) => sftp.close(handle, cb));
+      }
       await call((cb) => sftp.ext_openssh_rename(temporary, remotePath, cb));
     } catch (error) {
-      await call((cb) => sftp.unlink(temporary, cb)).catch(() => undefined);
+      if (created) await call((cb) => sftp.unlink(temporary, cb)).catch(() => undefined);
       throw new StapctlError('UPLOAD_FAILED', `${this.options.host}: upload to ${remotePath} failed: ${(error as Error).message}`, {
         host: this.options.host,
-        hint: "the host's sshd must offer SFTP and the login user's home must be writable",
+        hint: "the host's sshd must offer SFTP and the target directory must be writable",
         cause: error,
       });
     }
@@ -501,72 +531,96 @@ class Session implements SshSession {
   }
 }
 
-/**
- * Prefixed to every command: the login shell reports its pid (its process group) on stderr
- * before it runs the command, so a timeout can kill the whole group. Stripped from stderr.
- */
-const PID_REPORT = "printf 'stapctl-pid %s\\n' \"$$\" >&2; ";
-const PID_LINE = /(?:^|\n)(stapctl-pid (\d+)\n)/;
-const KILL_GRACE_MS = 5000;
+interface CommandEnd {
+  ended: (result: ExecResult) => void;
+  lost: () => void;
+  stop: (reason: StopReason, stderr: Buffer) => void;
+}
 
-/** The first LIMIT bytes of a stream; the rest is counted as dropped. */
-class CappedOutput {
-  protected readonly chunks: Buffer[] = [];
-  private kept = 0;
-  truncated = false;
+/** One exec channel: collects its output up to the cap and ends exactly once. */
+class RunningCommand {
+  private readonly stdout: CappedBuffer;
+  private readonly stderr: CappedBuffer;
+  private exit?: { code: number | null; signal?: string };
+  private timer?: NodeJS.Timeout;
+  private done = false;
+  private readonly onAbort = () => this.stop('interrupted');
+
+  constructor(
+    private readonly channel: ClientChannel,
+    private readonly options: ExecOptions,
+    private readonly end: CommandEnd,
+  ) {
+    this.stdout = new CappedBuffer(options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES);
+    this.stderr = new CappedBuffer(options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES);
+  }
+
+  start(): void {
+    const { channel, options } = this;
+    channel.on('data', (chunk: Buffer) => this.stdout.push(chunk) || this.stop('output'));
+    channel.stderr.on('data', (chunk: Buffer) => this.stderr.push(chunk) || this.stop('output'));
+    channel.on('exit', (code: number | null, signal?: string) => {
+      this.exit = { code: typeof code === 'number' ? code : null, ...(signal !== undefined && signal !== null && { signal }) };
+    });
+    channel.on('close', () => this.finish(() => (this.exit === undefined ? this.end.lost() : this.end.ended({ ...this.exit, stdout: this.stdout.bytes(), stderr: this.stderr.bytes() }))));
+    if (options.timeoutMs !== undefined) this.timer = setTimeout(() => this.stop('timeout'), options.timeoutMs);
+    options.signal?.addEventListener('abort', this.onAbort, { once: true });
+    channel.end(options.stdin);
+  }
+
+  private stop(reason: StopReason): void {
+    this.finish(() => this.end.stop(reason, this.stderr.bytes()));
+  }
+
+  private finish(outcome: () => void): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    this.options.signal?.removeEventListener('abort', this.onAbort);
+    outcome();
+  }
+}
+
+/** Keeps at most `limit` bytes; push says whether the chunk fitted. */
+class CappedBuffer {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
 
   constructor(private readonly limit: number) {}
 
-  push(chunk: Buffer): void {
-    const room = this.limit - this.kept;
-    if (chunk.length > room) this.truncated = true;
-    if (room <= 0) return;
-    const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
-    this.chunks.push(part);
-    this.kept += part.length;
+  push(chunk: Buffer): boolean {
+    if (this.size + chunk.length > this.limit) return false;
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    return true;
   }
 
-  output(): Buffer {
+  bytes(): Buffer {
     return Buffer.concat(this.chunks);
   }
 }
 
-/** The marker is looked for anywhere, since a login script may print to stderr before it. */
-class PidReportingStderr extends CappedOutput {
-  constructor() {
-    super(MAX_STDERR_BYTES);
-  }
-
-  get pid(): number | undefined {
-    const match = PID_LINE.exec(Buffer.concat(this.chunks).toString('latin1'));
-    return match === null ? undefined : Number(match[2]);
-  }
-
-  override output(): Buffer {
-    const all = Buffer.concat(this.chunks);
-    const match = PID_LINE.exec(all.toString('latin1'));
-    if (match === null || match[1] === undefined) return all;
-    const start = match.index + match[0].length - match[1].length;
-    return Buffer.concat([all.subarray(0, start), all.subarray(start + match[1].length)]);
-  }
+/**
+ * ssh2's channel.signal() stays silent once our side sent EOF, which it always has after stdin,
+ * so the request goes through ssh2's private protocol object (test/fleet/ssh/transport.test.ts
+ * fails if ssh2 renames it). Returns whether the request was sent.
+ */
+export function signalAfterEof(channel: ClientChannel, name: string): boolean {
+  const internals = channel as unknown as { outgoing?: { id?: unknown; state?: unknown }; _client?: { _protocol?: { signal?: unknown } } };
+  const protocol = internals._client?._protocol;
+  const outgoing = internals.outgoing;
+  if (typeof protocol?.signal !== 'function' || typeof outgoing?.id !== 'number') return false;
+  if (outgoing.state !== 'open' && outgoing.state !== 'eof') return false;
+  (protocol.signal as (id: number, name: string) => void).call(protocol, outgoing.id, name);
+  return true;
 }
+
+const STOP_GRACE_MS = 5000;
+/** Below the 32 kB SFTP packet payload every server accepts. */
+const UPLOAD_CHUNK_BYTES = 32 * 1024;
 
 function call(operation: (callback: (error?: Error | null) => void) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     operation((error) => (error !== undefined && error !== null ? reject(error) : resolve()));
   });
-}
-
-/** mkdir -p over SFTP: a component that already exists as a directory is fine. */
-async function mkdirp(sftp: SFTPWrapper, dir: string): Promise<void> {
-  if (dir === '.' || dir === '/' || dir === '') return;
-  const parts = dir.split('/');
-  for (let index = 1; index <= parts.length; index++) {
-    const path = parts.slice(0, index).join('/');
-    if (path === '' || path === '.' || path === '~') continue;
-    const exists = await new Promise<boolean>((resolve) => {
-      sftp.stat(path, (error, stats) => resolve((error === undefined || error === null) && stats.isDirectory()));
-    });
-    if (!exists) await call((cb) => sftp.mkdir(path, cb));
-  }
 }

@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { AGENT_PROTOCOL, type AgentResponse } from '../../../src/agent.js';
-import { agentCommand, findAgentBundle, type AgentBundle } from '../../../src/fleet/agent/deploy.js';
+import { AGENT_PROTOCOL, runAgent, type AgentBundle, type AgentResponse } from '../../../src/fleet/agent/contract.js';
+import { findAgentBundle } from '../../../src/fleet/agent/local-bundle.js';
 import { FACTS_COMMAND } from '../../../src/fleet/facts/facts-command.js';
 import { statusFromFacts } from '../../../src/fleet/facts/status-from-facts.js';
 import { planAuth } from '../../../src/fleet/ssh/auth.js';
@@ -29,7 +29,6 @@ async function session(user: string): Promise<SshSession> {
   if (open !== undefined) return open;
   const auth = await planAuth({ identities: [{ file: farm.clientKey, origin: 'option' }], identitiesOnly: true, defaultKeyDir: join(scratch, 'no-keys'), host: host.name });
   const created = await connect({ host: host.name, address: host.address, port: host.port, user, auth, hostKeyPolicy: 'strict', knownHostsFiles: [farm.knownHostsFile] });
-  await created.upload(bundle.localPath, bundle.remotePath, 0o644);
   sessions.set(user, created);
   return created;
 }
@@ -39,9 +38,7 @@ function request(action: ServiceRequest['action'], tokens: OptionToken[] = []): 
 }
 
 async function agent(req: ServiceRequest, user = 'root'): Promise<AgentResponse> {
-  const result = await (await session(user)).exec(agentCommand(bundle, false), { stdin: JSON.stringify({ protocol: AGENT_PROTOCOL, request: req }), timeoutMs: 60_000 });
-  assert.equal(result.code, 0, result.stderr.toString());
-  return JSON.parse(result.stdout.toString()) as AgentResponse;
+  return runAgent(await session(user), host.name, { protocol: AGENT_PROTOCOL, request: req }, { bundle, deadline: Date.now() + 60_000 });
 }
 
 async function facts(req: ServiceRequest, user = 'root') {

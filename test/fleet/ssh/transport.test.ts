@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { StapctlError } from '../../../src/errors.js';
 import { planAuth, type AuthPlan } from '../../../src/fleet/ssh/auth.js';
 import { connect, JumpHosts, type ConnectOptions, type SshSession } from '../../../src/fleet/ssh/transport.js';
+import { startSsh2Host } from '../../support/ssh2-host.js';
 
 interface Sshd {
   port: number;
@@ -189,34 +190,86 @@ describe('exec', () => {
     assert.equal(result.signal, 'SIGTERM');
   });
 
-  test('a command past its deadline is killed on the host and rejected with HOST_TIMEOUT', async () => {
-    const pidFile = join(main.dir, 'timeout.pids');
-    const started = Date.now();
-    const error = await withSession(options(main), (session) =>
-      rejection(session.exec(`echo $$ > ${pidFile}; sleep 30 & echo $! >> ${pidFile}; wait; echo finished`, { stdin: 'input', timeoutMs: 700 })),
-    );
-    assert.equal(error.code, 'HOST_TIMEOUT');
-    assert.equal(error.host, `test-${main.port}`);
-    assert.ok(Date.now() - started < 5000);
+  // The command reports its process group on stderr; the stop command kills that group.
+  const reportingGroup = (command: string) => `printf 'group %s\\n' "$$" >&2; ${command}`;
+  const killGroup = (stderr: Buffer) => {
+    const group = /group (\d+)/.exec(stderr.toString())?.[1];
+    return group === undefined ? undefined : `kill -KILL -${group}`;
+  };
+
+  async function assertGone(pidFile: string): Promise<void> {
     const pids = readFileSync(pidFile, 'utf8').trim().split('\n');
-    assert.equal(pids.length, 2);
+    assert.ok(pids.length > 0);
     const deadline = Date.now() + 3000;
     while (pids.some((pid) => existsSync(`/proc/${pid}`)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     assert.deepEqual(
       pids.filter((pid) => existsSync(`/proc/${pid}`)),
       [],
     );
+  }
+
+  test('a command past its deadline is stopped on the host by the stop command and rejected with HOST_TIMEOUT', async () => {
+    const pidFile = join(main.dir, 'timeout.pids');
+    const started = Date.now();
+    const command = reportingGroup(`echo $$ > ${pidFile}; sleep 30 & echo $! >> ${pidFile}; wait; echo finished`);
+    // Long enough for the command to start on a loaded machine, far shorter than its sleep.
+    const error = await withSession(options(main), (session) => rejection(session.exec(command, { stdin: 'input', timeoutMs: 3000, stopCommand: killGroup })));
+    assert.equal(error.code, 'HOST_TIMEOUT');
+    assert.equal(error.host, `test-${main.port}`);
+    assert.ok(Date.now() - started < 10_000);
+    await assertGone(pidFile);
+  });
+
+  test('an aborted command is stopped on the host and rejected with INTERRUPTED', async () => {
+    const pidFile = join(main.dir, 'abort.pids');
+    const abort = new AbortController();
+    const command = reportingGroup(`echo $$ > ${pidFile}; sleep 30 & echo $! >> ${pidFile}; wait`);
+    const error = await withSession(options(main), async (session) => {
+      const stopped = rejection(session.exec(command, { stdin: 'input', signal: abort.signal, stopCommand: killGroup }));
+      while (!existsSync(pidFile) || readFileSync(pidFile, 'utf8').trim().split('\n').length < 2) await new Promise((resolve) => setTimeout(resolve, 20));
+      abort.abort();
+      return stopped;
+    });
+    assert.equal(error.code, 'INTERRUPTED');
+    await assertGone(pidFile);
+  });
+
+  test('stdout past the cap is cut, the command stopped and rejected with OUTPUT_TOO_LARGE', async () => {
+    const pidFile = join(main.dir, 'flood.pids');
+    const error = await withSession(options(main), (session) =>
+      rejection(session.exec(reportingGroup(`echo $$ > ${pidFile}; exec cat /dev/zero`), { maxOutputBytes: 1024 * 1024, stopCommand: killGroup })),
+    );
+    assert.equal(error.code, 'OUTPUT_TOO_LARGE');
+    await assertGone(pidFile);
+  });
+});
+
+describe("ssh2's private protocol object", () => {
+  test('a stopped command gets a KILL signal request even after stdin was closed (fails if ssh2 renames _protocol)', async () => {
+    const host = await startSsh2Host({ onExec: () => undefined });
+    try {
+      const error = await withSession(options(main, { port: host.port, knownHostsFiles: [knownHostsWith([host.knownHostsLine('127.0.0.1')])] }), (session) =>
+        rejection(session.exec('sleep 30', { stdin: 'input', timeoutMs: 300 })),
+      );
+      assert.equal(error.code, 'HOST_TIMEOUT');
+      const deadline = Date.now() + 2000;
+      while (host.signals.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.deepEqual(host.signals, ['KILL']);
+    } finally {
+      await host.close();
+    }
   });
 });
 
 describe('upload', () => {
-  test('creates the directories, sets the mode and leaves no temporary file', async () => {
+  test('writes into an existing directory, sets the mode and leaves no temporary file', async () => {
     const local = join(scratch, 'agent.cjs');
-    writeFileSync(local, 'console.log("agent v1")\n');
+    writeFileSync(local, 'console.log("agent v1")\n'.repeat(5000));
     const remoteDir = join(main.dir, 'cache', 'stapctl', '0.1.0-abc');
+    mkdirSync(remoteDir, { recursive: true });
     const remote = join(remoteDir, 'stapctl.cjs');
     await withSession(options(main), (session) => session.upload(local, remote, 0o750));
-    assert.equal(readFileSync(remote, 'utf8'), 'console.log("agent v1")\n');
+    assert.equal(readFileSync(remote, 'utf8'), 'console.log("agent v1")\n'.repeat(5000));
     assert.equal(statSync(remote).mode & 0o777, 0o750);
     assert.deepEqual(readdirSync(remoteDir), ['stapctl.cjs']);
   });
@@ -237,6 +290,7 @@ describe('upload', () => {
     writeFileSync(local, 'relative');
     const name = `stapctl-upload-test-${process.pid}`;
     try {
+      mkdirSync(join('/root', name));
       await withSession(options(main), (session) => session.upload(local, `${name}/file.txt`, 0o600));
       assert.equal(readFileSync(join('/root', name, 'file.txt'), 'utf8'), 'relative');
     } finally {

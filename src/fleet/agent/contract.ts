@@ -1,0 +1,363 @@
+/**
+ * The controller-agent contract, whole: the request and response schema (both ends validate
+ * with it), where the agent is cached on a host and how that cache is checked, the one fixed
+ * launcher command and its exit codes, the PID report and the kill command, `become` as a
+ * wrapper around the launcher, and `runAgent`, which runs one request on a connected host.
+ * Nothing user-supplied is ever part of the remote command: the request travels on stdin.
+ *
+ * The agent bundle imports this module, so it imports zod/mini (40 kB, not zod's 750 kB) and
+ * only types from the SSH transport: ssh2 must stay out of the bundle.
+ */
+import { createHash } from 'node:crypto';
+import * as z from 'zod/mini';
+import { StapctlError, type ErrorCode, type SerializedError } from '../../errors.js';
+import { sanitizeDeep, stripTerminalEscapes } from '../../sanitize.js';
+import type { ServiceRequest } from '../../service/engine.js';
+import { ACTIONS, type ActionReport } from '../../service/report.js';
+import { VERSION } from '../../version.js';
+import type { ExecResult, SshSession } from '../ssh/transport.js';
+
+export const AGENT_PROTOCOL = 1;
+
+// ---- The schema ----------------------------------------------------------------------------
+
+const text = z.string();
+const texts = z.array(text);
+const count = z.int().check(z.nonnegative());
+const pid = z.int().check(z.positive());
+const port = z.int().check(z.gte(0), z.lte(65_535));
+
+const errorCode = z.custom<ErrorCode>((value) => typeof value === 'string' && /^[A-Z][A-Z0-9_]{0,63}$/.test(value), 'not an error code');
+
+const serializedError = z.object({
+  code: errorCode,
+  message: text,
+  hint: z.optional(text),
+  file: z.optional(text),
+  line: z.optional(count),
+  column: z.optional(count),
+  host: z.optional(text),
+  detail: z.optional(text),
+});
+
+const serverSpec = z.object({
+  arch: text,
+  releases: texts,
+  runtime: text,
+  defines: texts,
+  includes: texts,
+  builds: texts,
+  user: text,
+  nickname: text,
+  log: text,
+  port: text,
+  ssl: text,
+  maxThreads: text,
+  maxRequestSize: text,
+  maxCompressedRequest: text,
+});
+
+const step = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('start'),
+    spec: serverSpec,
+    outcome: z.enum(['started', 'already-running', 'failed']),
+    pid: z.optional(pid),
+    port: z.optional(port),
+    error: z.optional(serializedError),
+    logTail: z.optional(texts),
+  }),
+  z.object({
+    kind: z.literal('stop'),
+    spec: serverSpec,
+    outcome: z.enum(['stopped', 'killed', 'not-running', 'failed', 'unknown-nickname']),
+    pid: z.optional(pid),
+    error: z.optional(serializedError),
+  }),
+  z.object({
+    kind: z.literal('status'),
+    spec: serverSpec,
+    outcome: z.enum(['running', 'dead', 'not-running', 'unknown-nickname']),
+    pid: z.optional(pid),
+    port: z.optional(port),
+  }),
+  z.object({ kind: z.literal('skip'), spec: serverSpec }),
+  z.object({ kind: z.literal('none-running'), action: z.enum(['stop', 'status', 'condrestart']) }),
+  z.object({ kind: z.literal('error'), error: serializedError }),
+]);
+
+const actionReport = z.object({
+  action: z.enum(ACTIONS),
+  steps: z.array(step),
+  exitCode: z.int().check(z.gte(0), z.lte(255)),
+  warnings: texts,
+});
+
+const responseHeader = { protocol: z.literal(AGENT_PROTOCOL), version: text, hostname: text };
+
+const optionToken = z.union([
+  z.object({ flag: z.literal('i') }),
+  z.object({
+    flag: z.enum(['a', 'r', 'u', 'I', 'R', 'B', 'D', 'n', 'p', 'port', 'log', 'ssl', 'max-threads', 'max-request-size', 'max-compressed-request']),
+    value: text,
+  }),
+]);
+
+const requestSchema = z.object({
+  protocol: z.literal(AGENT_PROTOCOL),
+  request: z.object({
+    action: z.enum(ACTIONS),
+    tokens: z.array(optionToken),
+    configFile: z.optional(text),
+    keepTemp: z.optional(z.boolean()),
+    usePassword: z.optional(z.boolean()),
+    root: z.optional(text),
+    serverUser: z.optional(text),
+    startTimeoutMs: z.optional(count),
+    stopTimeoutMs: z.optional(count),
+  }),
+});
+
+export interface AgentRequest {
+  protocol: typeof AGENT_PROTOCOL;
+  request: ServiceRequest;
+}
+
+export type AgentResponse =
+  | { protocol: typeof AGENT_PROTOCOL; version: string; hostname: string; report: ActionReport }
+  | { protocol: typeof AGENT_PROTOCOL; version: string; hostname: string; error: SerializedError };
+
+// Typed as the engine's types, so that the schema and the types cannot drift apart unnoticed.
+const reportResponse: z.ZodMiniType<Extract<AgentResponse, { report: unknown }>> = z.object({ ...responseHeader, report: actionReport });
+const errorResponse: z.ZodMiniType<Extract<AgentResponse, { error: unknown }>> = z.object({ ...responseHeader, error: serializedError });
+const requestMatchesType: z.ZodMiniType<AgentRequest> = requestSchema;
+
+/** The agent's side: the request it was given, or AGENT_PROTOCOL naming the first mismatch. */
+export function parseAgentRequest(input: string): ServiceRequest {
+  let data: unknown;
+  try {
+    data = JSON.parse(input);
+  } catch {
+    throw protocolError('the request is not JSON', 'the controller and the agent must be the same stapctl version');
+  }
+  const parsed = requestMatchesType.safeParse(data);
+  if (!parsed.success) throw protocolError(`the request does not match the protocol: ${firstIssue(parsed.error)}`, 'the controller and the agent must be the same stapctl version');
+  return parsed.data.request;
+}
+
+/**
+ * The controller's side: a host's answer checked against the schema before anything reads it,
+ * then cleaned of terminal escapes. Deep or huge junk fails the schema at its first wrong field,
+ * so it never reaches the sanitizer.
+ */
+export function decodeAgentResponse(host: string, data: unknown, excerpt: string): AgentResponse {
+  // Chosen by key rather than as a union, so that a mismatch names the field, not "invalid input".
+  const schema = typeof data === 'object' && data !== null && 'report' in data ? reportResponse : errorResponse;
+  const parsed = schema.safeParse(data);
+  if (!parsed.success) {
+    throw new StapctlError('AGENT_PROTOCOL', `the agent's answer does not match the protocol: ${firstIssue(parsed.error)}`, {
+      host,
+      detail: excerpt,
+      hint: 'the host may run another stapctl version, or something else answers in its place',
+    });
+  }
+  return sanitizeDeep(parsed.data);
+}
+
+function firstIssue(error: z.core.$ZodError): string {
+  const issue = error.issues[0];
+  if (issue === undefined) return 'unknown mismatch';
+  const path = issue.path.map(String).join('.') || '(top level)';
+  return stripTerminalEscapes(`${path}: ${issue.message}`).slice(0, 200);
+}
+
+function protocolError(message: string, hint: string): StapctlError {
+  return new StapctlError('AGENT_PROTOCOL', message, { hint });
+}
+
+// ---- The bundle and its cache on a host ------------------------------------------------------
+
+export interface AgentBundle {
+  /** The bundle on this machine. */
+  localPath: string;
+  /** Where it is cached on a host, relative to the login user's home. */
+  remotePath: string;
+  /** SHA-256 of the bundle, hex: the launcher runs a cached copy only if it has this hash. */
+  sha256: string;
+}
+
+/** A cache directory per version and content, so hosts never run a stale or foreign agent. */
+export function agentBundle(localPath: string, content: Buffer, version = VERSION): AgentBundle {
+  const sha256 = createHash('sha256').update(content).digest('hex');
+  return { localPath, remotePath: `${AGENT_CACHE_ROOT}/${version}-${sha256.slice(0, 12)}/stapctl.cjs`, sha256 };
+}
+
+/** Relative to the login user's home. This directory and everything below it is the user's, 0700. */
+const AGENT_CACHE_ROOT = '.cache/stapctl';
+
+// ---- The launcher ----------------------------------------------------------------------------
+
+/** The launcher's exit code when a cache directory is unsafe (someone else's, a symlink, writable by others). */
+export const CACHE_UNSAFE = 96;
+/** The launcher's exit code when the cached agent is missing or is not the bundle (hash): upload, then run again. */
+export const AGENT_MISSING = 97;
+/** The launcher's exit code when the host has no node. */
+export const NODE_MISSING = 98;
+
+/**
+ * The first stage, run by node on the host (`node -e`, argv: agent path, SHA-256, owner uid).
+ * It checks the two cache directories (real directories owned by the login user, writable by
+ * nobody else), reads the agent once through O_NOFOLLOW, hashes those bytes and compiles the
+ * same bytes, so no file swapped after the check can run. One node start, check included.
+ * Double quotes only: it travels inside single quotes.
+ */
+const BOOTSTRAP = [
+  'const fs=require("fs"),path=require("path"),M=require("module");',
+  'const [f,h,u]=process.argv.slice(1),uid=Number(u);',
+  'const unsafe=(p,why)=>{process.stderr.write("stapctl-cache-unsafe "+p+": "+why+"\\n");process.exit(96)};',
+  'for(const d of [path.dirname(path.dirname(f)),path.dirname(f)]){let s;try{s=fs.lstatSync(d)}catch{process.exit(97)}',
+  'if(!s.isDirectory())unsafe(d,"not a directory");if(s.uid!==uid)unsafe(d,"owned by uid "+s.uid);if(s.mode&18)unsafe(d,"writable by others")}',
+  'let b;try{const fd=fs.openSync(f,fs.constants.O_RDONLY|fs.constants.O_NOFOLLOW),s=fs.fstatSync(fd);if(!s.isFile()||s.uid!==uid)process.exit(97);b=fs.readFileSync(fd)}catch{process.exit(97)}',
+  'if(require("crypto").createHash("sha256").update(b).digest("hex")!==h)process.exit(97);',
+  'const m=new M(f,null);m.filename=f;m.paths=M._nodeModulePaths(path.dirname(f));process.argv.splice(1,3,f,"agent");m._compile(b.toString("utf8"),f)',
+].join('');
+
+const NODE = 'n=$(command -v node || command -v nodejs)';
+
+/**
+ * Privilege escalation is a wrapper around the launcher's node (Mitogen's sudo.py shape), not a
+ * branch inside it. `sudo -n` fails instead of asking for a password. The kill command goes
+ * through the same wrapper.
+ */
+export type Become = (argv: string) => string;
+export const sudo: Become = (argv) => `sudo -n -- ${argv}`;
+
+/**
+ * One exec per host and action: reports its PID, finds node, creates the cache directories
+ * (0700) when missing, and starts the first stage, which runs the cached agent if it checks out.
+ */
+export function launcherCommand(bundle: AgentBundle, become?: Become): string {
+  if (!/^[\w./-]+$/.test(bundle.remotePath)) throw new Error(`unsafe agent path ${bundle.remotePath}`);
+  if (!/^[0-9a-f]{64}$/.test(bundle.sha256)) throw new Error(`not a SHA-256: ${bundle.sha256}`);
+  const directory = bundle.remotePath.slice(0, bundle.remotePath.lastIndexOf('/'));
+  return [
+    PID_REPORT,
+    NODE,
+    `[ -n "$n" ] || { echo "node not found in PATH=$PATH" >&2; exit ${NODE_MISSING}; }`,
+    `d="$HOME/${directory}"`,
+    `[ -d "$d" ] || (umask 077 && mkdir -p "$d") || exit ${CACHE_UNSAFE}`,
+    `exec ${wrapped(`"$n" -e '${BOOTSTRAP}' "$HOME/${bundle.remotePath}" ${bundle.sha256} "$(id -u)"`, become)}`,
+  ].join('; ');
+}
+
+// ---- The PID report and the kill command -----------------------------------------------------
+
+/**
+ * The login shell reports its pid (sshd makes it a session leader: its pid is the process group)
+ * on stderr before anything else, so that a timeout or an interrupt can kill the whole group.
+ */
+const PID_REPORT = "printf 'stapctl-pid %s\\n' \"$$\" >&2";
+const PID_LINE = /(?:^|\n)(stapctl-pid (\d+)\n)/;
+
+/** The marker is looked for anywhere, since a login script may print to stderr before it. */
+export function reportedPid(stderr: Buffer): number | undefined {
+  const match = PID_LINE.exec(stderr.toString('latin1'));
+  return match === null ? undefined : Number(match[2]);
+}
+
+export function withoutPidReport(stderr: Buffer): Buffer {
+  const match = PID_LINE.exec(stderr.toString('latin1'));
+  if (match === null || match[1] === undefined) return stderr;
+  const start = match.index + match[0].length - match[1].length;
+  return Buffer.concat([stderr.subarray(0, start), stderr.subarray(start + match[1].length)]);
+}
+
+/**
+ * Kills an agent's process group. With become the agent runs as root, so the kill goes through
+ * sudo as well, and through the same node that ran the agent: a sudo rule that allows the login
+ * user only node (what AGENT_FAILED's hint suggests) then covers it too. Without `--`: dash's
+ * kill, the login shell of many users, refuses it.
+ */
+export function killCommand(processGroup: number, become?: Become): string {
+  if (!Number.isInteger(processGroup) || processGroup <= 1) throw new Error(`not a process group: ${processGroup}`);
+  if (become === undefined) return `kill -KILL -${processGroup}`;
+  return `${NODE}; exec ${become(`"$n" -e 'process.kill(-Number(process.argv[1]), "SIGKILL")' ${processGroup}`)}`;
+}
+
+function wrapped(argv: string, become: Become | undefined): string {
+  return become === undefined ? argv : become(argv);
+}
+
+// ---- One request on one host -----------------------------------------------------------------
+
+/** Past this, a host's stdout or stderr is cut, its command stopped and the host failed. */
+export const MAX_OUTPUT_BYTES = 4 * 1024 * 1024;
+
+export interface RunOptions {
+  bundle: AgentBundle;
+  become?: Become;
+  /** The deadline of the whole host, as a time in ms (Date.now()). */
+  deadline: number;
+  signal?: AbortSignal;
+}
+
+/** Runs one request on a connected host: launch, upload and launch again if needed, decode. */
+export async function runAgent(session: SshSession, host: string, request: AgentRequest, options: RunOptions): Promise<AgentResponse> {
+  const stdin = JSON.stringify(request);
+  const exec = () =>
+    session.exec(launcherCommand(options.bundle, options.become), {
+      stdin,
+      timeoutMs: Math.max(1, options.deadline - Date.now()),
+      maxOutputBytes: MAX_OUTPUT_BYTES,
+      ...(options.signal && { signal: options.signal }),
+      stopCommand: (stderr) => {
+        const group = reportedPid(stderr);
+        return group === undefined ? undefined : killCommand(group, options.become);
+      },
+    });
+  let result = await exec();
+  if (result.code === AGENT_MISSING) {
+    await session.upload(options.bundle.localPath, options.bundle.remotePath, 0o600);
+    result = await exec();
+    if (result.code === AGENT_MISSING) {
+      throw new StapctlError('AGENT_FAILED', 'the uploaded agent does not check out on the host (its SHA-256 differs), so it was not run', {
+        host,
+        hint: `something on the host changes ~/${options.bundle.remotePath}; remove ~/${AGENT_CACHE_ROOT} and check the host`,
+      });
+    }
+  }
+  return decodeLauncherResult(host, result);
+}
+
+function decodeLauncherResult(host: string, result: ExecResult): AgentResponse {
+  const errText = stripTerminalEscapes(withoutPidReport(result.stderr).toString('utf8')).trim();
+  if (result.code === NODE_MISSING) {
+    throw new StapctlError('NO_NODE_ON_HOST', 'node is not installed on the host', { host, detail: errText, hint: 'install Node.js 18 or later (Debian: apt-get install nodejs)' });
+  }
+  if (result.code === CACHE_UNSAFE) {
+    const line = /stapctl-cache-unsafe ([^\n]*)/.exec(errText)?.[1] ?? errText.slice(0, 200);
+    throw new StapctlError('AGENT_CACHE_UNSAFE', `the agent cache on the host is unsafe: ${line}`, {
+      host,
+      hint: `the cache directories must be the login user's own, not symlinks, writable by nobody else: check ~/${AGENT_CACHE_ROOT}`,
+    });
+  }
+  const text = result.stdout.toString('utf8').trim();
+  let data: unknown;
+  try {
+    data = JSON.parse(text.slice(text.lastIndexOf('\n') + 1));
+  } catch {
+    const sudo = /sudo: (a password is required|a terminal is required)/.test(errText);
+    throw new StapctlError('AGENT_FAILED', sudo ? 'sudo needs a password on this host' : `the agent failed (exit ${result.code ?? 'by signal'})`, {
+      host,
+      detail: excerpt(errText || text),
+      hint: sudo ? 'allow the login user passwordless sudo for node, or log in as root' : 'run with --verbose for its output',
+    });
+  }
+  return decodeAgentResponse(host, data, excerpt(text));
+}
+
+/** What --verbose shows of an answer that did not decode: short, and safe for a terminal. */
+function excerpt(text: string): string {
+  const head = stripTerminalEscapes(text.slice(0, 300));
+  return text.length > 300 ? `${head}... (${text.length} characters)` : head;
+}

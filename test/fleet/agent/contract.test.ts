@@ -1,0 +1,345 @@
+/**
+ * The controller-agent contract without root and without sshd: the launcher runs under a local
+ * `sh` with a temporary HOME (as Mitogen's first_stage_test does), and `runAgent` talks to a
+ * session that runs its commands the same way.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { StapctlError } from '../../../src/errors.js';
+import {
+  AGENT_MISSING,
+  AGENT_PROTOCOL,
+  agentBundle,
+  CACHE_UNSAFE,
+  decodeAgentResponse,
+  killCommand,
+  launcherCommand,
+  NODE_MISSING,
+  parseAgentRequest,
+  reportedPid,
+  runAgent,
+  sudo,
+  withoutPidReport,
+  type AgentBundle,
+  type AgentRequest,
+} from '../../../src/fleet/agent/contract.js';
+import type { ExecOptions, ExecResult, SshSession } from '../../../src/fleet/ssh/transport.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'stapctl-agent-contract-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+const RESPONSE = { protocol: AGENT_PROTOCOL, version: '0.0.0', hostname: 'h1', report: { action: 'status', steps: [], exitCode: 3, warnings: [] } };
+/** A stand-in agent: answers RESPONSE and leaves a mark, so a test can tell whether it ran. */
+const AGENT_SOURCE = `require("fs").writeFileSync(process.env.HOME + "/ran", "yes"); process.stdout.write(${JSON.stringify(JSON.stringify(RESPONSE))} + "\\n");`;
+
+let counter = 0;
+function fixture(source = AGENT_SOURCE): { home: string; bundle: AgentBundle; cached: string } {
+  const dir = join(scratch, `case-${++counter}`);
+  const home = join(dir, 'home');
+  mkdirSync(home, { recursive: true });
+  const localPath = join(dir, 'stapctl.cjs');
+  writeFileSync(localPath, source);
+  const bundle = agentBundle(localPath, Buffer.from(source), '9.9.9');
+  return { home, bundle, cached: join(home, bundle.remotePath) };
+}
+
+function cache(f: { bundle: AgentBundle; cached: string }, content = readFileSync(f.bundle.localPath)): void {
+  mkdirSync(dirname(f.cached), { recursive: true, mode: 0o700 });
+  writeFileSync(f.cached, content);
+}
+
+function launch(command: string, home: string, path = process.env.PATH ?? '') {
+  return spawnSync('/bin/sh', ['-c', command], { env: { HOME: home, PATH: path }, encoding: 'utf8', input: '{"protocol":1}' });
+}
+
+/** A directory of fake commands put first in PATH. */
+function fakeBin(scripts: Record<string, string>): string {
+  const bin = join(scratch, `bin-${++counter}`);
+  mkdirSync(bin);
+  for (const [name, body] of Object.entries(scripts)) {
+    writeFileSync(join(bin, name), `#!/bin/sh\n${body}\n`);
+    chmodSync(join(bin, name), 0o755);
+  }
+  return bin;
+}
+
+describe('the agent cache path', () => {
+  test('changes with the bundle content and the version', () => {
+    const a = agentBundle('/x', Buffer.from('one'), '1.0.0').remotePath;
+    assert.match(a, /^\.cache\/stapctl\/1\.0\.0-[0-9a-f]{12}\/stapctl\.cjs$/);
+    assert.notEqual(a, agentBundle('/x', Buffer.from('two'), '1.0.0').remotePath);
+    assert.notEqual(a, agentBundle('/x', Buffer.from('one'), '1.0.1').remotePath);
+  });
+
+  test('a remote path with shell characters is refused', () => {
+    assert.throws(() => launcherCommand({ localPath: '/x', remotePath: '.cache/$(id)/a', sha256: 'a'.repeat(64) }), /unsafe/);
+  });
+});
+
+describe('the launcher under a local sh', () => {
+  test('exits 98 with a message when the host has no node', () => {
+    const f = fixture();
+    const result = launch(launcherCommand(f.bundle), f.home, '/nonexistent-bin');
+    assert.equal(result.status, NODE_MISSING);
+    assert.match(result.stderr, /node not found/);
+  });
+
+  test('exits 97 when the agent is not cached yet, having created the cache directories 0700', () => {
+    const f = fixture();
+    const result = launch(launcherCommand(f.bundle), f.home);
+    assert.equal(result.status, AGENT_MISSING, result.stderr);
+    assert.equal(statSync(join(f.home, '.cache/stapctl')).mode & 0o777, 0o700);
+    assert.equal(statSync(dirname(f.cached)).mode & 0o777, 0o700);
+  });
+
+  test('runs the cached agent with the request on its stdin when its SHA-256 matches', () => {
+    const f = fixture('process.stdin.pipe(process.stdout)');
+    cache(f);
+    const result = launch(launcherCommand(f.bundle), f.home);
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout, '{"protocol":1}');
+  });
+
+  test('reports its pid first on stderr', () => {
+    const f = fixture();
+    cache(f);
+    const result = launch(launcherCommand(f.bundle), f.home);
+    assert.ok(reportedPid(Buffer.from(result.stderr)) !== undefined, result.stderr);
+  });
+
+  test('a replaced cached agent is not run: exit 97', () => {
+    const f = fixture();
+    cache(f, Buffer.from(`require("fs").writeFileSync(process.env.HOME + "/ran", "evil")`));
+    const result = launch(launcherCommand(f.bundle), f.home);
+    assert.equal(result.status, AGENT_MISSING);
+    assert.equal(existsSync(join(f.home, 'ran')), false);
+  });
+
+  test('an empty cached agent is not run: exit 97', () => {
+    const f = fixture();
+    cache(f, Buffer.alloc(0));
+    assert.equal(launch(launcherCommand(f.bundle), f.home).status, AGENT_MISSING);
+  });
+
+  test('a cached agent that is a symlink to the right content is not followed: exit 97', () => {
+    const f = fixture();
+    mkdirSync(dirname(f.cached), { recursive: true, mode: 0o700 });
+    symlinkSync(f.bundle.localPath, f.cached);
+    const result = launch(launcherCommand(f.bundle), f.home);
+    assert.equal(result.status, AGENT_MISSING);
+    assert.equal(existsSync(join(f.home, 'ran')), false);
+  });
+
+  test('a cache directory that is a symlink is refused: exit 96 naming it', () => {
+    const f = fixture();
+    const elsewhere = join(scratch, `elsewhere-${counter}`);
+    mkdirSync(elsewhere, { mode: 0o700 });
+    mkdirSync(join(f.home, '.cache'), { recursive: true });
+    symlinkSync(elsewhere, join(f.home, '.cache/stapctl'));
+    const result = launch(launcherCommand(f.bundle), f.home);
+    assert.equal(result.status, CACHE_UNSAFE);
+    assert.match(result.stderr, /stapctl-cache-unsafe .*\.cache\/stapctl: not a directory/);
+    assert.equal(existsSync(join(f.home, 'ran')), false);
+  });
+
+  test('a cache directory writable by others is refused: exit 96', () => {
+    const f = fixture();
+    cache(f);
+    chmodSync(dirname(f.cached), 0o777);
+    const result = launch(launcherCommand(f.bundle), f.home);
+    assert.equal(result.status, CACHE_UNSAFE);
+    assert.match(result.stderr, /writable by others/);
+    assert.equal(existsSync(join(f.home, 'ran')), false);
+  });
+
+  test("a cache directory owned by another user is refused: exit 96 (another uid faked through id)", () => {
+    const f = fixture();
+    cache(f);
+    const otherUid = (process.getuid?.() ?? 0) + 4242;
+    const bin = fakeBin({ id: `echo ${otherUid}` });
+    const result = launch(launcherCommand(f.bundle), f.home, `${bin}:${process.env.PATH ?? ''}`);
+    assert.equal(result.status, CACHE_UNSAFE);
+    assert.match(result.stderr, /owned by uid/);
+    assert.equal(existsSync(join(f.home, 'ran')), false);
+  });
+
+  test('become wraps the same first stage in sudo -n, which never asks for a password', () => {
+    const f = fixture();
+    cache(f);
+    const log = join(scratch, `sudo-args-${counter}`);
+    // A stand-in sudo: records its arguments, then runs what follows `--`.
+    const bin = fakeBin({ sudo: `printf '%s\\n' "$@" > ${log}; [ "$1" = -n ] && [ "$2" = -- ] || exit 1; shift 2; exec "$@"` });
+    const result = launch(launcherCommand(f.bundle, sudo), f.home, `${bin}:${process.env.PATH ?? ''}`);
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(JSON.parse(result.stdout), RESPONSE);
+    const args = readFileSync(log, 'utf8').split('\n');
+    assert.deepEqual(args.slice(0, 2), ['-n', '--']);
+    assert.match(args[2] ?? '', /node/);
+    assert.equal(args[3], '-e');
+  });
+});
+
+describe('the PID report', () => {
+  test('is found after lines a login script printed, and stripped from stderr', () => {
+    const stderr = Buffer.from('motd line\nstapctl-pid 4242\nreal error\n');
+    assert.equal(reportedPid(stderr), 4242);
+    assert.equal(withoutPidReport(stderr).toString(), 'motd line\nreal error\n');
+  });
+});
+
+describe('the kill command', () => {
+  for (const become of [undefined, sudo]) {
+    test(`${become ? '(become: through sudo -n and node) ' : ''}ends the whole process group of an agent`, { skip: become !== undefined && process.getuid?.() !== 0 && 'sudo -n needs root here' }, async () => {
+      const group = spawn('/bin/sh', ['-c', 'sleep 60 & exec sleep 60'], { detached: true, stdio: 'ignore' });
+      assert.ok(group.pid);
+      const ended = once(group, 'exit');
+      const kill = spawnSync('/bin/sh', ['-c', killCommand(group.pid, become)], { encoding: 'utf8', timeout: 10_000 });
+      if (kill.status !== 0) process.kill(-group.pid, 'SIGKILL');
+      assert.equal(kill.status, 0, kill.stderr);
+      assert.deepEqual(await ended, [null, 'SIGKILL']);
+      // A killed background child may linger as a zombie until it is reaped: dead all the same.
+      const left = spawnSync('ps', ['-o', 'stat=', '-g', String(group.pid)], { encoding: 'utf8' });
+      assert.deepEqual(left.stdout.split('\n').filter((stat) => stat !== '' && !stat.startsWith('Z')), [], 'a process of the group survived');
+    });
+  }
+
+  test('refuses a process group that would mean every process', () => {
+    assert.throws(() => killCommand(1, sudo), /not a process group/);
+    assert.throws(() => killCommand(0), /not a process group/);
+  });
+});
+
+describe('the schema', () => {
+  function protocolError(data: unknown): StapctlError {
+    try {
+      decodeAgentResponse('h1', data, 'excerpt');
+    } catch (error) {
+      assert.ok(error instanceof StapctlError);
+      return error;
+    }
+    assert.fail('expected AGENT_PROTOCOL');
+  }
+
+  const status = (spec: Record<string, unknown>) => ({
+    ...RESPONSE,
+    report: { action: 'status', steps: [{ kind: 'status', outcome: 'running', pid: 9, spec }], exitCode: 0, warnings: [] },
+  });
+  const spec = { arch: 'x86_64', releases: ['6.1'], runtime: '', defines: [], includes: [], builds: [], user: 'stap-server', nickname: 'a', log: '', port: '', ssl: '', maxThreads: '', maxRequestSize: '', maxCompressedRequest: '' };
+
+  test('a well-formed response decodes, its strings cleaned of terminal escapes', () => {
+    const decoded = decodeAgentResponse('h1', status({ ...spec, nickname: 'a\u001b]0;pwned\u0007b' }), '');
+    assert.ok('report' in decoded);
+    assert.equal(decoded.report.steps[0]?.kind === 'status' && decoded.report.steps[0].spec.nickname, 'ab');
+  });
+
+  test('releases as a string is AGENT_PROTOCOL naming the field', () => {
+    const error = protocolError(status({ ...spec, releases: '6.1' }));
+    assert.equal(error.code, 'AGENT_PROTOCOL');
+    assert.match(error.message, /report\.steps\.0\.spec\.releases/);
+    assert.equal(error.host, 'h1');
+    assert.equal(error.detail, 'excerpt');
+  });
+
+  test('300k-deep JSON is AGENT_PROTOCOL within a second, without a stack overflow', () => {
+    const deep = JSON.parse('['.repeat(300_000) + ']'.repeat(300_000));
+    const began = performance.now();
+    assert.equal(protocolError({ ...RESPONSE, report: deep }).code, 'AGENT_PROTOCOL');
+    assert.equal(protocolError(deep).code, 'AGENT_PROTOCOL');
+    assert.ok(performance.now() - began < 1000);
+  });
+
+  test('an unknown step kind is AGENT_PROTOCOL', () => {
+    assert.equal(protocolError({ ...RESPONSE, report: { ...RESPONSE.report, steps: [{ kind: 'format-disk' }] } }).code, 'AGENT_PROTOCOL');
+  });
+
+  test('the agent refuses a request with a wrongly typed field', () => {
+    assert.throws(() => parseAgentRequest('{"protocol":1,"request":{"action":"status","tokens":"-i"}}'), (error: StapctlError) => error.code === 'AGENT_PROTOCOL' && /tokens/.test(error.message));
+  });
+
+  test('the agent accepts the request the controller builds', () => {
+    const request = { action: 'start' as const, tokens: [{ flag: 'i' as const }, { flag: 'r' as const, value: '6.1' }], serverUser: 'stap-server' };
+    assert.deepEqual(parseAgentRequest(JSON.stringify({ protocol: AGENT_PROTOCOL, request })), request);
+  });
+});
+
+/** An SshSession whose commands run under the local sh with HOME set, and whose uploads copy. */
+class LocalShellSession implements SshSession {
+  readonly warnings: string[] = [];
+  readonly commands: string[] = [];
+  uploads = 0;
+
+  constructor(
+    private readonly home: string,
+    private readonly onUpload: (remote: string) => void = () => {},
+  ) {}
+
+  async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    this.commands.push(command);
+    const result = spawnSync('/bin/sh', ['-c', command], { env: { HOME: this.home, PATH: process.env.PATH ?? '' }, input: options.stdin ?? '' });
+    return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+  }
+
+  async upload(localPath: string, remotePath: string): Promise<void> {
+    this.uploads += 1;
+    copyFileSync(localPath, join(this.home, remotePath));
+    this.onUpload(join(this.home, remotePath));
+  }
+
+  close(): void {}
+}
+
+describe('runAgent on a session', () => {
+  const request = { protocol: AGENT_PROTOCOL, request: { action: 'status', tokens: [] } } satisfies AgentRequest;
+
+  test('uploads a missing agent, runs it and decodes its answer', async () => {
+    const f = fixture();
+    const session = new LocalShellSession(f.home);
+    const response = await runAgent(session, 'h1', request, { bundle: f.bundle, deadline: Date.now() + 10_000 });
+    assert.deepEqual(response, RESPONSE);
+    assert.equal(session.uploads, 1);
+    assert.equal(session.commands.length, 2);
+  });
+
+  test('a replaced cached agent is uploaded again and only then run', async () => {
+    const f = fixture();
+    cache(f, Buffer.from('process.exit(0)'));
+    const session = new LocalShellSession(f.home);
+    assert.deepEqual(await runAgent(session, 'h1', request, { bundle: f.bundle, deadline: Date.now() + 10_000 }), RESPONSE);
+    assert.equal(session.uploads, 1);
+    assert.equal(readFileSync(f.cached, 'utf8'), AGENT_SOURCE);
+  });
+
+  test('an upload that does not check out is AGENT_FAILED and nothing runs', async () => {
+    const f = fixture();
+    const session = new LocalShellSession(f.home, (remote) => writeFileSync(remote, 'tampered'));
+    await assert.rejects(runAgent(session, 'h1', request, { bundle: f.bundle, deadline: Date.now() + 10_000 }), (error: StapctlError) => error.code === 'AGENT_FAILED' && /SHA-256/.test(error.message));
+    assert.equal(existsSync(join(f.home, 'ran')), false);
+  });
+
+  test('an unsafe cache is AGENT_CACHE_UNSAFE and nothing is uploaded', async () => {
+    const f = fixture();
+    cache(f);
+    chmodSync(join(f.home, '.cache/stapctl'), 0o777);
+    const session = new LocalShellSession(f.home);
+    await assert.rejects(runAgent(session, 'h1', request, { bundle: f.bundle, deadline: Date.now() + 10_000 }), (error: StapctlError) => error.code === 'AGENT_CACHE_UNSAFE' && /writable by others/.test(error.message));
+    assert.equal(session.uploads, 0);
+  });
+
+  test('a response with a wrongly typed field is AGENT_PROTOCOL with a short excerpt', async () => {
+    const f = fixture(`process.stdout.write(JSON.stringify({ protocol: 1, version: "x", hostname: "h", report: { action: "status", steps: [], exitCode: "0", warnings: [] }, pad: "\\u001b[2J" + "x".repeat(5000) }))`);
+    cache(f);
+    const error = await runAgent(new LocalShellSession(f.home), 'h1', request, { bundle: f.bundle, deadline: Date.now() + 10_000 }).then(
+      () => assert.fail('expected AGENT_PROTOCOL'),
+      (caught: StapctlError) => caught,
+    );
+    assert.equal(error.code, 'AGENT_PROTOCOL');
+    assert.match(error.message, /report\.exitCode/);
+    assert.ok((error.detail ?? '').length < 400);
+    assert.equal((error.detail ?? '').includes('\u001b'), false);
+  });
+});
