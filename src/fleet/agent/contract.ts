@@ -305,16 +305,23 @@ export interface RunOptions {
 export async function runAgent(session: SshSession, host: string, request: AgentRequest, options: RunOptions): Promise<AgentResponse> {
   const stdin = JSON.stringify(request);
   const exec = () =>
-    session.exec(launcherCommand(options.bundle, options.become), {
-      stdin,
-      timeoutMs: Math.max(1, options.deadline - Date.now()),
-      maxOutputBytes: MAX_OUTPUT_BYTES,
-      ...(options.signal && { signal: options.signal }),
-      stopCommand: (stderr) => {
-        const group = reportedPid(stderr);
-        return group === undefined ? undefined : killCommand(group, options.become);
-      },
-    });
+    session
+      .exec(launcherCommand(options.bundle, options.become), {
+        stdin,
+        timeoutMs: Math.max(1, options.deadline - Date.now()),
+        maxOutputBytes: MAX_OUTPUT_BYTES,
+        ...(options.signal && { signal: options.signal }),
+        stopCommand: (stderr) => {
+          const group = reportedPid(stderr);
+          return group === undefined ? undefined : killCommand(group, options.become);
+        },
+      })
+      .catch((error: unknown) => {
+        // A stopped command's stderr is its detail: without the PID report, cleaned for a terminal.
+        if (!(error instanceof StapctlError) || error.detail === undefined) throw error;
+        const detail = excerpt(withoutPidReport(Buffer.from(error.detail)).toString('utf8').trim());
+        throw new StapctlError(error.code, error.message, { ...error.toJSON(), ...(detail !== '' ? { detail } : { detail: undefined }), cause: error });
+      });
   let result = await exec();
   if (result.code === AGENT_MISSING) {
     await session.upload(options.bundle.localPath, options.bundle.remotePath, 0o600);
