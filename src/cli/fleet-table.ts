@@ -6,6 +6,7 @@ import Table from 'cli-table3';
 import type { SerializedError } from '../errors.js';
 import type { FinalState, Progress } from '../fleet/run/fan-out.js';
 import type { HostResult } from '../fleet/run/fleet-run.js';
+import { cellText } from '../sanitize.js';
 import type { Step } from '../service/report.js';
 import { reportToJson, type ReportJson } from './service-json.js';
 
@@ -28,7 +29,7 @@ export function renderFleetTable(results: readonly HostResult[], style: Style): 
   });
   for (const result of results) {
     const rows = serverRows(result.report?.steps ?? []);
-    const hostCells = [result.host, paint(result.state, COLORS[result.state], style)];
+    const hostCells = [cellText(result.host), paint(result.state, COLORS[result.state], style)];
     const error = hostError(result, style.verbose);
     if (rows.length === 0) {
       table.push([...hostCells, '', '', '', '', '', '', error]);
@@ -56,8 +57,8 @@ function serverRows(steps: readonly Step[]): ServerRow[] {
     const port = 'port' in step && step.port !== undefined ? String(step.port) : '';
     const state = step.kind === 'skip' ? 'not running' : step.outcome.replace(/-/g, ' ');
     rows.push({
-      cells: [step.spec.nickname || pid, step.spec.releases.join(' ') || '(running kernel)', step.spec.arch, pid, port, state],
-      error: 'error' in step && step.error ? step.error.message : '',
+      cells: [step.spec.nickname || pid, step.spec.releases.join(' ') || '(running kernel)', step.spec.arch, pid, port, state].map(cellText),
+      error: 'error' in step && step.error ? cellText(step.error.message) : '',
     });
   }
   return rows;
@@ -67,11 +68,15 @@ function hostError(result: HostResult, verbose: boolean): string {
   const errors: SerializedError[] = [];
   if (result.error) errors.push(result.error);
   for (const step of result.report?.steps ?? []) if (step.kind === 'error') errors.push(step.error);
-  return errors.map((error) => (verbose ? fullMessage(error) : error.message)).join('\n');
+  return errors.map((error) => (verbose ? fullMessage(error) : cellText(error.message))).join('\n');
 }
 
+/** One line each for message, hint and detail; a newline inside one of them is shown as `\n`. */
 function fullMessage(error: SerializedError): string {
-  return [error.message, error.hint && `hint: ${error.hint}`, error.detail].filter(Boolean).join('\n');
+  return [error.message, error.hint && `hint: ${error.hint}`, error.detail]
+    .filter((part): part is string => Boolean(part))
+    .map(cellText)
+    .join('\n');
 }
 
 /** "[12/64] 10 ok, 1 failed, 0 unreachable, 52 running; slowest h07 3.1 s". */

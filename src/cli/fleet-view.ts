@@ -9,6 +9,7 @@ import { hostEndpoint, hostSshConfig, runFleet, sshEnvironment, type SshEnvironm
 import { resolveTargets } from '../fleet/targets/host-pattern.js';
 import { HostBudget } from '../fleet/targets/host-range.js';
 import { describeHost, emptyInventory, findDefaultInventory, loadInventory, type HostEntry } from '../fleet/targets/inventory.js';
+import { terminalJson } from '../sanitize.js';
 import type { Command } from './argv.js';
 import { fleetJson, progressLine, renderFleetTable } from './fleet-table.js';
 import { errorLines } from './service-text.js';
@@ -65,7 +66,7 @@ export async function runFleetCommand(command: FleetCommand, env: NodeJS.Process
   const exitCode = fleetExitCode(results);
   const summary = summaryLine(results, performance.now() - began);
   if (command.json) {
-    process.stdout.write(JSON.stringify(fleetJson(command.action, results, exitCode, summary), null, 2) + '\n');
+    process.stdout.write(terminalJson(fleetJson(command.action, results, exitCode, summary)) + '\n');
     return exitCode;
   }
   process.stdout.write(renderFleetTable(results, { color, verbose: command.fleet.verbose }) + '\n');

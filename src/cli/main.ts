@@ -2,6 +2,7 @@
 /** The only place that prints and sets the exit code; everything below returns values. */
 import { StapctlError } from '../errors.js';
 import { EXIT_CODE, exitCodeOf } from '../exit-code.js';
+import { terminalJson } from '../sanitize.js';
 import { runService } from '../service/engine.js';
 import { parseArgv, type Command } from './argv.js';
 import { reportToJson } from './service-json.js';
@@ -28,7 +29,7 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'service': {
       const report = await runService(command.request);
       if (command.json) {
-        process.stdout.write(JSON.stringify(reportToJson(report), null, 2) + '\n');
+        process.stdout.write(terminalJson(reportToJson(report)) + '\n');
       } else {
         const { stdout, stderr } = renderServiceText(report);
         process.stdout.write(stdout);

@@ -1,8 +1,11 @@
 /**
  * The stock initscript's text view of an ActionReport: stdout line for line as
  * /usr/bin/stap-server prints it, and everything the stock script does not say on stderr.
+ * Both are cleaned for the terminal: the server log tail and values read from status files are
+ * text the server account could have written.
  */
 import type { SerializedError } from '../errors.js';
+import { stripTerminalEscapes } from '../sanitize.js';
 import type { ActionReport, Step } from '../service/report.js';
 import { formatServerOptions } from '../service/server-spec.js';
 
@@ -19,7 +22,7 @@ export function renderServiceText(report: ActionReport): RenderedText {
   const failedEarly = chunks.length === 0 && report.steps.some((step) => step.kind === 'error');
   const stdout = chunks.length > 0 || (report.action !== 'status' && !failedEarly) ? chunks.join('\n') + '\n' : '';
   const stderr = report.steps.flatMap(stepDiagnostics).concat(report.warnings.map((warning) => `stapctl: warning: ${warning}`));
-  return { stdout, stderr: stderr.map((line) => line + '\n').join('') };
+  return { stdout: stripTerminalEscapes(stdout), stderr: stripTerminalEscapes(stderr.map((line) => line + '\n').join('')) };
 }
 
 function stepText(step: Step): string | undefined {

@@ -80,6 +80,9 @@ export type ValueKind = 'text' | 'port' | 'count' | 'absolute-path' | 'list-item
 export function valueProblem(kind: ValueKind, value: string): string | undefined {
   // Status files are line based: a newline would end the value and forge the next setting.
   if (/[\n\r]/.test(value)) return 'may not contain a line break';
+  // A NUL cannot be an argument, and ESC and the like would reach terminals through status files.
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(value)) return 'may not contain a control character';
   switch (kind) {
     case 'text':
       return undefined;
@@ -154,13 +157,15 @@ class Cursor {
 
 const isBlank = (ch: string | undefined) => ch === ' ' || ch === '\t';
 
-/** Characters after `$` that make bash expand something (`$VAR`, `${..}`, `$(..)`, `$?`, ...). */
-function refuseExpansion(cursor: Cursor, quoted: boolean): void {
+/**
+ * Any `$` outside single quotes, escaped or not followed by a name: bash expands more forms than
+ * a reader can list (`$VAR`, `${..}`, `$(..)`, `$[..]` arithmetic, whose array subscripts run
+ * commands), and a literal `$` costs only a pair of quotes.
+ */
+function refuseDollar(cursor: Cursor): never {
   const next = cursor.peek(1);
-  if (next === undefined) return;
-  const expands = /[A-Za-z0-9_{(@*#?$!-]/.test(next) || (!quoted && (next === "'" || next === '"'));
-  if (!expands) return;
-  const what = next === '(' ? '"$(" would run a command' : `"$${next}" would expand a variable`;
+  const what =
+    next === '(' ? '"$(" would run a command' : next === '[' ? '"$[" would evaluate arithmetic' : next !== undefined && /[A-Za-z0-9_{@*#?$!-]/.test(next) ? `"$${next}" would expand a variable` : '"$" outside single quotes';
   throw new LineProblem('CONFIG_UNSAFE', what, UNSAFE_HINT);
 }
 
@@ -217,7 +222,7 @@ function readDoubleQuoted(cursor: Cursor): string {
       continue;
     }
     if (ch === '`') throw new LineProblem('CONFIG_UNSAFE', '"`" would run a command', UNSAFE_HINT);
-    if (ch === '$') refuseExpansion(cursor, true);
+    if (ch === '$') refuseDollar(cursor);
     out += ch;
     cursor.pos += 1;
   }
@@ -241,9 +246,7 @@ function readWord(cursor: Cursor, ctx: ConfigContext, inArray: boolean): string 
     } else if (ch === '`') {
       throw new LineProblem('CONFIG_UNSAFE', '"`" would run a command', UNSAFE_HINT);
     } else if (ch === '$') {
-      refuseExpansion(cursor, false);
-      out += ch;
-      cursor.pos += 1;
+      refuseDollar(cursor);
     } else if (';&|<>()'.includes(ch)) {
       throw syntax(`unquoted "${ch}"`, `quote the value, e.g. KEY='a${ch}b'`);
     } else if (inArray && '*?[{'.includes(ch)) {
@@ -262,9 +265,18 @@ function expectLineEnd(cursor: Cursor, reason: string, hint: string): void {
   if (!cursor.done && cursor.peek() !== '#') throw syntax(reason, hint);
 }
 
+// A control character is no part of any value: a NUL would end an argument, ESC would reach terminals.
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTER = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+
 /** The assignment on a line, or undefined for a blank or comment line. Throws LineProblem. */
 function parseLine(line: string, ctx: ConfigContext): Assignment | undefined {
   if (line.endsWith('\r')) throw syntax('line ends in a carriage return', 'convert the file to Unix line endings (dos2unix)');
+  const control = CONTROL_CHARACTER.exec(line);
+  if (control) {
+    const code = (control[0].codePointAt(0) ?? 0).toString(16).padStart(4, '0');
+    throw syntax(`control character U+${code} at column ${control.index + 1}`, 'config files are text: remove the character (cat -A shows it)');
+  }
   const cursor = new Cursor(line);
   cursor.skipBlanks();
   if (cursor.done || cursor.peek() === '#') return undefined;
@@ -404,7 +416,9 @@ function applyServerAssignment(spec: ServerSpec, assignment: Assignment): void {
     if (problem !== undefined) throw syntax(`an item of ${key} ${problem}`, `remove the empty item from ${key}`);
   }
   const field = LIST_FIELDS[key];
-  spec[field] = assignment.append ? [...spec[field], ...items] : [...items];
+  // In place: copying the list on every `KEY+=` line made a long file quadratic.
+  if (!assignment.append) spec[field] = [];
+  for (const item of items) spec[field].push(item);
 }
 
 /** A server config, or no config and every error when any line is bad (that server is skipped). */

@@ -50,21 +50,32 @@ export function parseStatusFile(text: string, file: string): ServerSpec {
     const key = match?.[1] ?? '';
     const append = match?.[2] === '+=';
     const value = match?.[3] ?? '';
-    if (match && isScalarKey(key) && !append) {
+    if (match && CONTROL_CHARACTER.test(value)) {
+      // No writer puts one there (values are checked); one here would reach a terminal or an argv.
+      throw invalidLine(line, index, file);
+    } else if (match && isScalarKey(key) && !append) {
       spec[SCALAR_FIELDS[key]] = value;
     } else if (match && isListKey(key)) {
       const field = LIST_FIELDS[key];
-      const items = value === '' || value === '()' ? [] : [value];
-      spec[field] = append ? [...spec[field], ...items] : items;
+      // In place: copying the list on every `KEY+=` line made a long file quadratic.
+      if (!append) spec[field] = [];
+      if (value !== '' && value !== '()') spec[field].push(value);
     } else {
-      throw new StapctlError('STATUS_FILE_INVALID', `invalid line "${line}" in a server status file`, {
-        file,
-        line: index + 1,
-        hint: `if no stap-serverd runs as that PID, remove ${file}`,
-      });
+      throw invalidLine(line, index, file);
     }
   });
   return spec;
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTER = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+
+function invalidLine(line: string, index: number, file: string): StapctlError {
+  return new StapctlError('STATUS_FILE_INVALID', `invalid line ${JSON.stringify(line)} in a server status file`, {
+    file,
+    line: index + 1,
+    hint: `if no stap-serverd runs as that PID, remove ${file}`,
+  });
 }
 
 export function statusFileName(pid: number): string {

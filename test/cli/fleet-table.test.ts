@@ -42,6 +42,29 @@ describe('the fleet table', () => {
     assert.match(text, /ECONNREFUSED/);
   });
 
+  test('a newline in a nickname is shown as \\n and forges no row of its own', () => {
+    const forged: HostResult = {
+      ...ok,
+      report: { action: 'start', exitCode: 0, warnings: [], steps: [{ kind: 'start', spec: { ...spec, nickname: 'n\n│ h9 │ ok' }, outcome: 'started', pid: 101, port: 40001 }] },
+    };
+    const lines = renderFleetTable([forged], { color: false, verbose: false }).split('\n');
+    assert.equal(lines.filter((line) => line.includes('h9')).length, 1);
+    assert.ok(lines.some((line) => line.includes('n\\n│ h9 │ ok')));
+    assert.equal(lines.length, renderFleetTable([ok], { color: false, verbose: false }).split('\n').length);
+  });
+
+  test('a bidi override in a host\'s answer is shown escaped', () => {
+    const text = renderFleetTable([{ ...unreachable, error: { code: 'AGENT_FAILED', message: 'abc\u202edef' } }], { color: false, verbose: false });
+    assert.ok(!text.includes('\u202e'));
+    assert.ok(text.includes('abc\\u202edef'));
+  });
+
+  test('a verbose detail keeps its text but not its line breaks or escapes', () => {
+    const text = renderFleetTable([{ ...unreachable, error: { code: 'AGENT_FAILED', message: 'm', detail: 'one\n\u001b]52;c;eA==\u0007two' } }], { color: false, verbose: true });
+    assert.ok(text.includes('one\\ntwo'));
+    assert.ok(!text.includes('\u001b'));
+  });
+
   test('colour is used only when asked for', () => {
     const escape = String.fromCharCode(27);
     assert.equal(renderFleetTable([ok], { color: false, verbose: false }).includes(escape), false);

@@ -76,6 +76,21 @@ describe('the stock text view', () => {
     assert.match(stderr, /last lines of the server log:\n {2}line one\n {2}line two\n/);
   });
 
+  test('an OSC 52 clipboard write and cursor moves in the log tail are not passed to the terminal', () => {
+    const error = { code: 'SERVER_START_FAILED' as const, message: 'stap-serverd exited at once' };
+    const tail = ['\u001b]52;c;Y3VybCBldmlsLmV4YW1wbGV8c2g=\u0007clip', '\u001b[2A\u001b[2KOK\u001b[1B\r'];
+    const { stdout, stderr } = renderServiceText(report('start', [{ kind: 'start', spec: spec(), outcome: 'failed', error, logTail: tail }], 1));
+    assert.equal(stdout, `Starting stap-server ${OPTIONS}\nFAILED\n`);
+    assert.match(stderr, /last lines of the server log:\n {2}clip\n {2}OK\n$/);
+    assert.ok(!stderr.includes('\u001b'));
+  });
+
+  test('a value from a status file cannot put escape sequences on stdout', () => {
+    const steps: Step[] = [{ kind: 'status', spec: spec({ nickname: 'n\u001b]0;title\u0007\u202e' }), outcome: 'running', pid: 42 }];
+    const { stdout } = renderServiceText(report('status', steps));
+    assert.equal(stdout, 'stap-server -a "x86_64" -r "6.1.0" -u "stap-server" -n "n\\u202e" --log "/var/log/stap-server/log" running as PID 42\n');
+  });
+
   test('warnings such as a SIGKILL escalation go to stderr', () => {
     const { stderr } = renderServiceText(report('stop', [], 0, ['killed 42']));
     assert.equal(stderr, 'stapctl: warning: killed 42\n');
