@@ -10,6 +10,8 @@ export type ErrorCode =
   | 'CONFIG_UNREADABLE'
   | 'STATUS_FILE_INVALID'
   | 'STATUS_UNREADABLE'
+  | 'STATUS_FILE_UNTRUSTED'
+  | 'UNSAFE_PATH'
   | 'NO_SUCH_RELEASE_TREE'
   | 'NO_SUCH_PID'
   | 'UNKNOWN_NICKNAME'
@@ -23,6 +25,7 @@ export type ErrorCode =
   | 'SERVER_STOP_FAILED'
   | 'CERT_FAILED'
   | 'LOCK_TIMEOUT'
+  | 'LOCK_FAILED'
   | 'PERMISSION_DENIED'
   | 'LOG_UNWRITABLE'
   // fleet

@@ -3,6 +3,7 @@
  * force-reload do, as one function from a request to an ActionReport. It never prints; the CLI,
  * the agent and the fleet render the report.
  */
+import { closeSync, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isMissingFile, StapctlError } from '../errors.js';
 import { EXIT_CODE, outcomeOf, worstOutcome, type Outcome } from '../exit-code.js';
@@ -15,10 +16,11 @@ import { isServerProcess, listeningPorts, readProcess } from './proc.js';
 import type { Action, ActionReport, StartStep, Step, StopStep } from './report.js';
 import { ensureCertificate, serverArgv, spawnServer, stopServer } from './server-process.js';
 import { formatServerOptions, sameConfiguration, type ServerSpec } from './server-spec.js';
-import { prepareLogFile, ServiceLog } from './service-log.js';
+import { ensureDirectory, type Trust } from './file-trust.js';
+import { openLogFile, ServiceLog } from './service-log.js';
 import { readStatusFiles, removeStatusFile, writeStatusFile } from './status-file.js';
 import { hostArch, installedReleases, kernelReleaseOf, runningRelease } from './system.js';
-import { checkServerUser, DEFAULT_SERVER_USER, homeOf, lookupUser, SERVER_GROUP } from './users.js';
+import { checkServerUser, DEFAULT_SERVER_USER, homeOf, lookupGroup, lookupUser, SERVER_GROUP } from './users.js';
 
 export interface ServiceRequest {
   action: Action;
@@ -62,6 +64,13 @@ class ServiceRun {
   private readOnly = false;
   private readonly uids = new Map<string, number | undefined>();
   private readonly config: ConfigContext;
+  /** Who besides root may own the service's directories (serviceAccounts), for a changing action. */
+  private trust: Trust = {};
+  /**
+   * The log paths root may create and share: LOG_FILE, conf.d's LOG= and --log. Never one read
+   * from a status file, which the server account could have written.
+   */
+  private readonly trustedLogs = new Set<string>();
 
   constructor(
     private readonly request: ServiceRequest,
@@ -72,34 +81,67 @@ class ServiceRun {
 
   async execute(): Promise<ActionReport> {
     const { action } = this.request;
+    this.log = new ServiceLog('');
     try {
       this.loadGlobalConfig();
-      this.log = new ServiceLog(this.paths.logFile);
-      if (!writableDirectory(this.paths.statPath, this.host)) {
-        // status only reads, so anyone may run it, as the stock one; it then leaves the
-        // status files of dead servers for a run that may remove them.
-        if (action !== 'status') {
+      if (action === 'status') {
+        await this.runStatus();
+      } else {
+        if (!writableDirectory(this.paths.statPath, this.host)) {
           throw new StapctlError('PERMISSION_DENIED', `this user cannot write the status directory, which ${action} needs`, {
             file: this.paths.statPath,
             hint: `run it as root: sudo stapctl ${action} ...`,
           });
         }
-        this.readOnly = true;
-        await this.perform();
-      } else if (!this.host.live) {
-        // A snapshot cannot change under a status that only reads it: there is nothing to lock.
-        await this.perform();
-      } else {
-        if (action !== 'status') this.prepareLog(this.paths.logFile);
+        this.trust = this.serviceAccounts();
+        // Both directories are checked before either is made: a refusal changes nothing.
+        ensureDirectory(this.paths.statPath, this.trust, { create: false });
+        ensureDirectory(dirname(this.paths.logFile), this.trust, { create: false });
+        ensureDirectory(this.paths.statPath, this.trust);
+        this.log = this.openLog(this.paths.logFile, { keep: true });
         await withLock(this.paths.statPath, () => this.perform());
       }
     } catch (error) {
       if (!(error instanceof StapctlError)) throw error;
       this.fail(error);
+    } finally {
+      this.log.close();
     }
     // A log line that could not be written never fails an action, but it is not lost in silence.
-    if (this.log?.writeError) this.warnings.push(this.log.writeError.located);
+    if (this.log.writeError) this.warnings.push(this.log.writeError.located);
     return { action, steps: this.steps, exitCode: EXIT_CODE[this.outcome], warnings: this.warnings };
+  }
+
+  /**
+   * status only reads, so anyone may run it, as the stock one. Root's status also removes the
+   * files of dead servers, under the lock, unless the status directory fails the StrictModes
+   * check; then it leaves them, as an unprivileged status does, for a run that may remove them.
+   * A snapshot of a host's facts cannot change under a status that only reads it: no lock.
+   */
+  private async runStatus(): Promise<void> {
+    if (!this.host.live) return this.perform();
+    this.readOnly = !existsSync(this.paths.statPath) || !writableDirectory(this.paths.statPath, this.host) || !this.statusDirectoryIsSafe();
+    if (this.readOnly) return this.perform();
+    return withLock(this.paths.statPath, () => this.perform());
+  }
+
+  private statusDirectoryIsSafe(): boolean {
+    try {
+      ensureDirectory(this.paths.statPath, this.serviceAccounts(), { create: false });
+      return true;
+    } catch (error) {
+      if (!(error instanceof StapctlError)) throw error;
+      this.warnings.push(`${error.located}; status removes nothing there`);
+      return false;
+    }
+  }
+
+  /** Who besides root may own the service's directories: the default server account and group. */
+  private serviceAccounts(): Trust {
+    return {
+      serverUid: this.uidOf(this.request.serverUser ?? this.paths.stapUser ?? DEFAULT_SERVER_USER),
+      serverGid: lookupGroup(SERVER_GROUP, undefined, this.host)?.gid,
+    };
   }
 
   private loadGlobalConfig(): void {
@@ -122,18 +164,24 @@ class ServiceRun {
 
   /**
    * The log is where servers explain themselves, but not a reason to refuse to act: a log that
-   * cannot be shared with the server group is a warning (a host without the group, a --log path
-   * that is not ours to change).
+   * cannot be opened safely or shared with the server group is a warning (a symlink planted in
+   * the log directory, a --log path that is not ours to change). An unsafe LOG_FILE directory is
+   * the exception: `keep` (the service log) lets UNSAFE_PATH refuse the action.
    */
-  private prepareLog(file: string): void {
+  private openLog(file: string, options: { keep: boolean }): ServiceLog {
     try {
-      if (prepareLogFile(file, SERVER_GROUP) === 'left-alone') {
+      const { fd, preparation } = openLogFile(file, this.trust);
+      if (preparation === 'left-alone') {
         this.warnings.push(`${file} is not a service log stapctl may share with group ${SERVER_GROUP}: the servers may not be able to write to it`);
       }
+      if (options.keep) return new ServiceLog(file, { fd });
+      closeSync(fd);
     } catch (error) {
       if (!(error instanceof StapctlError)) throw error;
+      if (options.keep && error.code === 'UNSAFE_PATH') throw error;
       this.warnings.push(error.located);
     }
+    return new ServiceLog(file);
   }
 
   private async perform(): Promise<void> {
@@ -172,10 +220,14 @@ class ServiceRun {
   }
 
   private planContext(): PlanContext {
-    const { entries, errors } = readStatusFiles(this.paths.statPath, this.host);
+    const { entries, errors, ignored } = readStatusFiles(this.paths.statPath, this.host);
     for (const error of errors) this.fail(error);
+    for (const error of ignored) this.warnings.push(error.located);
     const configs = loadServerConfigs(this.paths.configPath, this.config, this.host);
     for (const error of configs.errors) this.fail(error);
+    this.trustedLogs.add(this.paths.logFileInRoot);
+    for (const config of configs.configs) if (config.spec.log) this.trustedLogs.add(config.spec.log);
+    for (const token of this.request.tokens) if (token.flag === 'log') this.trustedLogs.add(token.value);
     const root = this.paths.root;
     return {
       action: this.request.action,
@@ -223,7 +275,7 @@ class ServiceRun {
       const user = checkServerUser(spec.user);
       await ensureCertificate(user);
       const hostLog = inRoot(this.paths.root, spec.log);
-      if (hostLog !== this.paths.logFile) this.prepareLog(hostLog);
+      if (hostLog !== this.paths.logFile && this.trustedLogs.has(spec.log)) this.openLog(hostLog, { keep: false });
       const argv = serverArgv(spec, { keepTemp: !!this.request.keepTemp, usePassword: !!this.request.usePassword }, hostLog);
       const recordOf = (pid: number): ServerSpec => ({ ...spec, nickname: spec.nickname || String(pid) });
       let recordedPid: number | undefined;

@@ -1,6 +1,7 @@
 import { accessSync, constants, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { homedir, hostname, machine, release } from 'node:os';
 import { childProcess } from '../child-process.js';
+import { readCheckedFile } from './file-trust.js';
 
 /**
  * What the engine reads of the host it acts for. On the host itself (the CLI, the agent) that is
@@ -10,6 +11,12 @@ import { childProcess } from '../child-process.js';
  */
 export interface HostFiles {
   readText(path: string): string;
+  /**
+   * The text of a file root relies on (a status file): not through a symlink, a regular file
+   * with one link, owned by one of `owners`, writable by nobody else, at most `maxBytes`. Any
+   * other file throws UntrustedFile (file-trust.ts).
+   */
+  readRootFile(path: string, owners: readonly number[], maxBytes: number): string;
   list(dir: string): string[];
   readLink(path: string): string;
   /** stat(2), through symlinks. */
@@ -41,6 +48,7 @@ export class NotInSnapshot extends Error {
 
 export const localFiles: HostFiles = {
   readText: (path) => readFileSync(path, 'utf8'),
+  readRootFile: (path, owners, maxBytes) => readCheckedFile(path, { owners, privateToOwner: true }, maxBytes),
   list: (dir) => readdirSync(dir),
   readLink: (path) => readlinkSync(path),
   kind: (path) => {

@@ -1,7 +1,8 @@
-import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StapctlError } from '../errors.js';
+import { readCheckedFile } from './file-trust.js';
 import { readProcess } from './proc.js';
 
 /** A dot-file: the stock script's `ls STAT_PATH` does not list it, so it never shows as a server. */
@@ -39,9 +40,12 @@ function ourselves(): LockHolder {
   return { pid: process.pid, startTime: info.startTime };
 }
 
+/** Only a lock root (or this user) wrote counts: not a symlink, FIFO or file the server account planted. */
+const LOCK_OWNERS = [...new Set([0, process.geteuid?.() ?? 0])];
+
 function readHolder(path: string): LockHolder | undefined {
   try {
-    return parseLockHolder(readFileSync(path, 'utf8'));
+    return parseLockHolder(readCheckedFile(path, { owners: LOCK_OWNERS, privateToOwner: true }, 64));
   } catch {
     return undefined;
   }
@@ -110,20 +114,41 @@ function release(path: string, me: LockHolder): void {
   }
 }
 
+/** Signals that end a run: the lock is released on the way out (see holdUntilSignal). */
+const ENDING_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * While the lock is held, a signal that would end the process first releases the lock, then
+ * ends the process by the same signal (its exit status still says which). Servers need no such
+ * care: one is recorded before it is executed (see spawnServer), so it is recorded or gone.
+ */
+function holdUntilSignal(path: string, me: LockHolder): () => void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    release(path, me);
+    stop();
+    process.kill(process.pid, signal);
+  };
+  const stop = () => {
+    for (const signal of ENDING_SIGNALS) process.removeListener(signal, onSignal);
+  };
+  for (const signal of ENDING_SIGNALS) process.on(signal, onSignal);
+  return stop;
+}
+
 /**
  * Run `fn` while holding STAT_PATH/.stapctl.lock, so that concurrent stapctl runs on one host see
  * each other's servers and never start two identical ones. Node has no flock(2), hence a lock
- * file with our PID that a later run takes over once that PID is gone.
+ * file with our PID that a later run takes over once that PID is gone. `statPath` must exist and
+ * have passed the StrictModes check (ensureDirectory).
  */
 export async function withLock<T>(statPath: string, fn: () => Promise<T>, opts: { timeoutMs?: number } = {}): Promise<T> {
   const path = join(statPath, LOCK_FILE);
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  mkdirSync(statPath, { recursive: true, mode: 0o755 });
   const me = ourselves();
   const deadline = Date.now() + timeoutMs;
   let delay = 10;
   for (;;) {
-    const attempt = tryAcquire(path, me);
+    const attempt = acquireOrExplain(path, me);
     if (attempt.acquired) break;
     if (Date.now() >= deadline) {
       const holder = attempt.holder === undefined ? 'another process' : `PID ${attempt.holder.pid}`;
@@ -135,9 +160,24 @@ export async function withLock<T>(statPath: string, fn: () => Promise<T>, opts: 
     await sleep(Math.min(delay + Math.random() * delay, Math.max(deadline - Date.now(), 1)));
     delay = Math.min(delay * 2, 200);
   }
+  const stopHolding = holdUntilSignal(path, me);
   try {
     return await fn();
   } finally {
+    stopHolding();
     release(path, me);
+  }
+}
+
+/** tryAcquire, with a file-system failure (a full disk, a read-only one) as a LOCK_FAILED. */
+function acquireOrExplain(path: string, me: LockHolder): ReturnType<typeof tryAcquire> {
+  try {
+    return tryAcquire(path, me);
+  } catch (error) {
+    throw new StapctlError('LOCK_FAILED', `cannot take the lock ${path}: ${(error as Error).message}`, {
+      file: path,
+      hint: 'check that the status directory is on a writable file system with space left',
+      cause: error,
+    });
   }
 }

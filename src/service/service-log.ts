@@ -1,20 +1,8 @@
-import {
-  appendFileSync,
-  chmodSync,
-  chownSync,
-  closeSync,
-  fstatSync,
-  lstatSync,
-  mkdirSync,
-  openSync,
-  readSync,
-  statSync,
-  type Stats,
-} from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { childProcess } from '../child-process.js';
 import { StapctlError } from '../errors.js';
-import { lookupGroup } from './users.js';
+import { checkDescriptor, createForAppend, ensureDirectory, openForAppend, UntrustedFile, type Trust } from './file-trust.js';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
@@ -31,28 +19,34 @@ export function formatLogLine(date: Date, message: string): string {
   return `${month} ${date.getDate()} ${time}: ${message}`;
 }
 
+/** The most of a log's end that a tail reads: the server account can make one line as long as it likes. */
+const MAX_TAIL_BYTES = 256 * 1024;
+
 /**
  * The last `count` lines of a file, reading only from `fromOffset` on (a caller that noted the
- * size before an event sees only what was written since). A missing file has no lines.
+ * size before an event sees only what was written since). A missing file has no lines, and
+ * neither has anything but a regular file (the server account may put a FIFO or a symlink there).
  */
 export function tailLines(file: string, count: number, fromOffset = 0): string[] {
   if (count <= 0) return [];
   let fd: number;
   try {
-    fd = openSync(file, 'r');
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch {
     return [];
   }
   try {
-    const size = fstatSync(fd).size;
-    const start = Math.min(Math.max(fromOffset, 0), size);
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) return [];
+    const size = stats.size;
+    const start = Math.max(Math.min(Math.max(fromOffset, 0), size), size - MAX_TAIL_BYTES);
     // Read backwards in growing chunks until enough lines are in hand: logs grow without bound.
     let chunk = 16 * 1024;
     for (;;) {
       const from = Math.max(start, size - chunk);
       const buffer = Buffer.alloc(size - from);
-      readSync(fd, buffer, 0, buffer.length, from);
-      const lines = buffer.toString('utf8').split('\n');
+      const length = readSync(fd, buffer, 0, buffer.length, from);
+      const lines = buffer.subarray(0, length).toString('utf8').split('\n');
       if (lines.at(-1) === '') lines.pop();
       // The first line of a chunk may be cut; it counts only when the chunk reaches `start`.
       if (lines.length > count || from === start) return lines.slice(-count);
@@ -69,28 +63,33 @@ export interface ServiceLogOptions {
 }
 
 /**
- * The shared service log (LOG_FILE) in the stock format. Writing it never fails an action, as in
- * the stock script where `>> "$LOG_FILE"` only complains: the first failure is kept in
- * `writeError` for the caller to report.
+ * The shared service log (LOG_FILE) in the stock format, appended to through one descriptor that
+ * openLogFile checked: never by path, which the server account could point elsewhere between
+ * two lines. Writing it never fails an action, as in the stock script where `>> "$LOG_FILE"`
+ * only complains: the first failure is kept in `writeError` for the caller to report.
  */
 export class ServiceLog {
   readonly file: string;
   writeError: StapctlError | undefined;
   private readonly logger: string;
+  private fd: number | undefined;
 
-  constructor(file: string, options: ServiceLogOptions = {}) {
+  /** A log with no descriptor writes nothing (a read-only status, or a log that was refused). */
+  constructor(file: string, options: ServiceLogOptions & { fd?: number } = {}) {
     this.file = file;
     this.logger = options.logger ?? 'logger';
+    this.fd = options.fd;
   }
 
   log(message: string): void {
+    if (this.fd === undefined) return;
     try {
       // One write on an O_APPEND descriptor: lines from concurrent writers never interleave.
-      appendFileSync(this.file, `${formatLogLine(new Date(), message)}\n`);
+      writeSync(this.fd, `${formatLogLine(new Date(), message)}\n`);
     } catch (error) {
-      this.writeError ??= new StapctlError('LOG_UNWRITABLE', `cannot write the log ${this.file}`, {
+      this.writeError ??= new StapctlError('LOG_UNWRITABLE', `cannot write the log ${this.file}: ${(error as Error).message}`, {
         file: this.file,
-        hint: 'check that its directory exists and is writable',
+        hint: 'check the space left on its file system',
         cause: error,
       });
     }
@@ -111,6 +110,11 @@ export class ServiceLog {
     return tailLines(this.file, lines);
   }
 
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
   private syslog(line: string): void {
     try {
       const child = childProcess().spawn(this.logger, ['--', line], { stdio: 'ignore', detached: true });
@@ -129,64 +133,76 @@ const LOG_LINE_START = [
   /^[A-Z][a-z]{2} [A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d:\d\d \d{4}: /,
 ];
 
-function firstLine(file: string): string {
-  const fd = openSync(file, 'r');
-  try {
-    const buffer = Buffer.alloc(256);
-    const length = readSync(fd, buffer, 0, buffer.length, 0);
-    return buffer.subarray(0, length).toString('utf8').split('\n')[0] ?? '';
-  } finally {
-    closeSync(fd);
-  }
+function firstLine(fd: number): string {
+  const buffer = Buffer.alloc(256);
+  const length = readSync(fd, buffer, 0, buffer.length, 0);
+  return buffer.subarray(0, length).toString('utf8').split('\n')[0] ?? '';
 }
 
-function looksLikeServiceLog(file: string): boolean {
-  const first = firstLine(file);
+function looksLikeServiceLog(fd: number): boolean {
+  const first = firstLine(fd);
   return first === '' || LOG_LINE_START.some((pattern) => pattern.test(first));
 }
 
 export type LogFilePreparation = 'created' | 'shared' | 'left-alone';
 
+export interface OpenedLog {
+  /** Open for appending; the caller closes it. */
+  fd: number;
+  preparation: LogFilePreparation;
+}
+
 /**
- * Make the log writable by the servers. The stock script creates it root-owned 0644, so a server
- * running as stap-server cannot add its own lines. Only a regular file that we create or that
- * already reads as a service log is given to the group: `--log /etc/shadow` must not become a
- * group-writable /etc/shadow. Such a file is left alone and reported as 'left-alone'.
+ * Open the log for appending and make it writable by the servers. The stock script creates it
+ * root-owned 0644, so a server running as stap-server cannot add its own lines. Its directory
+ * must pass the StrictModes check (UNSAFE_PATH otherwise, nothing created). The file is opened
+ * without following a symlink, or created with O_EXCL, and checked on the descriptor: a regular
+ * file with one link, owned by root or the server account. Only a file root owns that we created
+ * or that already reads as a service log is given to the group, through the descriptor:
+ * `--log /etc/shadow` must not become a group-writable /etc/shadow ('left-alone').
+ * A file that fails the check is LOG_UNWRITABLE and nothing is written to it.
  */
-export function prepareLogFile(file: string, group: string): LogFilePreparation {
-  const fail = (what: string, error: unknown) =>
-    new StapctlError('LOG_UNWRITABLE', `cannot ${what} the log ${file}: ${(error as Error).message}`, {
+export function openLogFile(file: string, trust: Trust): OpenedLog {
+  const refused = (why: string, error?: unknown) =>
+    new StapctlError('LOG_UNWRITABLE', `not writing the log ${file}: ${why}`, {
       file,
-      hint: 'choose a --log path in a writable directory',
+      hint: `remove ${file} (stapctl creates it again) or choose another --log path`,
       cause: error,
     });
-  const gid = lookupGroup(group)?.gid;
-  if (gid === undefined) {
-    throw new StapctlError('NO_SUCH_GROUP', `group "${group}" does not exist`, {
-      hint: `create it: groupadd --system ${group}`,
-    });
-  }
+  ensureDirectory(dirname(file), trust);
+  let fd: number;
+  let created = false;
   try {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
+    fd = openForAppend(file);
   } catch (error) {
-    throw fail('create the directory of', error);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') throw refused('it is a symbolic link, which stapctl does not follow', error);
+    if (code === 'ENXIO') throw refused('it is not a regular file', error);
+    if (code !== 'ENOENT') throw refused((error as Error).message, error);
+    try {
+      fd = createForAppend(file, 0o664);
+      created = true;
+    } catch (createError) {
+      throw refused(`cannot create it: ${(createError as Error).message}`, createError);
+    }
   }
-  let existing: Stats | undefined;
+  const owners = [0, ...(trust.serverUid === undefined ? [] : [trust.serverUid])];
+  let stats;
   try {
-    existing = lstatSync(file);
-  } catch {
-    existing = undefined;
-  }
-  if (existing !== undefined && (!existing.isFile() || existing.nlink !== 1 || !looksLikeServiceLog(file))) {
-    return 'left-alone';
-  }
-  try {
-    // 'a' creates without truncating; if another run created it first, that is the same file.
-    closeSync(openSync(file, 'a', 0o664));
-    chownSync(file, statSync(file).uid, gid);
-    chmodSync(file, 0o664);
+    stats = checkDescriptor(fd, file, { owners });
   } catch (error) {
-    throw fail('prepare', error);
+    if (error instanceof UntrustedFile) throw refused(error.message.slice(file.length + 2));
+    throw error;
   }
-  return existing === undefined ? 'created' : 'shared';
+  // The server account's own file is already writable by it; root's is shared with the group.
+  if (stats.uid !== 0) return { fd, preparation: 'shared' };
+  if (trust.serverGid === undefined || (!created && !looksLikeServiceLog(fd))) return { fd, preparation: 'left-alone' };
+  try {
+    fchownSync(fd, 0, trust.serverGid);
+    fchmodSync(fd, 0o664);
+  } catch (error) {
+    closeSync(fd);
+    throw refused(`cannot share it with the server group: ${(error as Error).message}`, error);
+  }
+  return { fd, preparation: created ? 'created' : 'shared' };
 }

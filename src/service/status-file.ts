@@ -1,6 +1,6 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { isMissingFile, StapctlError } from '../errors.js';
+import { removeIfPresent, UntrustedFile, writeFileAtomically } from './file-trust.js';
 import { emptySpec, type ServerSpec } from './server-spec.js';
 import { isListKey, isScalarKey, LIST_FIELDS, SCALAR_FIELDS } from './config-file.js';
 import { localFiles, unlessNotInSnapshot, type HostFiles } from './host-files.js';
@@ -101,41 +101,12 @@ function unreadable(path: string, error: unknown): StapctlError {
 }
 
 /**
- * Written to a dot-file first (the stock script's `ls` does not list it, nor does
- * readStatusFiles), flushed, then renamed: a reader sees the whole file or none.
+ * Written whole or not at all (see writeFileAtomically: a new dot-file with a random name, which
+ * neither the stock script's `ls` nor readStatusFiles lists, flushed, then renamed), root-owned
+ * 0644 as the stock script's. The directory must exist and have passed the StrictModes check.
  */
 export function writeStatusFile(statPath: string, pid: number, spec: ServerSpec): void {
-  const text = formatStatusFile(spec);
-  mkdirSync(statPath, { recursive: true });
-  const target = join(statPath, statusFileName(pid));
-  const temporary = join(statPath, `.${statusFileName(pid)}.tmp-${process.pid}`);
-  try {
-    const fd = openSync(temporary, 'w', 0o644);
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temporary, target);
-  } catch (error) {
-    removeIfPresent(temporary);
-    throw error;
-  }
-  const dir = openSync(statPath, 'r');
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
-  }
-}
-
-function removeIfPresent(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch (error) {
-    if (!isMissingFile(error)) throw error;
-  }
+  writeFileAtomically(statPath, statusFileName(pid), formatStatusFile(spec), 0o644);
 }
 
 export function removeStatusFile(statPath: string, pid: number): void {
@@ -148,32 +119,52 @@ export interface StatusEntry {
   spec: ServerSpec;
 }
 
+/** A status file this large is not one any writer made. */
+const MAX_STATUS_FILE_BYTES = 1024 * 1024;
+
+/**
+ * Who may have written a status file root acts on: root (stapctl or the stock script, umask
+ * 022), or the invoking user itself. A file anyone else owns or can write, a symlink, a hard
+ * link or a FIFO could have been planted by the server account to point root at a path.
+ */
+const STATUS_FILE_OWNERS = [...new Set([0, process.geteuid?.() ?? 0])];
+
+function untrusted(file: string, problem: UntrustedFile): StapctlError {
+  return new StapctlError('STATUS_FILE_UNTRUSTED', `ignored ${file}: ${problem.message.slice(file.length + 2)}; only root's own status files are acted on`, {
+    file,
+    hint: `if no stap-serverd runs as that PID, remove ${file}; if it does, stop it by its PID (kill)`,
+  });
+}
+
 /**
  * The servers recorded in `statPath`, ordered as the stock script lists them (byte order of the
  * file names, as `ls` in the C locale). A missing directory records none; a file removed while
- * we read (a server stopped by another run) is skipped; a bad file is an error, the rest go on.
+ * we read (a server stopped by another run) is skipped; a bad file is an error, a file root did
+ * not write is `ignored`, and the rest go on.
  */
-export function readStatusFiles(statPath: string, host: HostFiles = localFiles): { entries: StatusEntry[]; errors: StapctlError[] } {
+export function readStatusFiles(statPath: string, host: HostFiles = localFiles): { entries: StatusEntry[]; errors: StapctlError[]; ignored: StapctlError[] } {
   let names: string[];
   try {
     names = host.list(statPath);
   } catch (error) {
     unlessNotInSnapshot(error);
-    if (isMissingFile(error)) return { entries: [], errors: [] };
-    return { entries: [], errors: [unreadable(statPath, error)] };
+    if (isMissingFile(error)) return { entries: [], errors: [], ignored: [] };
+    return { entries: [], errors: [unreadable(statPath, error)], ignored: [] };
   }
   const entries: StatusEntry[] = [];
   const errors: StapctlError[] = [];
+  const ignored: StapctlError[] = [];
   for (const name of names.sort(byteOrder)) {
     const pid = pidFromStatusFileName(name);
     if (pid === undefined) continue;
     const file = join(statPath, name);
     let text: string;
     try {
-      text = host.readText(file);
+      text = host.readRootFile(file, STATUS_FILE_OWNERS, MAX_STATUS_FILE_BYTES);
     } catch (error) {
       unlessNotInSnapshot(error);
-      if (!isMissingFile(error)) errors.push(unreadable(file, error));
+      if (error instanceof UntrustedFile) ignored.push(untrusted(file, error));
+      else if (!isMissingFile(error)) errors.push(unreadable(file, error));
       continue;
     }
     try {
@@ -183,5 +174,5 @@ export function readStatusFiles(statPath: string, host: HostFiles = localFiles):
       errors.push(error);
     }
   }
-  return { entries, errors };
+  return { entries, errors, ignored };
 }

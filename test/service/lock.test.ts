@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,12 @@ const PROJECT = fileURLToPath(new URL('../..', import.meta.url));
 
 const dir = mkdtempSync(join(tmpdir(), 'stapctl-lock-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A status directory: the engine makes it (safely) before it takes the lock. */
+const made = (path: string) => {
+  mkdirSync(path, { recursive: true });
+  return path;
+};
 
 /**
  * A separate stapctl-like process: takes the lock `rounds` times, each time recording its entry
@@ -139,7 +145,7 @@ describe('breakStaleLock', () => {
 
 describe('withLock', () => {
   test('returns the value of fn, and the lock file exists only while fn runs', async () => {
-    const statPath = join(dir, 'simple', 'run', 'stap-server');
+    const statPath = made(join(dir, 'simple', 'run', 'stap-server'));
     const lock = join(statPath, LOCK_FILE);
     const value = await withLock(statPath, async () => {
       assert.equal(parseLockHolder(readFileSync(lock, 'utf8'))?.pid, process.pid);
@@ -151,13 +157,13 @@ describe('withLock', () => {
   });
 
   test('the lock is released when fn throws', async () => {
-    const statPath = join(dir, 'throws');
+    const statPath = made(join(dir, 'throws'));
     await assert.rejects(withLock(statPath, async () => Promise.reject(new Error('inside'))), /inside/);
     assert.equal(existsSync(join(statPath, LOCK_FILE)), false);
   });
 
   test('two processes taking the lock at once never overlap', async () => {
-    const statPath = join(dir, 'two');
+    const statPath = made(join(dir, 'two'));
     const record = join(dir, 'two.record');
     await runChildren(2, statPath, record, 150, 3);
     assertNoOverlap(record, 6);
@@ -165,7 +171,7 @@ describe('withLock', () => {
   });
 
   test('several processes racing to take over one stale lock never overlap', async () => {
-    const statPath = join(dir, 'stale-race');
+    const statPath = made(join(dir, 'stale-race'));
     const record = join(dir, 'stale-race.record');
     await withLock(statPath, async () => undefined);
     writeFileSync(join(statPath, LOCK_FILE), formatLockHolder(deadHolder()));
@@ -175,7 +181,7 @@ describe('withLock', () => {
   });
 
   test('a lock left by a dead PID is taken over at once', async () => {
-    const statPath = join(dir, 'stale');
+    const statPath = made(join(dir, 'stale'));
     const lock = join(statPath, LOCK_FILE);
     await withLock(statPath, async () => undefined);
     writeFileSync(lock, formatLockHolder(deadHolder()));
@@ -187,7 +193,7 @@ describe('withLock', () => {
   });
 
   test('a lock whose PID was reused by another process is taken over', async () => {
-    const statPath = join(dir, 'reused');
+    const statPath = made(join(dir, 'reused'));
     const lock = join(statPath, LOCK_FILE);
     await withLock(statPath, async () => undefined);
     const me = readProcess(process.pid);
@@ -196,7 +202,7 @@ describe('withLock', () => {
   });
 
   test('a live holder makes a waiter time out with LOCK_TIMEOUT naming the file and its PID, and keeps its lock', async () => {
-    const statPath = join(dir, 'held');
+    const statPath = made(join(dir, 'held'));
     const lock = join(statPath, LOCK_FILE);
     const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
     try {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,9 +20,9 @@ import {
   userEnvironment,
 } from '../../src/service/server-process.js';
 import { emptySpec, type ServerSpec } from '../../src/service/server-spec.js';
-import { prepareLogFile } from '../../src/service/service-log.js';
+import { openLogFile } from '../../src/service/service-log.js';
 import { hostArch, runningRelease } from '../../src/service/system.js';
-import { checkServerUser, type UserInfo } from '../../src/service/users.js';
+import { checkServerUser, lookupGroup, type UserInfo } from '../../src/service/users.js';
 
 const spec = (overrides: Partial<ServerSpec>): ServerSpec => ({ ...emptySpec(), arch: 'x86_64', user: 'stap-server', ...overrides });
 
@@ -146,8 +146,8 @@ describe('stap-serverd integration', () => {
   before(async () => {
     // The server user must reach its log inside the scratch folder.
     chmodSync(dir, 0o755);
-    prepareLogFile(log, 'stap-server');
     user = checkServerUser('stap-server');
+    closeSync(openLogFile(log, { serverUid: user.uid, serverGid: lookupGroup('stap-server')?.gid }).fd);
     await ensureCertificate(user);
   });
 

@@ -1,6 +1,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StapctlError } from '../../src/errors.js';
@@ -180,15 +181,21 @@ describe('status files on disk', () => {
   const dir = mkdtempSync(join(tmpdir(), 'stapctl-stat-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  test('writeStatusFile creates the directory and writes <pid>.stat with the stock text', () => {
-    const statPath = join(dir, 'new', 'var/run/stap-server');
+  /** A status directory: the engine makes it (safely) before it writes a status file. */
+  const made = (path: string) => {
+    mkdirSync(path, { recursive: true });
+    return path;
+  };
+
+  test('writeStatusFile writes <pid>.stat with the stock text, mode 0644', () => {
+    const statPath = made(join(dir, 'new', 'var/run/stap-server'));
     writeStatusFile(statPath, 2527, STOCK_SPEC);
     assert.equal(readFileSync(join(statPath, '2527.stat'), 'utf8'), STOCK_WRITTEN);
     assert.equal(statSync(join(statPath, '2527.stat')).mode & 0o777, 0o644);
   });
 
   test('writeStatusFile leaves no temporary file behind', () => {
-    const statPath = join(dir, 'clean');
+    const statPath = made(join(dir, 'clean'));
     writeStatusFile(statPath, 10, STOCK_SPEC);
     writeStatusFile(statPath, 10, FULL);
     assert.deepEqual(readdirSync(statPath), ['10.stat']);
@@ -196,7 +203,7 @@ describe('status files on disk', () => {
   });
 
   test('writeStatusFile writes nothing for a value with a line break', () => {
-    const statPath = join(dir, 'forged');
+    const statPath = made(join(dir, 'forged'));
     assert.throws(() => writeStatusFile(statPath, 11, { ...STOCK_SPEC, user: 'x\nUSER=root' }));
     assert.equal(existsSync(join(statPath, '11.stat')), false);
   });
@@ -227,11 +234,48 @@ describe('status files on disk', () => {
   });
 
   test('readStatusFiles finds nothing in a missing directory', () => {
-    assert.deepEqual(readStatusFiles(join(dir, 'absent')), { entries: [], errors: [] });
+    assert.deepEqual(readStatusFiles(join(dir, 'absent')), { entries: [], errors: [], ignored: [] });
+  });
+
+  test('writeStatusFile follows no symlink planted at any name and leaves its target alone', () => {
+    const statPath = made(join(dir, 'planted'));
+    const target = join(dir, 'precious');
+    writeFileSync(target, 'root only\n', { mode: 0o600 });
+    for (const name of ['.77.stat', '.77.stat.tmp', `.77.stat.tmp-${process.pid}`]) symlinkSync(target, join(statPath, name));
+    writeStatusFile(statPath, 77, STOCK_SPEC);
+    assert.equal(readFileSync(target, 'utf8'), 'root only\n');
+    assert.equal(readFileSync(join(statPath, '77.stat'), 'utf8'), STOCK_WRITTEN);
+    assert.ok(!lstatSync(join(statPath, '77.stat')).isSymbolicLink());
+  });
+
+  test('readStatusFiles ignores and reports files root did not write, and acts on the rest', () => {
+    const statPath = made(join(dir, 'untrusted'));
+    writeStatusFile(statPath, 100, STOCK_SPEC);
+    writeFileSync(join(statPath, '101.stat'), 'LOG=/etc/ld.so.preload\n');
+    chownSync(join(statPath, '101.stat'), 65534, 65534);
+    writeFileSync(join(statPath, '102.stat'), 'LOG=/etc/ld.so.preload\n', { mode: 0o666 });
+    chmodSync(join(statPath, '102.stat'), 0o666);
+    symlinkSync(join(statPath, '100.stat'), join(statPath, '103.stat'));
+    linkSync(join(statPath, '100.stat'), join(statPath, '104.stat'));
+    execFileSync('mkfifo', [join(statPath, '105.stat')]);
+    const { entries, errors, ignored } = readStatusFiles(statPath);
+    assert.deepEqual(entries.map((entry) => entry.pid), []);
+    assert.deepEqual(errors, []);
+    assert.deepEqual(
+      ignored.map((error) => [error.code, error.file]),
+      [100, 101, 102, 103, 104, 105].map((pid) => ['STATUS_FILE_UNTRUSTED', join(statPath, `${pid}.stat`)]),
+    );
+    assert.match(ignored[1]?.message ?? '', /owned by uid 65534/);
+  });
+
+  test('a status file root wrote 0644 is acted on', () => {
+    const statPath = made(join(dir, 'trusted'));
+    writeStatusFile(statPath, 100, STOCK_SPEC);
+    assert.deepEqual(readStatusFiles(statPath).entries.map((entry) => entry.pid), [100]);
   });
 
   test('removeStatusFile removes the file and accepts one already gone', () => {
-    const statPath = join(dir, 'remove');
+    const statPath = made(join(dir, 'remove'));
     writeStatusFile(statPath, 5, STOCK_SPEC);
     removeStatusFile(statPath, 5);
     assert.equal(existsSync(join(statPath, '5.stat')), false);

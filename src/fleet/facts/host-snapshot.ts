@@ -6,6 +6,7 @@
  */
 import { posix } from 'node:path';
 import { StapctlError } from '../../errors.js';
+import { UntrustedFile } from '../../service/file-trust.js';
 import { NotInSnapshot, type HostFiles } from '../../service/host-files.js';
 import { FACTS_PROTOCOL, LISTED_DIRECTORIES } from './facts-command.js';
 
@@ -147,6 +148,16 @@ function snapshotFiles(facts: Facts): HostFiles {
       if (!flags.includes('r') || flags.includes('d')) throw new NotInSnapshot(`read ${path} (${flags})`);
       const lines = facts.lines.get(path);
       return lines === undefined ? '' : `${lines.join('\n')}\n`;
+    },
+    /**
+     * The facts record no owner or mode: a read-only status from them can refuse only what its
+     * listing shows is not a regular file (a symlink, a FIFO). Every action that acts on status
+     * files runs in the agent, which checks them all (file-trust.ts).
+     */
+    readRootFile(path) {
+      const type = facts.entries.get(posix.dirname(path))?.find((item) => item.name === posix.basename(path))?.type;
+      if (type !== undefined && type !== 'f' && type !== 'N') throw new UntrustedFile(`${path}: it is not a regular file`);
+      return this.readText(path);
     },
     list(dir) {
       if (/^\/proc\/[1-9]\d*\/fd$/.test(dir)) {
