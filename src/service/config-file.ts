@@ -309,7 +309,9 @@ function parseLine(line: string, ctx: ConfigContext): Assignment | undefined {
 }
 
 function lineError(problem: LineProblem, line: string, file: string, lineNumber: number): StapctlError {
-  const message = `invalid line "${line}"${problem.reason === undefined ? '' : `: ${problem.reason}`}`;
+  // A control character is shown as its code: the message names it, so it must survive printing.
+  const shown = line.replace(new RegExp(CONTROL_CHARACTER.source, 'g'), (char) => `\\u${(char.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`);
+  const message = `invalid line "${shown}"${problem.reason === undefined ? '' : `: ${problem.reason}`}`;
   return new StapctlError(problem.code, message, { file, line: lineNumber, hint: problem.hint });
 }
 

@@ -1,4 +1,4 @@
-import { linkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, linkSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StapctlError } from '../errors.js';
@@ -60,16 +60,23 @@ const errorCode = (error: unknown) => (error as NodeJS.ErrnoException).code;
  */
 function createExclusive(path: string, me: LockHolder): boolean {
   // Unique without node:crypto (costly to load): the pid, then the monotonic clock, which a draft
-  // left by a dead process of the same pid cannot have read; 'wx' refuses a name taken anyway.
+  // left by a dead process of the same pid cannot have read.
   const draft = `${path}.${me.pid}.${process.hrtime.bigint()}`;
-  writeFileSync(draft, formatLockHolder(me), { flag: 'wx', mode: 0o644 });
+  // 'wx' is O_CREAT|O_EXCL: it creates a new file or fails, and never follows a symlink.
+  const fd = openSync(draft, 'wx', 0o644);
+  let open = true;
   try {
+    writeSync(fd, formatLockHolder(me));
+    closeSync(fd);
+    open = false;
     linkSync(draft, path);
     return true;
   } catch (error) {
     if (errorCode(error) === 'EEXIST') return false;
     throw error;
   } finally {
+    // Also after a failed write (a full disk): the draft exists as soon as it is opened.
+    if (open) closeSync(fd);
     unlinkSync(draft);
   }
 }
