@@ -119,8 +119,9 @@ class ServiceRun {
    * A snapshot of a host's facts cannot change under a status that only reads it: no lock.
    */
   private async runStatus(): Promise<void> {
-    if (!this.host.live) return this.perform();
-    this.readOnly = !existsSync(this.paths.statPath) || !writableDirectory(this.paths.statPath, this.host) || !this.statusDirectoryIsSafe();
+    this.readOnly = !writableDirectory(this.paths.statPath, this.host);
+    if (this.readOnly || !this.host.live) return this.perform();
+    this.readOnly = !existsSync(this.paths.statPath) || !this.statusDirectoryIsSafe();
     if (this.readOnly) return this.perform();
     return withLock(this.paths.statPath, () => this.perform());
   }

@@ -67,10 +67,9 @@ describe('planted symlinks', () => {
     const precious = join(scratch.root, 'etc/precious');
     writeFileSync(precious, 'root only\n', { mode: 0o600 });
     const next = Number(readFileSync('/proc/sys/kernel/ns_last_pid', 'utf8'));
-    const planted = 1500;
-    for (let pid = next + 1; pid <= next + planted; pid += 1) {
-      for (const name of [`.${pid}.stat.tmp-${process.pid}`, `${pid}.stat`]) symlinkSync(precious, join(scratch.statPath, name));
-    }
+    // The temporary name the old writer opened, following symlinks, for each PID to come.
+    const planted = 3000;
+    for (let pid = next + 1; pid <= next + planted; pid += 1) symlinkSync(precious, join(scratch.statPath, `.${pid}.stat.tmp-${process.pid}`));
     const report = await runService({ action: 'start', tokens: [{ flag: 'r', value: '6.1.0-fault-a' }], root: scratch.root });
     assert.equal(readFileSync(precious, 'utf8'), 'root only\n');
     assert.equal(statSync(precious).mode & 0o777, 0o600);
@@ -78,7 +77,7 @@ describe('planted symlinks', () => {
     assert.equal(step?.outcome, 'started');
     const pid = step?.pid ?? 0;
     assert.ok(pid > next && pid <= next + planted, `the server's PID ${pid} fell outside the planted names: the machine started ${planted} processes meanwhile`);
-    assert.ok(lstatSync(join(scratch.statPath, `${step?.pid}.stat`)).isFile(), 'the status file replaced the planted symlink');
+    assert.ok(lstatSync(join(scratch.statPath, `${step?.pid}.stat`)).isFile(), 'the status file is a file of its own');
   });
 });
 
