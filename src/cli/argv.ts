@@ -7,9 +7,9 @@ import { StapctlError } from '../errors.js';
 import { EXIT_CODE } from '../exit-code.js';
 import type { FleetSettings } from '../fleet/run/fleet-run.js';
 import type { HostKeyPolicy } from '../fleet/ssh/config.js';
-import { tokenProblem, type OptionToken } from '../service/planner.js';
 import { ACTIONS, type Action } from '../service/report.js';
 import type { ServiceRequest } from '../service/engine.js';
+import { DISTRIBUTED_OPTIONS, EACH_RELEASE_HELP, SERVER_OPTIONS, tokenProblem, type DistributedFlag, type OptionToken, type ServerFlag } from '../service/server-options.js';
 import { VERSION } from '../version.js';
 
 export interface FleetCliOptions extends FleetSettings {
@@ -24,9 +24,6 @@ export type Command =
   | { kind: 'hosts'; fleet: FleetCliOptions; json: boolean }
   | { kind: 'agent' }
   | { kind: 'output'; stdout: string; exitCode: number };
-
-const SERVER_FLAGS = ['a', 'r', 'u', 'I', 'R', 'B', 'D', 'n', 'p'] as const;
-const DISTRIBUTED = ['port', 'log', 'ssl', 'max-threads', 'max-request-size', 'max-compressed-request'] as const;
 
 const HELP_AFTER = `
 Actions (the stock stap-server initscript's):
@@ -59,32 +56,66 @@ Fleet mode runs the action on many hosts over SSH:
 
 export function parseArgv(argv: readonly string[]): Command {
   const tokens: OptionToken[] = [];
-  let stdout = '';
-  let stderr = '';
+  const output = { stdout: '', stderr: '' };
+  const program = commandLine(tokens, output);
+  try {
+    program.parse([...argv], { from: 'user' });
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') {
+      return { kind: 'output', stdout: output.stdout, exitCode: EXIT_CODE.ok };
+    }
+    throw usage(output.stderr.trim().replace(/^error: /, '') || error.message);
+  }
+
+  const opts = program.opts<CommanderOptions>();
+  const actionWord = program.args[0];
+  if (actionWord === 'agent' && !opts.hosts) return { kind: 'agent' };
+  if (actionWord === undefined) throw usage('an action is required');
+  const fleet = typeof opts.hosts === 'string';
+  const action = parseAction(actionWord, fleet);
+  const json = opts.json === true;
+  if (fleet && typeof opts.root === 'string') throw usage('--root is a local-mode option; give hosts a root with the inventory variable stapctl_root');
+  if (action === 'hosts') return { kind: 'hosts', json, fleet: fleetOptions(opts) };
+  const request: ServiceRequest = {
+    action,
+    tokens,
+    ...(typeof opts.c === 'string' && { configFile: opts.c }),
+    keepTemp: opts.k === true,
+    usePassword: opts.P === true,
+    ...(!fleet && { root: typeof opts.root === 'string' ? opts.root : process.env.STAPCTL_ROOT || '/' }),
+  };
+  if (!fleet) return { kind: 'service', request, json };
+  // A bad value would fail on every host alike: say so once, before connecting to any.
+  const problem = tokens.map(tokenProblem).find((found) => found !== undefined);
+  if (problem) throw problem;
+  return { kind: 'fleet', action, request, json, fleet: fleetOptions(opts) };
+}
+
+type CommanderOptions = Record<string, string | boolean | undefined>;
+
+/**
+ * The options, as commander knows them. The server options come from server-options.ts and are
+ * recorded as tokens in command-line order, since their order decides which server each describes.
+ */
+function commandLine(tokens: OptionToken[], output: { stdout: string; stderr: string }): Commander {
   const program = new Commander('stapctl')
     .usage('{start|stop|restart|condrestart|try-restart|force-reload|status} [options]\n       stapctl -H HOSTS ACTION [options]')
     .description('Manage systemtap compile servers (stap-serverd), on this host or on many over SSH.')
     .argument('[action]', 'what to do (see Actions below)')
     .helpOption('-h, --help', 'show this help')
-    .option('-c <configfile>', 'an additional global configuration file, read after /etc/sysconfig/stap-server (the last -c wins)')
-    .option('-a <arch>', 'target architecture of the server (default: the host\'s)')
-    .option('-r <release>', 'kernel release, or the absolute path of a kernel build tree (default: the running kernel)')
-    .option('-u <user>', 'user that runs the server, a member of group stap-server (default: STAP_USER, else stap-server)')
-    .option('-I <path>', 'an additional tapset search path')
-    .option('-R <path>', 'location of the systemtap runtime')
-    .option('-B <options>', 'an option for make when building modules')
-    .option('-D <name[=value]>', 'a macro definition for building modules')
-    .option('-i', 'one server for each kernel release installed in /lib/modules')
-    .option('-n <nickname>', 'a server by nickname: running, else configured in conf.d, else (start) a new one')
-    .option('-p <pid>', 'a running managed server by process id')
-    .option('-k', 'keep the server\'s temporary files')
-    .option('-P', 'use a password for the server\'s NSS certificate database')
-    .option('--port <port>', 'network port of the server (default: random)')
-    .option('--log <path>', 'log file of the server (default: LOG_FILE, /var/log/stap-server/log)')
-    .option('--ssl <path>', 'certificate database of the server')
-    .option('--max-threads <threads>', 'maximum worker threads (default: number of processors; 0: main thread)')
-    .option('--max-request-size <size>', 'maximum uncompressed request size in bytes (default 50000)')
-    .option('--max-compressed-request <size>', 'maximum compressed request size in bytes (default 5000)')
+    .option('-c <configfile>', 'an additional global configuration file, read after /etc/sysconfig/stap-server (the last -c wins)');
+  for (const [flag, option] of Object.entries(SERVER_OPTIONS) as [ServerFlag, (typeof SERVER_OPTIONS)[ServerFlag]][]) {
+    program.option(`-${flag} <${option.value}>`, option.help).on(`option:${flag}`, (value: string) => tokens.push({ flag, value }));
+  }
+  program.option('-i', EACH_RELEASE_HELP).on('option:i', () => tokens.push({ flag: 'i' }));
+  program
+    .option('-k', "keep the server's temporary files")
+    .option('-P', "use a password for the server's NSS certificate database");
+  for (const [flag, option] of Object.entries(DISTRIBUTED_OPTIONS) as [DistributedFlag, (typeof DISTRIBUTED_OPTIONS)[DistributedFlag]][]) {
+    program.option(`--${flag} <${option.value}>`, option.help).on(`option:${flag}`, (value: string) => tokens.push({ flag, value }));
+  }
+  return program
     .option('--root <dir>', 'prefix every file path stapctl reads and writes (as systemctl --root); default $STAPCTL_ROOT')
     .option('--json', 'print the results as one JSON document')
     .option('-H, --hosts <spec>', 'fleet mode: inventory files, groups, hosts, globs, ranges (build[01-20]), !exclusions')
@@ -101,51 +132,14 @@ export function parseArgv(argv: readonly string[]): Command {
     .allowExcessArguments(false)
     .exitOverride()
     .configureOutput({
-      writeOut: (text) => (stdout += text),
-      writeErr: (text) => (stderr += text),
-      outputError: (text) => (stderr += text),
+      writeOut: (text) => (output.stdout += text),
+      writeErr: (text) => (output.stderr += text),
+      outputError: (text) => (output.stderr += text),
     });
-
-  for (const flag of SERVER_FLAGS) program.on(`option:${flag}`, (value: string) => tokens.push({ flag, value }));
-  for (const flag of DISTRIBUTED) program.on(`option:${flag}`, (value: string) => tokens.push({ flag, value }));
-  program.on('option:i', () => tokens.push({ flag: 'i' }));
-
-  try {
-    program.parse([...argv], { from: 'user' });
-  } catch (error) {
-    if (!(error instanceof CommanderError)) throw error;
-    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') {
-      return { kind: 'output', stdout, exitCode: EXIT_CODE.ok };
-    }
-    throw usage(stderr.trim().replace(/^error: /, '') || error.message);
-  }
-
-  const opts = program.opts<Record<string, string | boolean | undefined>>();
-  const actionWord = program.args[0];
-  if (actionWord === 'agent' && !opts.hosts) return { kind: 'agent' };
-  if (actionWord === undefined) throw usage('an action is required');
-
-  const fleet = typeof opts.hosts === 'string';
-  const action = parseAction(actionWord, fleet);
-  const json = opts.json === true;
-  if (fleet && typeof opts.root === 'string') throw usage('--root is a local-mode option; give hosts a root with the inventory variable stapctl_root');
-  if (action === 'hosts') return { kind: 'hosts', json, fleet: fleetOptions(opts) };
-  const request: ServiceRequest = {
-    action,
-    tokens,
-    ...(typeof opts.c === 'string' && { configFile: opts.c }),
-    keepTemp: opts.k === true,
-    usePassword: opts.P === true,
-    ...(!fleet && { root: typeof opts.root === 'string' ? opts.root : process.env.STAPCTL_ROOT || '/' }),
-  };
-  if (!fleet) return { kind: 'service', request: request, json };
-  // A bad value would fail on every host alike: say so once, before connecting to any.
-  const problem = tokens.map(tokenProblem).find((found) => found !== undefined);
-  if (problem) throw problem;
-  return { kind: 'fleet', action, request, json, fleet: fleetOptions(opts) };
 }
 
-function fleetOptions(opts: Record<string, string | boolean | undefined>): FleetCliOptions {
+/** The fleet's own options, checked once on the controller before any host is contacted. */
+function fleetOptions(opts: CommanderOptions): FleetCliOptions {
   return {
     targets: opts.hosts as string,
     ...(typeof opts.inventory === 'string' && { inventory: opts.inventory }),

@@ -8,15 +8,16 @@ import { dirname } from 'node:path';
 import { isMissingFile, StapctlError } from '../errors.js';
 import { EXIT_CODE, outcomeOf, worstOutcome, type Outcome } from '../exit-code.js';
 import { loadGlobalConfig, loadServerConfigs, type ConfigContext } from './config-file.js';
+import { ensureDirectory, type Trust } from './file-trust.js';
 import { localFiles, NotInSnapshot, unlessNotInSnapshot, type HostFiles } from './host-files.js';
 import { withLock } from './lock.js';
 import { defaultPaths, inRoot, withGlobalConfig, type ServicePaths } from './paths.js';
-import { configuredServers, defaultServer, planServers, type OptionToken, type PlanContext, type PlannedServer } from './planner.js';
+import { configuredServers, defaultServer, planServers, type Plan, type PlanContext, type PlannedServer } from './planner.js';
 import { isServerProcess, listeningPorts, readProcess } from './proc.js';
 import type { Action, ActionReport, StartStep, Step, StopStep } from './report.js';
+import type { OptionToken } from './server-options.js';
 import { ensureCertificate, serverArgv, spawnServer, stopServer } from './server-process.js';
-import { formatServerOptions, sameConfiguration, type ServerSpec } from './server-spec.js';
-import { ensureDirectory, type Trust } from './file-trust.js';
+import { formatServerOptions, sameConfiguration, type ManagedServer, type ServerSpec } from './server-spec.js';
 import { openLogFile, ServiceLog } from './service-log.js';
 import { readStatusFiles, removeStatusFile, writeStatusFile } from './status-file.js';
 import { hostArch, installedReleases, kernelReleaseOf, runningRelease } from './system.js';
@@ -43,73 +44,121 @@ export interface ServiceRequest {
  * a snapshot that cannot answer; user errors are in the report.
  */
 export async function runService(request: ServiceRequest, host: HostFiles = localFiles): Promise<ActionReport> {
+  const report = new ReportBuilder(request.action);
   if (request.action === 'reload') {
     // The stock script does not support reloading a running server's configuration either.
-    return { action: 'reload', steps: [], exitCode: EXIT_CODE.unsupported, warnings: [] };
+    report.end('unsupported');
+    return report.build();
   }
   if (!host.live && request.action !== 'status') throw new NotInSnapshot(`${request.action} writes`);
-  const run = new ServiceRun(request, host);
-  return run.execute();
+  await new ServiceSetup(request, host, report).run();
+  return report.build();
 }
 
-/** The state of one engine run: its paths, log, context and the steps recorded so far. */
-class ServiceRun {
-  private readonly steps: Step[] = [];
-  private readonly warnings: string[] = [];
+/** The steps, warnings and outcome of a run, as it goes. */
+class ReportBuilder {
+  readonly steps: Step[] = [];
+  readonly warnings: string[] = [];
   private outcome: Outcome = 'ok';
-  private paths!: ServicePaths;
-  private log!: ServiceLog;
-  private ctx!: PlanContext;
-  /** An unprivileged status: nothing is written, not even the removal of a dead server's file. */
-  private readOnly = false;
+
+  constructor(private readonly action: Action) {}
+
+  fail(error: StapctlError): void {
+    this.steps.push({ kind: 'error', error: error.toJSON() });
+    this.end(outcomeOf(error));
+  }
+
+  /** The run's exit code is that of its most severe outcome (exit-code.ts). */
+  end(outcome: Outcome): void {
+    this.outcome = worstOutcome([this.outcome, outcome]);
+  }
+
+  build(): ActionReport {
+    return { action: this.action, steps: this.steps, exitCode: EXIT_CODE[this.outcome], warnings: this.warnings };
+  }
+}
+
+/** A lookup reads /etc/passwd and /etc/group, or runs getent: once per user per run, not per server. */
+class UserIds {
   private readonly uids = new Map<string, number | undefined>();
-  private readonly config: ConfigContext;
+
+  constructor(private readonly host: HostFiles) {}
+
+  of(user: string): number | undefined {
+    if (!this.uids.has(user)) this.uids.set(user, lookupUser(user, undefined, this.host)?.uid);
+    return this.uids.get(user);
+  }
+}
+
+/**
+ * What a run does before it acts: the global configs, the directories it may change, the log, the
+ * lock, and whether it may write at all.
+ */
+class ServiceSetup {
+  private log = new ServiceLog('');
   /** Who besides root may own the service's directories (serviceAccounts), for a changing action. */
   private trust: Trust = {};
-  /**
-   * The log paths root may create and share: LOG_FILE, conf.d's LOG= and --log. Never one read
-   * from a status file, which the server account could have written.
-   */
-  private readonly trustedLogs = new Set<string>();
+  private readonly users: UserIds;
+  private readonly config: ConfigContext;
 
   constructor(
     private readonly request: ServiceRequest,
     private readonly host: HostFiles,
+    private readonly report: ReportBuilder,
   ) {
+    this.users = new UserIds(host);
     this.config = { homeOf: (user) => homeOf(user, host) };
   }
 
-  async execute(): Promise<ActionReport> {
+  async run(): Promise<void> {
     const { action } = this.request;
-    this.log = new ServiceLog('');
     try {
-      this.loadGlobalConfig();
+      const paths = this.loadPaths();
       if (action === 'status') {
-        await this.runStatus();
+        await this.runStatus(paths);
       } else {
-        if (!writableDirectory(this.paths.statPath, this.host)) {
+        if (!writableDirectory(paths.statPath, this.host)) {
           throw new StapctlError('PERMISSION_DENIED', `this user cannot write the status directory, which ${action} needs`, {
-            file: this.paths.statPath,
+            file: paths.statPath,
             hint: `run it as root: sudo stapctl ${action} ...`,
           });
         }
-        this.trust = this.serviceAccounts();
+        this.trust = this.serviceAccounts(paths);
         // Both directories are checked before either is made: a refusal changes nothing.
-        ensureDirectory(this.paths.statPath, this.trust, { create: false });
-        ensureDirectory(dirname(this.paths.logFile), this.trust, { create: false });
-        ensureDirectory(this.paths.statPath, this.trust);
-        this.log = this.openLog(this.paths.logFile, { keep: true });
-        await withLock(this.paths.statPath, () => this.perform());
+        ensureDirectory(paths.statPath, this.trust, { create: false });
+        ensureDirectory(dirname(paths.logFile), this.trust, { create: false });
+        ensureDirectory(paths.statPath, this.trust);
+        this.log = openLog(paths.logFile, this.trust, this.report.warnings, { keep: true });
+        await withLock(paths.statPath, () => this.perform(paths, false));
       }
     } catch (error) {
       if (!(error instanceof StapctlError)) throw error;
-      this.fail(error);
+      this.report.fail(error);
     } finally {
       this.log.close();
     }
     // A log line that could not be written never fails an action, but it is not lost in silence.
-    if (this.log.writeError) this.warnings.push(this.log.writeError.located);
-    return { action, steps: this.steps, exitCode: EXIT_CODE[this.outcome], warnings: this.warnings };
+    if (this.log.writeError) this.report.warnings.push(this.log.writeError.located);
+  }
+
+  /**
+   * The paths of this host after the global configs. A global config decides where servers and
+   * their status files are: acting on a half-read one could start duplicates or lose track of
+   * running servers, so any error in it ends the run.
+   */
+  private loadPaths(): ServicePaths {
+    let paths = defaultPaths(this.request.root ?? '/');
+    const files = [paths.configFile, ...(this.request.configFile ? [this.request.configFile] : [])];
+    for (const file of files) {
+      // A missing default config is fine; a mistyped -c file is not.
+      const { config, errors } = loadGlobalConfig(file, this.config, { required: file !== paths.configFile }, this.host);
+      if (errors.length > 0) {
+        for (const error of errors.slice(0, -1)) this.report.fail(error);
+        throw errors.at(-1);
+      }
+      paths = withGlobalConfig(paths, config);
+    }
+    return paths;
   }
 
   /**
@@ -118,83 +167,126 @@ class ServiceRun {
    * check; then it leaves them, as an unprivileged status does, for a run that may remove them.
    * A snapshot of a host's facts cannot change under a status that only reads it: no lock.
    */
-  private async runStatus(): Promise<void> {
-    this.readOnly = !writableDirectory(this.paths.statPath, this.host);
-    if (this.readOnly || !this.host.live) return this.perform();
-    this.readOnly = !existsSync(this.paths.statPath) || !this.statusDirectoryIsSafe();
-    if (this.readOnly) return this.perform();
-    return withLock(this.paths.statPath, () => this.perform());
+  private async runStatus(paths: ServicePaths): Promise<void> {
+    if (!writableDirectory(paths.statPath, this.host)) return this.perform(paths, true);
+    if (!this.host.live) return this.perform(paths, false);
+    if (!existsSync(paths.statPath) || !this.statusDirectoryIsSafe(paths)) return this.perform(paths, true);
+    return withLock(paths.statPath, () => this.perform(paths, false));
   }
 
-  private statusDirectoryIsSafe(): boolean {
+  private statusDirectoryIsSafe(paths: ServicePaths): boolean {
     try {
-      ensureDirectory(this.paths.statPath, this.serviceAccounts(), { create: false });
+      ensureDirectory(paths.statPath, this.serviceAccounts(paths), { create: false });
       return true;
     } catch (error) {
       if (!(error instanceof StapctlError)) throw error;
-      this.warnings.push(`${error.located}; status removes nothing there`);
+      this.report.warnings.push(`${error.located}; status removes nothing there`);
       return false;
     }
   }
 
   /** Who besides root may own the service's directories: the default server account and group. */
-  private serviceAccounts(): Trust {
+  private serviceAccounts(paths: ServicePaths): Trust {
     return {
-      serverUid: this.uidOf(this.request.serverUser ?? this.paths.stapUser ?? DEFAULT_SERVER_USER),
+      serverUid: this.users.of(this.request.serverUser ?? paths.stapUser ?? DEFAULT_SERVER_USER),
       serverGid: lookupGroup(SERVER_GROUP, undefined, this.host)?.gid,
     };
   }
 
-  private loadGlobalConfig(): void {
-    const root = this.request.root ?? '/';
-    let paths = defaultPaths(root);
-    const files = [paths.configFile, ...(this.request.configFile ? [this.request.configFile] : [])];
-    for (const file of files) {
-      // A missing default config is fine; a mistyped -c file is not.
-      const { config, errors } = loadGlobalConfig(file, this.config, { required: file !== paths.configFile }, this.host);
-      // A global config decides where servers and their status files are: acting on a
-      // half-read one could start duplicates or lose track of running servers.
-      if (errors.length > 0) {
-        for (const error of errors.slice(0, -1)) this.fail(error);
-        throw errors.at(-1);
-      }
-      paths = withGlobalConfig(paths, config);
-    }
-    this.paths = paths;
+  /** Plans from what the host knows now (the lock held when it may write), then acts on the plan. */
+  private async perform(paths: ServicePaths, readOnly: boolean): Promise<void> {
+    const ctx = this.planContext(paths);
+    const plan = planServers(this.request.tokens, ctx);
+    for (const error of plan.errors) this.report.fail(error);
+    if (plan.errors.length > 0) return;
+    const where = { readOnly, host: this.host, trust: this.trust, users: this.users, trustedLogs: this.trustedLogs(paths, ctx) };
+    await new ServiceRun(this.request, paths, this.log, this.report, ctx, where).perform(plan);
+  }
+
+  private planContext(paths: ServicePaths): PlanContext {
+    const { entries, errors, ignored } = readStatusFiles(paths.statPath, this.host);
+    for (const error of errors) this.report.fail(error);
+    for (const error of ignored) this.report.warnings.push(error.located);
+    const configs = loadServerConfigs(paths.configPath, this.config, this.host);
+    for (const error of configs.errors) this.report.fail(error);
+    return {
+      action: this.request.action,
+      hostArch: hostArch(this.host),
+      runningRelease: runningRelease(this.host),
+      // /lib/modules is read only when -i asks for it: a host without it can still start a server.
+      installedReleases: this.request.tokens.some((token) => token.flag === 'i') ? installedReleases(paths.libModules, this.host) : [],
+      defaultUser: this.request.serverUser ?? paths.stapUser ?? DEFAULT_SERVER_USER,
+      defaultLog: paths.logFileInRoot,
+      running: entries.map(({ pid, spec }) => ({ pid, spec })),
+      configs: configs.configs,
+      kernelReleaseOf: (tree) => kernelReleaseOf(inRoot(paths.root, tree), this.host),
+    };
   }
 
   /**
-   * The log is where servers explain themselves, but not a reason to refuse to act: a log that
-   * cannot be opened safely or shared with the server group is a warning (a symlink planted in
-   * the log directory, a --log path that is not ours to change). An unsafe LOG_FILE directory is
-   * the exception: `keep` (the service log) lets UNSAFE_PATH refuse the action.
+   * The log paths root may create and share: LOG_FILE, conf.d's LOG= and --log. Never one read
+   * from a status file, which the server account could have written.
    */
-  private openLog(file: string, options: { keep: boolean }): ServiceLog {
-    try {
-      const { fd, preparation } = openLogFile(file, this.trust);
-      if (preparation === 'left-alone') {
-        this.warnings.push(`${file} is not a service log stapctl may share with group ${SERVER_GROUP}: the servers may not be able to write to it`);
-      }
-      if (options.keep) return new ServiceLog(file, { fd });
-      closeSync(fd);
-    } catch (error) {
-      if (!(error instanceof StapctlError)) throw error;
-      if (options.keep && error.code === 'UNSAFE_PATH') throw error;
-      this.warnings.push(error.located);
+  private trustedLogs(paths: ServicePaths, ctx: PlanContext): ReadonlySet<string> {
+    const logs = new Set([paths.logFileInRoot]);
+    for (const config of ctx.configs) if (config.spec.log) logs.add(config.spec.log);
+    for (const token of this.request.tokens) if (token.flag === 'log') logs.add(token.value);
+    return logs;
+  }
+}
+
+/**
+ * The log is where servers explain themselves, but not a reason to refuse to act: a log that
+ * cannot be opened safely or shared with the server group is a warning (a symlink planted in the
+ * log directory, a --log path that is not ours to change). An unsafe LOG_FILE directory is the
+ * exception: `keep` (the service log) lets UNSAFE_PATH refuse the action.
+ */
+function openLog(file: string, trust: Trust, warnings: string[], options: { keep: boolean }): ServiceLog {
+  try {
+    const { fd, preparation } = openLogFile(file, trust);
+    if (preparation === 'left-alone') {
+      warnings.push(`${file} is not a service log stapctl may share with group ${SERVER_GROUP}: the servers may not be able to write to it`);
     }
-    return new ServiceLog(file);
+    if (options.keep) return new ServiceLog(file, { fd });
+    closeSync(fd);
+  } catch (error) {
+    if (!(error instanceof StapctlError)) throw error;
+    if (options.keep && error.code === 'UNSAFE_PATH') throw error;
+    warnings.push(error.located);
+  }
+  return new ServiceLog(file);
+}
+
+/** One action on the planned servers, with what it finds and changes along the way. */
+class ServiceRun {
+  private readonly steps: Step[];
+  /** The managed servers as the run goes: it forgets those it stops or finds dead, adds those it starts. */
+  private managed: ManagedServer[];
+
+  constructor(
+    private readonly request: ServiceRequest,
+    private readonly paths: ServicePaths,
+    private readonly log: ServiceLog,
+    private readonly report: ReportBuilder,
+    /** What the plan was made from; it does not change as the run goes. */
+    private readonly ctx: PlanContext,
+    private readonly where: {
+      /** An unprivileged status: nothing is written, not even the removal of a dead server's file. */
+      readOnly: boolean;
+      host: HostFiles;
+      trust: Trust;
+      users: UserIds;
+      /** The log paths root may create and share (ServiceSetup.trustedLogs). */
+      trustedLogs: ReadonlySet<string>;
+    },
+  ) {
+    this.steps = report.steps;
+    this.managed = [...ctx.running];
   }
 
-  private async perform(): Promise<void> {
-    const { action } = this.request;
-    this.ctx = this.planContext();
-    const plan = planServers(this.request.tokens, this.ctx);
-    if (plan.errors.length > 0) {
-      for (const error of plan.errors) this.fail(error);
-      return;
-    }
+  async perform(plan: Plan): Promise<void> {
     const named = plan.explicit ? plan.servers : undefined;
-    switch (action) {
+    switch (this.request.action) {
       case 'start':
         await this.start(named ?? this.configuredOrDefault());
         break;
@@ -220,30 +312,6 @@ class ServiceRun {
     }
   }
 
-  private planContext(): PlanContext {
-    const { entries, errors, ignored } = readStatusFiles(this.paths.statPath, this.host);
-    for (const error of errors) this.fail(error);
-    for (const error of ignored) this.warnings.push(error.located);
-    const configs = loadServerConfigs(this.paths.configPath, this.config, this.host);
-    for (const error of configs.errors) this.fail(error);
-    this.trustedLogs.add(this.paths.logFileInRoot);
-    for (const config of configs.configs) if (config.spec.log) this.trustedLogs.add(config.spec.log);
-    for (const token of this.request.tokens) if (token.flag === 'log') this.trustedLogs.add(token.value);
-    const root = this.paths.root;
-    return {
-      action: this.request.action,
-      hostArch: hostArch(this.host),
-      runningRelease: runningRelease(this.host),
-      // /lib/modules is read only when -i asks for it: a host without it can still start a server.
-      installedReleases: this.request.tokens.some((token) => token.flag === 'i') ? installedReleases(this.paths.libModules, this.host) : [],
-      defaultUser: this.request.serverUser ?? this.paths.stapUser ?? DEFAULT_SERVER_USER,
-      defaultLog: this.paths.logFileInRoot,
-      running: entries.map(({ pid, spec }) => ({ pid, spec })),
-      configs: configs.configs,
-      kernelReleaseOf: (tree) => kernelReleaseOf(inRoot(root, tree), this.host),
-    };
-  }
-
   private configuredOrDefault(): PlannedServer[] {
     const configured = configuredServers(this.ctx);
     return configured.length > 0 ? configured : [defaultServer(this.ctx, this.request.tokens)];
@@ -255,7 +323,7 @@ class ServiceRun {
     for (const server of servers) {
       const step = await this.startOne(server);
       this.steps.push(step);
-      if (step.outcome === 'failed') this.end('failed');
+      if (step.outcome === 'failed') this.report.end('failed');
     }
   }
 
@@ -263,141 +331,162 @@ class ServiceRun {
     const spec = server.spec;
     const options = formatServerOptions(spec);
     this.log.log(`Starting stap-server ${options}`);
-    const failed = (error: StapctlError, logTail?: string[]): StartStep => {
-      this.log.error(`stap-server start ${options}`);
-      return { kind: 'start', spec, outcome: 'failed', error: error.toJSON(), ...(logTail && { logTail }) };
-    };
     try {
       const running = this.findRunning(spec);
       if (running) {
         this.log.pass(`stap-server start ${options}`);
         return { kind: 'start', spec, outcome: 'already-running', pid: running.pid, ...this.portOf(running.pid) };
       }
-      const user = checkServerUser(spec.user);
-      await ensureCertificate(user);
-      const hostLog = inRoot(this.paths.root, spec.log);
-      if (hostLog !== this.paths.logFile && this.trustedLogs.has(spec.log)) this.openLog(hostLog, { keep: false });
-      const argv = serverArgv(spec, { keepTemp: !!this.request.keepTemp, usePassword: !!this.request.usePassword }, hostLog);
-      const recordOf = (pid: number): ServerSpec => ({ ...spec, nickname: spec.nickname || String(pid) });
-      let recordedPid: number | undefined;
-      let started: { pid: number; port: number };
-      try {
-        started = await spawnServer(argv, user, {
-          logFile: hostLog,
-          timeoutMs: this.request.startTimeoutMs,
-          onSpawned: (pid) => {
-            writeStatusFile(this.paths.statPath, pid, recordOf(pid));
-            recordedPid = pid;
-          },
-        });
-      } catch (error) {
-        // spawnServer has stopped a server that failed its checks; its record goes with it.
-        if (recordedPid !== undefined) removeStatusFile(this.paths.statPath, recordedPid);
-        throw error;
-      }
-      this.ctx.running.push({ pid: started.pid, spec: recordOf(started.pid) });
-      this.log.pass(`stap-server start ${formatServerOptions(recordOf(started.pid))}`);
-      return { kind: 'start', spec, outcome: 'started', pid: started.pid, port: started.port };
+      const started = await this.launch(spec);
+      this.managed.push(started.server);
+      this.log.pass(`stap-server start ${formatServerOptions(started.server.spec)}`);
+      return { kind: 'start', spec, outcome: 'started', pid: started.server.pid, port: started.port };
     } catch (error) {
       if (!(error instanceof StapctlError)) throw error;
-      const tail = error.code === 'SERVER_START_FAILED' && error.detail ? error.detail.split('\n') : undefined;
-      return failed(error, tail);
+      this.log.error(`stap-server start ${options}`);
+      const logTail = error.code === 'SERVER_START_FAILED' && error.detail ? error.detail.split('\n') : undefined;
+      return { kind: 'start', spec, outcome: 'failed', error: error.toJSON(), ...(logTail && { logTail }) };
+    }
+  }
+
+  /** Spawns the server, recorded in its status file before it runs; a server that fails its checks leaves no record. */
+  private async launch(spec: ServerSpec): Promise<{ server: ManagedServer; port: number }> {
+    const user = checkServerUser(spec.user);
+    await ensureCertificate(user);
+    const hostLog = inRoot(this.paths.root, spec.log);
+    if (hostLog !== this.paths.logFile && this.where.trustedLogs.has(spec.log)) openLog(hostLog, this.where.trust, this.report.warnings, { keep: false });
+    const argv = serverArgv(spec, { keepTemp: !!this.request.keepTemp, usePassword: !!this.request.usePassword }, hostLog);
+    const recordOf = (pid: number): ServerSpec => ({ ...spec, nickname: spec.nickname || String(pid) });
+    let recordedPid: number | undefined;
+    try {
+      const { pid, port } = await spawnServer(argv, user, {
+        logFile: hostLog,
+        timeoutMs: this.request.startTimeoutMs,
+        onSpawned: (pid) => {
+          writeStatusFile(this.paths.statPath, pid, recordOf(pid));
+          recordedPid = pid;
+        },
+      });
+      return { server: { pid, spec: recordOf(pid) }, port };
+    } catch (error) {
+      // spawnServer has stopped a server that failed its checks; its record goes with it.
+      if (recordedPid !== undefined) removeStatusFile(this.paths.statPath, recordedPid);
+      throw error;
     }
   }
 
   /** A running server with this configuration; forgets status files of servers that died. */
-  private findRunning(spec: ServerSpec): { pid: number; spec: ServerSpec } | undefined {
-    for (const entry of [...this.ctx.running]) {
+  private findRunning(spec: ServerSpec): ManagedServer | undefined {
+    for (const entry of [...this.managed]) {
       if (!sameConfiguration(entry.spec, spec)) continue;
-      if (this.isAlive(entry.pid, entry.spec)) return entry;
+      if (this.isAlive(entry)) return entry;
       this.forget(entry.pid);
     }
     return undefined;
   }
 
-  private isAlive(pid: number, spec: ServerSpec): boolean {
+  private isAlive({ pid, spec }: ManagedServer): boolean {
     const uid = this.uidOf(spec.user);
-    return uid !== undefined && isServerProcess(readProcess(pid, PROC, this.host), uid);
+    return uid !== undefined && isServerProcess(readProcess(pid, PROC, this.where.host), uid);
   }
 
-  /** A lookup reads /etc/passwd and /etc/group, or runs getent: once per user per run, not per server. */
   private uidOf(user: string): number | undefined {
-    if (!this.uids.has(user)) this.uids.set(user, lookupUser(user, undefined, this.host)?.uid);
-    return this.uids.get(user);
+    return this.where.users.of(user);
   }
 
   /** The stock script removes the status file of a server it finds dead; so do we. */
   private forget(pid: number): void {
-    if (!this.readOnly) {
-      if (!this.host.live) throw new NotInSnapshot(`the status file of dead server ${pid} is to be removed`);
+    if (!this.where.readOnly) {
+      if (!this.where.host.live) throw new NotInSnapshot(`the status file of dead server ${pid} is to be removed`);
       removeStatusFile(this.paths.statPath, pid);
     }
-    this.ctx.running = this.ctx.running.filter((entry) => entry.pid !== pid);
+    this.managed = this.managed.filter((entry) => entry.pid !== pid);
   }
 
-  // ---- stop -------------------------------------------------------------------------------
+  // ---- the named servers, or every managed one ----------------------------------------------
 
-  private async stop(named: PlannedServer[] | undefined): Promise<void> {
-    const targets: { pid: number; spec: ServerSpec }[] = [];
-    if (named) {
-      for (const server of named) {
-        if (server.unknownNickname !== undefined) {
-          this.unknownNickname(server, 'stop');
-          continue;
-        }
-        const found = this.managedEntry(server);
-        if (found) {
-          if (!targets.some((target) => target.pid === found.pid)) targets.push(found);
-          continue;
-        }
-        const options = formatServerOptions(server.spec);
-        this.log.log(`Stopping stap-server ${options}`);
-        this.log.pass(`stap-server stop ${options}`);
-        this.steps.push({ kind: 'stop', spec: server.spec, outcome: 'not-running' });
-      }
-    } else {
-      targets.push(...this.ctx.running);
-      if (targets.length === 0) {
-        this.log.log('Stopping stap-server: ');
-        this.log.pass('stap-server: No managed servers to stop');
-        this.steps.push({ kind: 'none-running', action: 'stop' });
-        return;
-      }
+  /**
+   * The managed servers stop and status act on: those named, or with none named every managed
+   * one. A name that matches no managed server is reported as the action reports it.
+   */
+  private targetsOf(named: PlannedServer[] | undefined, action: 'stop' | 'status'): ManagedServer[] {
+    if (!named) {
+      if (this.managed.length === 0) this.noneManaged(action);
+      return [...this.managed];
     }
-    for (const target of targets) this.steps.push(await this.stopOne(target));
+    const targets: ManagedServer[] = [];
+    for (const server of named) {
+      const found = server.unknownNickname === undefined ? this.managedEntry(server) : undefined;
+      if (found) targets.push(found);
+      else if (server.unknownNickname !== undefined) this.unknownNickname(server, action);
+      else this.notManaged(server.spec, action);
+    }
+    return targets;
+  }
+
+  /** The managed server a planned server refers to: by PID when it came from -p or -n, else by configuration. */
+  private managedEntry(server: PlannedServer): ManagedServer | undefined {
+    if (server.pid !== undefined) return this.managed.find((entry) => entry.pid === server.pid);
+    return this.managed.find((entry) => sameConfiguration(entry.spec, server.spec));
+  }
+
+  private noneManaged(action: 'stop' | 'status'): void {
+    this.steps.push({ kind: 'none-running', action });
+    if (action === 'status') {
+      this.report.end('not-running');
+      return;
+    }
+    this.log.log('Stopping stap-server: ');
+    this.log.pass('stap-server: No managed servers to stop');
+  }
+
+  private notManaged(spec: ServerSpec, action: 'stop' | 'status'): void {
+    this.steps.push({ kind: action, spec, outcome: 'not-running' });
+    if (action === 'status') {
+      this.report.end('not-running');
+      return;
+    }
+    const options = formatServerOptions(spec);
+    this.log.log(`Stopping stap-server ${options}`);
+    this.log.pass(`stap-server stop ${options}`);
   }
 
   private unknownNickname(server: PlannedServer, action: 'stop' | 'status'): void {
     const spec = { ...server.spec, nickname: server.unknownNickname ?? '' };
+    if (action === 'status') {
+      this.steps.push({ kind: 'status', spec, outcome: 'unknown-nickname' });
+      this.report.end('not-running');
+      return;
+    }
     const error = new StapctlError('UNKNOWN_NICKNAME', `No configuration found for the nickname '${spec.nickname}'`, {
       hint: `no running server and no config in ${this.paths.configPath} has NICKNAME=${spec.nickname}`,
     });
-    if (action === 'stop') {
-      this.log.log(error.message);
-      this.log.error(`stap-server stop ${formatServerOptions(spec)}`);
-      this.steps.push({ kind: 'stop', spec, outcome: 'unknown-nickname', error: error.toJSON() });
-      this.end(outcomeOf(error));
-    } else {
-      this.steps.push({ kind: 'status', spec, outcome: 'unknown-nickname' });
-      this.end('not-running');
+    this.log.log(error.message);
+    this.log.error(`stap-server stop ${formatServerOptions(spec)}`);
+    this.steps.push({ kind: 'stop', spec, outcome: 'unknown-nickname', error: error.toJSON() });
+    this.report.end(outcomeOf(error));
+  }
+
+  // ---- stop, status -------------------------------------------------------------------------
+
+  private async stop(named: PlannedServer[] | undefined): Promise<void> {
+    const targets = this.targetsOf(named, 'stop');
+    const stopped = new Set<number>();
+    for (const target of targets) {
+      if (stopped.has(target.pid)) continue;
+      stopped.add(target.pid);
+      this.steps.push(await this.stopOne(target));
     }
   }
 
-  /** The managed server a planned server refers to: by PID when it came from -p or -n, else by configuration. */
-  private managedEntry(server: PlannedServer): { pid: number; spec: ServerSpec } | undefined {
-    if (server.pid !== undefined) return this.ctx.running.find((entry) => entry.pid === server.pid);
-    return this.ctx.running.find((entry) => sameConfiguration(entry.spec, server.spec));
-  }
-
-  private async stopOne(target: { pid: number; spec: ServerSpec }): Promise<StopStep> {
-    const { pid, spec } = target;
+  private async stopOne({ pid, spec }: ManagedServer): Promise<StopStep> {
     const options = formatServerOptions(spec);
     this.log.log(`Stopping stap-server ${options}`);
     const uid = this.uidOf(spec.user);
     try {
       const outcome = uid === undefined ? 'not-running' : await stopServer(pid, uid, { termTimeoutMs: this.request.stopTimeoutMs });
       if (outcome === 'killed') {
-        this.warnings.push(`stap-server ${pid} did not stop on SIGTERM and was killed with SIGKILL`);
+        this.report.warnings.push(`stap-server ${pid} did not stop on SIGTERM and was killed with SIGKILL`);
         this.log.log(`Warning: PID ${pid} ignored SIGTERM; sent SIGKILL`);
       }
       this.forget(pid);
@@ -406,59 +495,35 @@ class ServiceRun {
     } catch (error) {
       if (!(error instanceof StapctlError)) throw error;
       this.log.error(`stap-server stop ${options}`);
-      this.end('failed');
+      this.report.end('failed');
       return { kind: 'stop', spec, pid, outcome: 'failed', error: error.toJSON() };
     }
   }
 
-  // ---- status -----------------------------------------------------------------------------
-
   private status(named: PlannedServer[] | undefined): void {
-    const targets: { pid: number; spec: ServerSpec }[] = [];
-    if (named) {
-      for (const server of named) {
-        if (server.unknownNickname !== undefined) {
-          this.unknownNickname(server, 'status');
-          continue;
-        }
-        const found = this.managedEntry(server);
-        if (found) {
-          targets.push(found);
-          continue;
-        }
-        this.steps.push({ kind: 'status', spec: server.spec, outcome: 'not-running' });
-        this.end('not-running');
-      }
-    } else {
-      targets.push(...this.ctx.running);
-      if (targets.length === 0) {
-        this.steps.push({ kind: 'none-running', action: 'status' });
-        this.end('not-running');
-        return;
-      }
-    }
-    for (const { pid, spec } of targets) {
-      if (this.isAlive(pid, spec)) {
+    for (const target of this.targetsOf(named, 'status')) {
+      const { pid, spec } = target;
+      if (this.isAlive(target)) {
         this.steps.push({ kind: 'status', spec, outcome: 'running', pid, ...this.portOf(pid) });
-      } else {
-        this.forget(pid);
-        this.steps.push({ kind: 'status', spec, outcome: 'dead', pid });
-        // As the stock script: a dead server (1) outranks one that is merely not running (3).
-        this.end('failed');
+        continue;
       }
+      this.forget(pid);
+      this.steps.push({ kind: 'status', spec, outcome: 'dead', pid });
+      // As the stock script: a dead server (1) outranks one that is merely not running (3).
+      this.report.end('failed');
     }
   }
 
   // ---- restart, condrestart ---------------------------------------------------------------
 
   private async restart(named: PlannedServer[] | undefined): Promise<void> {
-    const servers = named ?? this.ctx.running.map(restartable);
+    const servers = named ?? this.managed.map(restartable);
     await this.stop(named);
     await this.start(servers.length > 0 ? servers : this.configuredOrDefault());
   }
 
   private async condrestart(named: PlannedServer[] | undefined): Promise<void> {
-    const servers = named ?? this.ctx.running.map(restartable);
+    const servers = named ?? this.managed.map(restartable);
     if (servers.length === 0) {
       this.log.log('No managed stap-server is running');
       this.log.pass('No managed stap-server is running');
@@ -468,7 +533,7 @@ class ServiceRun {
     const toStart: PlannedServer[] = [];
     for (const server of servers) {
       const found = server.unknownNickname === undefined ? this.managedEntry(server) : undefined;
-      if (!found || !this.isAlive(found.pid, found.spec)) {
+      if (!found || !this.isAlive(found)) {
         if (found) this.forget(found.pid);
         const options = formatServerOptions(server.spec);
         this.log.log(`stap-server ${options} is not running`);
@@ -483,18 +548,8 @@ class ServiceRun {
   }
 
   private portOf(pid: number): { port?: number } {
-    const [port] = listeningPorts(pid, PROC, this.host);
+    const [port] = listeningPorts(pid, PROC, this.where.host);
     return port === undefined ? {} : { port };
-  }
-
-  private fail(error: StapctlError): void {
-    this.steps.push({ kind: 'error', error: error.toJSON() });
-    this.end(outcomeOf(error));
-  }
-
-  /** The run's exit code is that of its most severe outcome (exit-code.ts). */
-  private end(outcome: Outcome): void {
-    this.outcome = worstOutcome([this.outcome, outcome]);
   }
 }
 
@@ -502,7 +557,7 @@ class ServiceRun {
  * A running server, planned to be started again. Its nickname sticks (the stock script loses it),
  * unless it was only its old PID.
  */
-function restartable(entry: { pid: number; spec: ServerSpec }): PlannedServer {
+function restartable(entry: ManagedServer): PlannedServer {
   const nickname = entry.spec.nickname === String(entry.pid) ? '' : entry.spec.nickname;
   return { spec: { ...entry.spec, nickname }, origin: 'running', pid: entry.pid };
 }

@@ -1,17 +1,12 @@
-import { StapctlError } from '../errors.js';
-import { valueProblem, type ServerConfig, type ValueKind } from './config-file.js';
-import type { Action } from './report.js';
-import { emptySpec, type ServerSpec } from './server-spec.js';
-
 /**
  * From the command line's options, in their order, to the servers an action is about. Pure: what
  * the host knows (running servers, configs, releases) comes in through PlanContext.
  */
-
-export type ServerFlag = 'a' | 'r' | 'u' | 'I' | 'R' | 'B' | 'D' | 'n' | 'p';
-export type DistributedFlag = 'port' | 'log' | 'ssl' | 'max-threads' | 'max-request-size' | 'max-compressed-request';
-
-export type OptionToken = { flag: ServerFlag; value: string } | { flag: 'i' } | { flag: DistributedFlag; value: string };
+import { StapctlError } from '../errors.js';
+import type { ServerConfig } from './config-file.js';
+import type { Action } from './report.js';
+import { DISTRIBUTED_OPTIONS, isDistributed, tokenProblem, type DistributedFlag, type OptionToken, type ServerFlag } from './server-options.js';
+import { emptySpec, type ManagedServer, type ServerSpec } from './server-spec.js';
 
 export interface PlanContext {
   action: Action;
@@ -26,7 +21,7 @@ export interface PlanContext {
   /** LOG_FILE as seen inside the root: what status files record. */
   defaultLog: string;
   /** The managed servers, from the status files. */
-  running: { pid: number; spec: ServerSpec }[];
+  running: readonly ManagedServer[];
   /** The conf.d configs, in glob order. */
   configs: ServerConfig[];
   /** The contents of TREE/include/config/kernel.release, or undefined when it cannot be read. */
@@ -56,48 +51,6 @@ export interface Plan {
   explicit: boolean;
   /** When not empty, `servers` is empty: nothing should be acted on. */
   errors: StapctlError[];
-}
-
-const DISTRIBUTED: Record<DistributedFlag, { field: DistributedField; kind: ValueKind }> = {
-  port: { field: 'port', kind: 'port' },
-  log: { field: 'log', kind: 'absolute-path' },
-  ssl: { field: 'ssl', kind: 'absolute-path' },
-  'max-threads': { field: 'maxThreads', kind: 'count' },
-  'max-request-size': { field: 'maxRequestSize', kind: 'count' },
-  'max-compressed-request': { field: 'maxCompressedRequest', kind: 'count' },
-};
-type DistributedField = 'port' | 'log' | 'ssl' | 'maxThreads' | 'maxRequestSize' | 'maxCompressedRequest';
-
-function isDistributed(token: OptionToken): token is { flag: DistributedFlag; value: string } {
-  return Object.hasOwn(DISTRIBUTED, token.flag);
-}
-
-const VALUE_KINDS: Record<ServerFlag, ValueKind> = {
-  a: 'text',
-  r: 'list-item',
-  u: 'text',
-  I: 'list-item',
-  R: 'text',
-  B: 'list-item',
-  D: 'list-item',
-  n: 'text',
-  p: 'text',
-};
-
-/**
- * The problem with one option's value, whatever host it is for: the controller checks every
- * option with this before it contacts any host, and the planner before it plans.
- */
-export function tokenProblem(token: OptionToken): StapctlError | undefined {
-  if (token.flag === 'i') return undefined;
-  if (isDistributed(token)) {
-    const problem = valueProblem(DISTRIBUTED[token.flag].kind, token.value);
-    return problem === undefined ? undefined : usage(`--${token.flag} ${problem}, got "${token.value}"`, `give --${token.flag} a valid value`);
-  }
-  const flag = token.flag as ServerFlag;
-  const { value } = token as { value: string };
-  const problem = valueProblem(VALUE_KINDS[flag], value) ?? (value === '' && flag !== 'R' ? 'needs a value' : undefined);
-  return problem === undefined ? undefined : usage(`-${flag} ${problem}, got "${value}"`, `give -${flag} a non-empty value on one line`);
 }
 
 /** Actions that start what they name; an unknown -n nickname then names a new server. */
@@ -140,13 +93,11 @@ export function defaultServer(ctx: PlanContext, tokens: readonly OptionToken[] =
   const applied = new Set<DistributedFlag>();
   for (const token of tokens) {
     if (!isDistributed(token) || applied.has(token.flag)) continue;
-    spec[DISTRIBUTED[token.flag].field] = token.value;
+    spec[DISTRIBUTED_OPTIONS[token.flag].field] = token.value;
     applied.add(token.flag);
   }
   return { spec, origin: 'options' };
 }
-
-const usage = (message: string, hint: string) => new StapctlError('USAGE', message, { hint });
 
 /** The server being described by the options since the start or the last -i. */
 interface Draft {
@@ -158,140 +109,159 @@ interface Draft {
   named: boolean;
 }
 
+/** What planServers has built so far, walking the options in their order. */
+interface Walk {
+  readonly ctx: PlanContext;
+  readonly errors: StapctlError[];
+  readonly emitted: PlannedServer[];
+  /** The values of each distributed option, in order: the i-th goes to the i-th server. */
+  readonly distributed: Record<DistributedFlag, string[]>;
+  draft: Draft;
+  explicit: boolean;
+}
+
 export function planServers(tokens: readonly OptionToken[], ctx: PlanContext): Plan {
-  const errors: StapctlError[] = [];
-  const emitted: PlannedServer[] = [];
-  const lists: Record<DistributedFlag, string[]> = {
-    port: [],
-    log: [],
-    ssl: [],
-    'max-threads': [],
-    'max-request-size': [],
-    'max-compressed-request': [],
+  const walk: Walk = {
+    ctx,
+    errors: [],
+    emitted: [],
+    distributed: { port: [], log: [], ssl: [], 'max-threads': [], 'max-request-size': [], 'max-compressed-request': [] },
+    draft: freshDraft(ctx),
+    explicit: false,
   };
-  const fresh = (): Draft => ({ spec: freshSpec(ctx), origin: 'options', named: false });
-  let draft = fresh();
-  let explicit = false;
+  for (const token of tokens) takeToken(walk, token);
+  if (walk.draft.named) walk.emitted.push(plannedFrom(walk.draft));
+  distribute(walk.emitted, walk.distributed);
+  const { errors, explicit } = walk;
+  return { servers: errors.length > 0 ? [] : walk.emitted, explicit, errors };
+}
 
-  /** A change to the configuration: a server found by -n or -p becomes a new one based on it. */
-  const modify = (change: (spec: ServerSpec) => void) => {
-    if (draft.origin === 'running' || draft.origin === 'config') {
-      draft.origin = 'options';
-      draft.spec.nickname = '';
-      delete draft.pid;
-    }
-    change(draft.spec);
-    draft.named = true;
+const freshDraft = (ctx: PlanContext): Draft => ({ spec: freshSpec(ctx), origin: 'options', named: false });
+
+/** One option: a bad value is recorded and skipped, so that every bad option is reported at once. */
+function takeToken(walk: Walk, token: OptionToken): void {
+  if (token.flag === 'i') {
+    walk.explicit = true;
+    eachInstalledRelease(walk);
+    return;
+  }
+  const problem = tokenProblem(token);
+  if (problem !== undefined) {
+    walk.errors.push(problem);
+    if (!isDistributed(token)) walk.explicit = true;
+    return;
+  }
+  if (isDistributed(token)) {
+    walk.distributed[token.flag].push(token.value);
+    return;
+  }
+  walk.explicit = true;
+  takeServerOption(walk, token.flag, token.value);
+}
+
+/** -i as the initscript's README means it: earlier -I -R -B -D -u apply to each server, earlier -a does not. */
+function eachInstalledRelease(walk: Walk): void {
+  const { ctx, draft } = walk;
+  if (ctx.installedReleases.length === 0) {
+    walk.errors.push(
+      new StapctlError('NO_LIB_MODULES', '-i found no kernel release in /lib/modules', {
+        hint: 'install a kernel (its modules go to /lib/modules/RELEASE) or name releases with -r',
+      }),
+    );
+  }
+  for (const release of ctx.installedReleases) {
+    const spec = freshSpec(ctx);
+    spec.releases = [release];
+    spec.user = draft.spec.user;
+    spec.runtime = draft.spec.runtime;
+    spec.includes = [...draft.spec.includes];
+    spec.builds = [...draft.spec.builds];
+    spec.defines = [...draft.spec.defines];
+    walk.emitted.push({ spec, origin: 'options' });
+  }
+  walk.draft = freshDraft(ctx);
+}
+
+function takeServerOption(walk: Walk, flag: ServerFlag, value: string): void {
+  switch (flag) {
+    case 'a':
+      return modify(walk.draft, (spec) => (spec.arch = value));
+    case 'u':
+      return modify(walk.draft, (spec) => (spec.user = value));
+    case 'R':
+      return modify(walk.draft, (spec) => (spec.runtime = value));
+    case 'I':
+      return modify(walk.draft, (spec) => spec.includes.push(value));
+    case 'B':
+      return modify(walk.draft, (spec) => spec.builds.push(value));
+    case 'D':
+      return modify(walk.draft, (spec) => spec.defines.push(value));
+    case 'r':
+      return addRelease(walk, value);
+    case 'p':
+      return byPid(walk, value);
+    case 'n':
+      walk.draft = byNickname(value, walk.draft, walk.ctx);
+      return;
+  }
+}
+
+/** A change to the configuration: a server found by -n or -p becomes a new one based on it. */
+function modify(draft: Draft, change: (spec: ServerSpec) => void): void {
+  if (draft.origin === 'running' || draft.origin === 'config') {
+    draft.origin = 'options';
+    draft.spec.nickname = '';
+    delete draft.pid;
+  }
+  change(draft.spec);
+  draft.named = true;
+}
+
+/** -r: a release name, or the path of a kernel build tree that says which release it is. */
+function addRelease(walk: Walk, value: string): void {
+  if (value.startsWith('/') && !walk.ctx.kernelReleaseOf(value)?.trim()) {
+    walk.errors.push(
+      new StapctlError('NO_SUCH_RELEASE_TREE', `Missing ${value}/include/config/kernel.release`, {
+        hint: `-r with a path needs a configured kernel build tree; run 'make prepare' in ${value} or give a release name`,
+      }),
+    );
+    return;
+  }
+  modify(walk.draft, (spec) => spec.releases.push(value));
+}
+
+/** -p: a managed server, by the PID of its status file. */
+function byPid(walk: Walk, value: string): void {
+  const pid = /^[1-9][0-9]*$/.test(value) ? Number(value) : undefined;
+  const found = walk.ctx.running.find((entry) => entry.pid === pid);
+  if (found === undefined) {
+    walk.errors.push(
+      new StapctlError('NO_SUCH_PID', `No stap-server running as pid ${value}`, {
+        hint: "'stapctl status' lists the managed servers and their PIDs",
+      }),
+    );
+    return;
+  }
+  walk.draft = { spec: cloneSpec(found.spec), origin: 'running', pid: found.pid, named: true };
+}
+
+function plannedFrom(draft: Draft): PlannedServer {
+  return {
+    spec: draft.spec,
+    origin: draft.origin,
+    ...(draft.pid !== undefined && { pid: draft.pid }),
+    ...(draft.unknownNickname !== undefined && { unknownNickname: draft.unknownNickname }),
   };
+}
 
-  for (const token of tokens) {
-    if (token.flag === 'i') {
-      explicit = true;
-      if (ctx.installedReleases.length === 0) {
-        errors.push(
-          new StapctlError('NO_LIB_MODULES', '-i found no kernel release in /lib/modules', {
-            hint: 'install a kernel (its modules go to /lib/modules/RELEASE) or name releases with -r',
-          }),
-        );
-      }
-      // The seed's -i: earlier -I -R -B -D -u apply to each server, earlier -a does not.
-      for (const release of ctx.installedReleases) {
-        const spec = freshSpec(ctx);
-        spec.releases = [release];
-        spec.user = draft.spec.user;
-        spec.runtime = draft.spec.runtime;
-        spec.includes = [...draft.spec.includes];
-        spec.builds = [...draft.spec.builds];
-        spec.defines = [...draft.spec.defines];
-        emitted.push({ spec, origin: 'options' });
-      }
-      draft = fresh();
-      continue;
-    }
-
-    const problem = tokenProblem(token);
-    if (problem !== undefined) {
-      errors.push(problem);
-      if (!isDistributed(token)) explicit = true;
-      continue;
-    }
-    if (isDistributed(token)) {
-      lists[token.flag].push(token.value);
-      continue;
-    }
-
-    explicit = true;
-    const { value } = token;
-    const serverFlag = token.flag as ServerFlag;
-
-    switch (serverFlag) {
-      case 'a':
-        modify((spec) => (spec.arch = value));
-        break;
-      case 'u':
-        modify((spec) => (spec.user = value));
-        break;
-      case 'R':
-        modify((spec) => (spec.runtime = value));
-        break;
-      case 'I':
-        modify((spec) => spec.includes.push(value));
-        break;
-      case 'B':
-        modify((spec) => spec.builds.push(value));
-        break;
-      case 'D':
-        modify((spec) => spec.defines.push(value));
-        break;
-      case 'r': {
-        if (value.startsWith('/') && !ctx.kernelReleaseOf(value)?.trim()) {
-          errors.push(
-            new StapctlError('NO_SUCH_RELEASE_TREE', `Missing ${value}/include/config/kernel.release`, {
-              hint: `-r with a path needs a configured kernel build tree; run 'make prepare' in ${value} or give a release name`,
-            }),
-          );
-          break;
-        }
-        modify((spec) => spec.releases.push(value));
-        break;
-      }
-      case 'p': {
-        const pid = /^[1-9][0-9]*$/.test(value) ? Number(value) : undefined;
-        const found = ctx.running.find((entry) => entry.pid === pid);
-        if (found === undefined) {
-          errors.push(
-            new StapctlError('NO_SUCH_PID', `No stap-server running as pid ${value}`, {
-              hint: "'stapctl status' lists the managed servers and their PIDs",
-            }),
-          );
-          break;
-        }
-        draft = { spec: cloneSpec(found.spec), origin: 'running', pid: found.pid, named: true };
-        break;
-      }
-      case 'n':
-        draft = byNickname(value, draft, ctx);
-        break;
-    }
-  }
-
-  if (draft.named) {
-    emitted.push({
-      spec: draft.spec,
-      origin: draft.origin,
-      ...(draft.pid !== undefined && { pid: draft.pid }),
-      ...(draft.unknownNickname !== undefined && { unknownNickname: draft.unknownNickname }),
-    });
-  }
-
-  emitted.forEach((server, index) => {
-    for (const flag of Object.keys(lists) as DistributedFlag[]) {
-      const item = lists[flag][index];
-      if (item !== undefined) server.spec[DISTRIBUTED[flag].field] = item;
+/** The i-th value of each distributed option goes to the i-th server; servers past the end keep theirs. */
+function distribute(servers: readonly PlannedServer[], distributed: Walk['distributed']): void {
+  servers.forEach((server, index) => {
+    for (const flag of Object.keys(distributed) as DistributedFlag[]) {
+      const item = distributed[flag][index];
+      if (item !== undefined) server.spec[DISTRIBUTED_OPTIONS[flag].field] = item;
     }
   });
-
-  return errors.length > 0 ? { servers: [], explicit, errors } : { servers: emitted, explicit, errors };
 }
 
 /** -n: a running server, else a conf.d config, else a new server (start-like) or an unknown one. */

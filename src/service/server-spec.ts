@@ -20,6 +20,12 @@ export interface ServerSpec {
   maxCompressedRequest: string;
 }
 
+/** A server stapctl manages: the PID of its status file and the configuration that file records. */
+export interface ManagedServer {
+  pid: number;
+  spec: ServerSpec;
+}
+
 export function emptySpec(): ServerSpec {
   return {
     arch: '',

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { runService, type ServiceRequest } from '../../src/service/engine.js';
-import type { OptionToken } from '../../src/service/planner.js';
+import type { OptionToken } from '../../src/service/server-options.js';
 import { readProcess } from '../../src/service/proc.js';
 import type { ActionReport, StartStep, StatusStep } from '../../src/service/report.js';
 import { parseStatusFile } from '../../src/service/status-file.js';

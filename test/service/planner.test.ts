@@ -5,9 +5,9 @@ import {
   configuredServers,
   defaultServer,
   planServers,
-  type OptionToken,
   type PlanContext,
 } from '../../src/service/planner.js';
+import type { OptionToken } from '../../src/service/server-options.js';
 import type { Action } from '../../src/service/report.js';
 import { emptySpec, type ServerSpec } from '../../src/service/server-spec.js';
 

@@ -15,7 +15,7 @@ import { statusFromFacts } from '../../../src/fleet/facts/status-from-facts.js';
 import { planAuth } from '../../../src/fleet/ssh/auth.js';
 import { connect, type SshSession } from '../../../src/fleet/ssh/transport.js';
 import type { ServiceRequest } from '../../../src/service/engine.js';
-import type { OptionToken } from '../../../src/service/planner.js';
+import type { OptionToken } from '../../../src/service/server-options.js';
 import { LOGIN_USERS, startFarm, type Farm, type FarmHost } from '../farm.js';
 
 let farm: Farm;
