@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -108,101 +109,120 @@ function fileSize(file: string): number {
   }
 }
 
+export interface SpawnOptions {
+  timeoutMs?: number;
+  settleMs?: number;
+  logFile: string;
+  /**
+   * Called with the PID before stap-serverd is even executed: the caller records the server
+   * there, so that a stapctl killed at any moment leaves no server, or one that the next run
+   * finds, never an orphan. If it throws, the server is not started.
+   */
+  onSpawned?: (pid: number) => void;
+}
+
 /**
  * Start stap-serverd as `user` and return only once /proc shows it running as that user and
  * listening. The stock stap-start-server looks once with `ps` and prints OK for a server that dies
  * a moment later; here a server that exits, or does not listen within the timeout, is killed if
  * still there and reported with the lines it wrote to its log.
  */
-export async function spawnServer(
-  argv: string[],
-  user: UserInfo,
-  opts: {
-    timeoutMs?: number;
-    settleMs?: number;
-    logFile: string;
-    /**
-     * Called with the PID before stap-serverd is even executed: the caller records the server
-     * there, so that a stapctl killed at any moment leaves no server, or one that the next run
-     * finds, never an orphan. If it throws, the server is not started.
-     */
-    onSpawned?: (pid: number) => void;
-  },
-): Promise<StartedServer> {
+export async function spawnServer(argv: string[], user: UserInfo, opts: SpawnOptions): Promise<StartedServer> {
   refuseRoot(user);
   const timeoutMs = opts.timeoutMs ?? START_TIMEOUT_MS;
-  const settleMs = opts.settleMs ?? SETTLE_MS;
   const logOffset = fileSize(opts.logFile);
-  // The gate holds the exec of setpriv (and so of stap-serverd, under the same PID) until the
-  // caller has recorded the PID: whenever stapctl dies, there is either no server or a recorded
-  // one. If stapctl dies first, `read` sees end of file and the server never starts. The gate
-  // script is fixed; the server's arguments pass through it as "$@", never as shell text.
-  const child = childProcess().spawn('/bin/sh', ['-c', 'read -r go && exec "$@" </dev/null', 'stapctl-gate', SETPRIV, ...asUserArgv(user, STAP_SERVERD, argv)], {
-    cwd: '/',
-    env: userEnvironment(user),
-    stdio: ['pipe', 'ignore', 'ignore'],
-    // Its own session: a Ctrl-C on stapctl's terminal must not reach the servers it started.
-    detached: true,
-  });
-  let exit: string | undefined;
-  let spawnError: Error | undefined;
-  // Listening to 'exit' makes node reap the child, so a server that dies leaves no zombie behind.
-  child.on('exit', (code, signal) => (exit = signal === null ? `exited with status ${code}` : `was killed by ${signal}`));
-  child.on('error', (error) => (spawnError = error));
-  // A gate that already died makes the write fail; its 'exit' above says why.
-  child.stdin?.on('error', () => undefined);
-  child.unref();
+  const gated = new GatedServer(argv, user);
+  if (gated.pid !== undefined) await recordThenOpen(gated, gated.pid, opts.onSpawned);
+  const started = await untilListening(gated, user.uid, timeoutMs, opts.settleMs ?? SETTLE_MS);
+  if (started) return started;
 
-  const pid = child.pid;
-  if (pid !== undefined) {
-    try {
-      opts.onSpawned?.(pid);
-      child.stdin?.end('go\n');
-    } catch (error) {
-      child.kill('SIGKILL');
-      await waitFor(() => exit !== undefined, KILL_TIMEOUT_MS);
-      throw new StapctlError('SERVER_START_FAILED', `stap-serverd (PID ${pid}) could not be recorded, so it was stopped: ${(error as Error).message}`, {
-        cause: error,
-        hint: 'check that the status directory is writable',
-      });
-    }
-  }
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (spawnError !== undefined) {
-      throw new StapctlError('SERVER_START_FAILED', `cannot run ${SETPRIV}: ${spawnError.message}`, {
-        hint: 'install util-linux (it provides setpriv)',
-        cause: spawnError,
-      });
-    }
-    if (pid !== undefined && exit === undefined) {
-      const info = readProcess(pid);
-      const [port] = isServerProcess(info, user.uid) ? listeningPorts(pid) : [];
-      if (port !== undefined) {
-        // stap-serverd listens only once its certificate checks out; a second look a moment
-        // later still catches a server that fails right after, which the stock script calls OK.
-        await sleep(settleMs);
-        if (exit === undefined && isServerProcess(readProcess(pid), user.uid) && listeningPorts(pid).includes(port)) {
-          return { pid, port };
-        }
-      }
-    }
-    if (exit !== undefined || Date.now() >= deadline) break;
-    await sleep(POLL_MS);
-  }
-
-  let reason = exit;
+  let reason = gated.exit;
   if (reason === undefined) {
     reason = `did not listen on a TCP port within ${timeoutMs / 1000} s`;
-    child.kill('SIGKILL');
-    await waitFor(() => exit !== undefined || spawnError !== undefined, KILL_TIMEOUT_MS);
+    await gated.kill();
   }
   const written = tailLines(opts.logFile, LOG_LINES_ON_FAILURE, logOffset);
-  throw new StapctlError('SERVER_START_FAILED', `stap-serverd (PID ${pid}) ${reason}`, {
+  throw new StapctlError('SERVER_START_FAILED', `stap-serverd (PID ${gated.pid}) ${reason}`, {
     file: opts.logFile,
     detail: written.length > 0 ? written.join('\n') : `stap-serverd wrote nothing to ${opts.logFile}`,
     hint: `see ${opts.logFile}; to see errors it prints before logging, run as ${user.name}: ${STAP_SERVERD} ${argv.join(' ')}`,
   });
+}
+
+/**
+ * stap-serverd behind a gate: the gate holds the exec of setpriv (and so of stap-serverd, under
+ * the same PID) until the caller has recorded the PID, so whenever stapctl dies there is either no
+ * server or a recorded one. If stapctl dies first, `read` sees end of file and the server never
+ * starts. The gate script is fixed; the server's arguments pass through it as "$@", never as shell text.
+ */
+class GatedServer {
+  readonly pid: number | undefined;
+  /** How the process ended, once it has. */
+  exit: string | undefined;
+  spawnError: Error | undefined;
+  private readonly child: ChildProcess;
+
+  constructor(argv: string[], user: UserInfo) {
+    this.child = childProcess().spawn('/bin/sh', ['-c', 'read -r go && exec "$@" </dev/null', 'stapctl-gate', SETPRIV, ...asUserArgv(user, STAP_SERVERD, argv)], {
+      cwd: '/',
+      env: userEnvironment(user),
+      stdio: ['pipe', 'ignore', 'ignore'],
+      // Its own session: a Ctrl-C on stapctl's terminal must not reach the servers it started.
+      detached: true,
+    });
+    // Listening to 'exit' makes node reap the child, so a server that dies leaves no zombie behind.
+    this.child.on('exit', (code, signal) => (this.exit = signal === null ? `exited with status ${code}` : `was killed by ${signal}`));
+    this.child.on('error', (error) => (this.spawnError = error));
+    // A gate that already died makes the write fail; its 'exit' above says why.
+    this.child.stdin?.on('error', () => undefined);
+    this.child.unref();
+    this.pid = this.child.pid;
+  }
+
+  open(): void {
+    this.child.stdin?.end('go\n');
+  }
+
+  async kill(): Promise<void> {
+    this.child.kill('SIGKILL');
+    await waitFor(() => this.exit !== undefined || this.spawnError !== undefined, KILL_TIMEOUT_MS);
+  }
+}
+
+async function recordThenOpen(gated: GatedServer, pid: number, onSpawned: SpawnOptions['onSpawned']): Promise<void> {
+  try {
+    onSpawned?.(pid);
+    gated.open();
+  } catch (error) {
+    await gated.kill();
+    throw new StapctlError('SERVER_START_FAILED', `stap-serverd (PID ${pid}) could not be recorded, so it was stopped: ${(error as Error).message}`, {
+      cause: error,
+      hint: 'check that the status directory is writable',
+    });
+  }
+}
+
+/** The server once it runs as `uid` and listens, checked twice; undefined when it exits or the time is up. */
+async function untilListening(gated: GatedServer, uid: number, timeoutMs: number, settleMs: number): Promise<StartedServer | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (gated.spawnError !== undefined) {
+      throw new StapctlError('SERVER_START_FAILED', `cannot run ${SETPRIV}: ${gated.spawnError.message}`, {
+        hint: 'install util-linux (it provides setpriv)',
+        cause: gated.spawnError,
+      });
+    }
+    const { pid } = gated;
+    const [port] = pid !== undefined && gated.exit === undefined && isServerProcess(readProcess(pid), uid) ? listeningPorts(pid) : [];
+    if (pid !== undefined && port !== undefined) {
+      // stap-serverd listens only once its certificate checks out; a second look a moment
+      // later still catches a server that fails right after, which the stock script calls OK.
+      await sleep(settleMs);
+      if (gated.exit === undefined && isServerProcess(readProcess(pid), uid) && listeningPorts(pid).includes(port)) return { pid, port };
+    }
+    if (gated.exit !== undefined || Date.now() >= deadline) return undefined;
+    await sleep(POLL_MS);
+  }
 }
 
 async function waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
