@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { isMissingFile, StapctlError, type ErrorCode } from '../errors.js';
 import { localFiles, unlessNotInSnapshot, type HostFiles } from './host-files.js';
+import { parsePort, PORT_RANGE } from '../port.js';
 import { emptySpec, type ServerSpec } from './server-spec.js';
 import { byteOrder } from './system.js';
 
@@ -87,9 +88,7 @@ export function valueProblem(kind: ValueKind, value: string): string | undefined
     case 'text':
       return undefined;
     case 'port':
-      return /^[0-9]+$/.test(value) && Number(value) >= 1 && Number(value) <= 65535
-        ? undefined
-        : 'must be a port number from 1 to 65535';
+      return parsePort(value) === undefined ? `must be a port number from ${PORT_RANGE.replace('-', ' to ')}` : undefined;
     case 'count':
       return /^[0-9]+$/.test(value) && Number.isSafeInteger(Number(value))
         ? undefined

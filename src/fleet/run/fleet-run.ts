@@ -13,7 +13,7 @@ import { fanOut, type FinalState, type Progress } from './fan-out.js';
 import type { HostEntry } from '../targets/inventory.js';
 import { KnownHostsFiles } from '../ssh/known-hosts.js';
 import { IdentityFiles, planAuth } from '../ssh/auth.js';
-import { parseProxyJump, resolveSshConfig, SshConfigFiles, type HostKeyPolicy, type SshHostConfig } from '../ssh/config.js';
+import { expandTilde, parseProxyJump, resolveSshConfig, SshConfigFiles, type HostKeyPolicy, type SshHostConfig } from '../ssh/config.js';
 import { connect, JumpHosts, type ConnectOptions, type ExecResult, type SshSession } from '../ssh/transport.js';
 import { FACTS_COMMAND } from '../facts/facts-command.js';
 import { factsCanAnswer, statusFromFacts } from '../facts/status-from-facts.js';
@@ -111,12 +111,11 @@ async function connectOptions(
 ): Promise<ConnectOptions> {
   const config = hostSshConfig(entry, ssh);
   const { address, port, user, proxyJump } = hostEndpoint(config, ssh);
-  const expandHome = (file: string) => (file.startsWith('~/') ? join(ssh.home, file.slice(2)) : file);
   const auth = await planAuth({
     ...(ssh.agentSocket && { agentSocket: ssh.agentSocket }),
     identities: [
-      ...(entry.identityFile ? [{ file: expandHome(entry.identityFile), origin: 'inventory' as const }] : []),
-      ...(settings.identity ? [{ file: expandHome(settings.identity), origin: 'option' as const }] : []),
+      ...(entry.identityFile ? [{ file: expandTilde(entry.identityFile, ssh.home), origin: 'inventory' as const }] : []),
+      ...(settings.identity ? [{ file: expandTilde(settings.identity, ssh.home), origin: 'option' as const }] : []),
       ...config.identityFiles.map((file) => ({ file, origin: 'ssh-config' as const })),
     ],
     identitiesOnly: config.identitiesOnly,

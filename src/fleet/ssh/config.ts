@@ -7,7 +7,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import SSHConfig from 'ssh-config';
-import { StapctlError } from '../../errors.js';
+import { isMissingFile, StapctlError } from '../../errors.js';
+import { parsePort, PORT_RANGE } from '../../port.js';
 import { patternListMatches, wildcardMatches } from './known-hosts.js';
 
 export type HostKeyPolicy = 'strict' | 'accept-new' | 'off';
@@ -76,8 +77,7 @@ export const readConfigFile: ReadConfigFile = (file) => {
   try {
     return readFileSync(file, 'utf8');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    if (isMissingFile(error)) return undefined;
     throw new StapctlError('SSH_CONFIG_INVALID', `cannot read ${file}: ${(error as Error).message}`, { file, cause: error });
   }
 };
@@ -150,7 +150,7 @@ export function resolveSshConfig(host: string, context: ResolveContext, files: S
   context.files.forEach((file) => walk(file, dirnameOf(file), 0, true));
 
   const user = overrides.user ?? values.get('user')?.args[0];
-  const port = overrides.port ?? parsePort(values.get('port'));
+  const port = overrides.port ?? portOf(values.get('port'));
   const hostName = currentHostName();
   const tokens: TokenValues = {
     h: hostName,
@@ -257,7 +257,8 @@ function expandPath(value: string, tokens: TokenValues, home: string, at: Config
   return expandTilde(expanded, home);
 }
 
-function expandTilde(path: string, home: string): string {
+/** `~` and `~/...` as ssh expands them in file names (ssh knows no `~user` there). */
+export function expandTilde(path: string, home: string): string {
   if (path === '~') return home;
   if (path.startsWith('~/')) return join(home, path.slice(2));
   return path;
@@ -291,13 +292,11 @@ function dirnameOf(file: string): string {
   return slash <= 0 ? '/' : file.slice(0, slash);
 }
 
-function parsePort(directive: ConfigDirective | undefined): number | undefined {
+function portOf(directive: ConfigDirective | undefined): number | undefined {
   if (directive === undefined) return undefined;
   const text = directive.args[0] ?? '';
-  const port = Number(text);
-  if (!/^\d+$/.test(text) || port < 1 || port > 65535) {
-    throw invalid(`Port must be 1-65535, got "${text}"`, directive.file, directive.line);
-  }
+  const port = parsePort(text);
+  if (port === undefined) throw invalid(`Port must be ${PORT_RANGE}, got "${text}"`, directive.file, directive.line);
   return port;
 }
 
@@ -335,11 +334,18 @@ export function parseProxyJump(value: string, at?: { file: string; line: number 
         ...at,
       });
     }
-    const [, user, host = '', port] = match;
+    const [, user, host = '', portText] = match;
+    const port = portText === undefined ? undefined : parsePort(portText);
+    if (portText !== undefined && port === undefined) {
+      throw new StapctlError('SSH_CONFIG_INVALID', `invalid ProxyJump hop "${hop}": the port must be ${PORT_RANGE}`, {
+        hint: 'use [user@]host[:port], several hops separated by commas',
+        ...at,
+      });
+    }
     return {
       ...(user !== undefined && { user }),
       host: host.replace(/^\[(.*)\]$/, '$1'),
-      ...(port !== undefined && { port: Number(port) }),
+      ...(port !== undefined && { port }),
     };
   });
 }

@@ -12,7 +12,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
 import { z } from 'zod';
-import { StapctlError } from '../../errors.js';
+import { isMissingFile, StapctlError } from '../../errors.js';
+import { isPort, parsePort, PORT_RANGE } from '../../port.js';
 import { expandRange, HostBudget } from './host-range.js';
 
 export interface HostEntry {
@@ -112,12 +113,8 @@ const TRUE_WORDS = new Set(['y', 'yes', 'on', '1', 'true', 't']);
 const FALSE_WORDS = new Set(['n', 'no', 'off', '0', 'false', 'f']);
 
 const port = z.union([
-  z.number().int().min(1).max(65535),
-  z
-    .string()
-    .regex(/^\d+$/)
-    .transform(Number)
-    .pipe(z.number().int().min(1).max(65535)),
+  z.number().refine(isPort),
+  z.string().refine((text) => parsePort(text) !== undefined).transform(Number),
 ]);
 // Ansible's boolean(): yes/no, on/off, true/false, 1/0, any case.
 const flag = z.union([
@@ -155,8 +152,8 @@ type KnownName = keyof typeof knownVariables;
 const EXPECTED: Record<KnownName, string> = {
   ansible_host: 'a host name or address',
   host: 'a host name or address',
-  ansible_port: '1-65535',
-  port: '1-65535',
+  ansible_port: PORT_RANGE,
+  port: PORT_RANGE,
   ansible_user: 'a user name',
   user: 'a user name',
   ansible_ssh_private_key_file: 'a file path',
@@ -656,7 +653,7 @@ export function loadInventory(path: string, budget = new HostBudget()): Inventor
     text = readFileSync(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
+    if (isMissingFile(error)) {
       throw new StapctlError('INVENTORY_NOT_FOUND', `inventory ${path} does not exist`, {
         file: path,
         hint: 'pass --inventory FILE, or copy inventory.example.yaml to ./inventory.yaml',

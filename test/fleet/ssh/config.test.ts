@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { StapctlError } from '../../../src/errors.js';
-import { parseProxyJump, readConfigFile, resolveSshConfig, SshConfigFiles } from '../../../src/fleet/ssh/config.js';
+import { expandTilde, parseProxyJump, readConfigFile, resolveSshConfig, SshConfigFiles } from '../../../src/fleet/ssh/config.js';
 
 const home = mkdtempSync(join(tmpdir(), 'stapctl-sshcfg-'));
 const sshDir = join(home, '.ssh');
@@ -186,5 +186,23 @@ describe('parseProxyJump', () => {
 
   test('a malformed hop is an error', () => {
     assert.throws(() => parseProxyJump('a@b@c'), (error: unknown) => error instanceof StapctlError && error.code === 'SSH_CONFIG_INVALID');
+  });
+
+  test('a hop whose port is out of range is an error that names the hop', () => {
+    for (const value of ['jump:0', 'jump:65536', 'ops@jump:99999']) {
+      assert.throws(
+        () => parseProxyJump(value),
+        (error: unknown) => error instanceof StapctlError && error.code === 'SSH_CONFIG_INVALID' && error.message.includes(`"${value}"`),
+      );
+    }
+  });
+});
+
+describe('expandTilde', () => {
+  test('expands ~ and ~/ to the home directory and leaves every other path alone', () => {
+    assert.deepEqual(
+      ['~', '~/.ssh/id_ed25519', '~ops/key', '/etc/~/x', 'key~'].map((path) => expandTilde(path, '/home/me')),
+      ['/home/me', '/home/me/.ssh/id_ed25519', '~ops/key', '/etc/~/x', 'key~'],
+    );
   });
 });
