@@ -116,11 +116,11 @@ export interface SerializedError extends Omit<ErrorDetails, 'cause'> {
   message: string;
 }
 
-export function isStapctlError(error: unknown): error is StapctlError {
-  return error instanceof StapctlError;
-}
-
-/** A file-system error that only says the path does not exist: for files that may be absent. */
+/**
+ * A file-system error that only says nothing is there: the path does not exist (ENOENT), or a
+ * directory on it is a file (ENOTDIR). For files that may be absent, as ssh treats its own.
+ */
 export function isMissingFile(error: unknown): boolean {
-  return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
 }

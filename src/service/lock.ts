@@ -1,7 +1,7 @@
 import { closeSync, linkSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { StapctlError } from '../errors.js';
+import { isMissingFile, StapctlError } from '../errors.js';
 import { readCheckedFile } from './file-trust.js';
 import { readProcess } from './proc.js';
 
@@ -51,8 +51,6 @@ function readHolder(path: string): LockHolder | undefined {
   }
 }
 
-const errorCode = (error: unknown) => (error as NodeJS.ErrnoException).code;
-
 /**
  * Create `path` holding `me`, or fail because it exists. The content is written to a private file
  * first and then hard-linked into place: link(2) never replaces a file, and the lock is never seen
@@ -72,7 +70,7 @@ function createExclusive(path: string, me: LockHolder): boolean {
     linkSync(draft, path);
     return true;
   } catch (error) {
-    if (errorCode(error) === 'EEXIST') return false;
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw error;
   } finally {
     // Also after a failed write (a full disk): the draft exists as soon as it is opened.
@@ -117,7 +115,7 @@ function release(path: string, me: LockHolder): void {
   try {
     unlinkSync(path);
   } catch (error) {
-    if (errorCode(error) !== 'ENOENT') throw error;
+    if (!isMissingFile(error)) throw error;
   }
 }
 

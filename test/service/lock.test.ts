@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isStapctlError } from '../../src/errors.js';
+import { StapctlError } from '../../src/errors.js';
 import { LOCK_FILE, breakStaleLock, formatLockHolder, parseLockHolder, withLock } from '../../src/service/lock.js';
 import { readProcess } from '../../src/service/proc.js';
 
@@ -218,7 +218,7 @@ describe('withLock', () => {
       } catch (error) {
         caught = error;
       }
-      assert.ok(isStapctlError(caught));
+      assert.ok(caught instanceof StapctlError);
       assert.equal(caught.code, 'LOCK_TIMEOUT');
       assert.equal(caught.file, lock);
       assert.match(caught.message, new RegExp(`PID ${pid}\\b`));

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isStapctlError, type StapctlError } from '../../src/errors.js';
+import { StapctlError } from '../../src/errors.js';
 import { readProcess } from '../../src/service/proc.js';
 import {
   STAP_SERVERD,
@@ -122,7 +122,7 @@ async function expectStartFailure(promise: Promise<unknown>): Promise<StapctlErr
   try {
     await promise;
   } catch (error) {
-    assert.ok(isStapctlError(error), `expected a StapctlError, got ${String(error)}`);
+    assert.ok(error instanceof StapctlError, `expected a StapctlError, got ${String(error)}`);
     return error;
   }
   assert.fail('the start succeeded');
@@ -298,7 +298,7 @@ describe('stap-serverd integration', () => {
     } catch (error) {
       caught = error;
     }
-    assert.ok(isStapctlError(caught));
+    assert.ok(caught instanceof StapctlError);
     assert.equal(caught.code, 'CERT_FAILED');
     assert.notEqual(caught.detail ?? '', '');
     assert.equal(existsSync(join(home, '.systemtap')), false);

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { isStapctlError } from '../../src/errors.js';
+import { StapctlError } from '../../src/errors.js';
 import { hostArch, installedReleases, kernelReleaseOf, normalizeArch, runningRelease } from '../../src/service/system.js';
 
 describe('normalizeArch', () => {
@@ -68,7 +68,7 @@ describe('installedReleases', () => {
     } catch (error) {
       caught = error;
     }
-    assert.ok(isStapctlError(caught));
+    assert.ok(caught instanceof StapctlError);
     assert.equal(caught.code, 'NO_LIB_MODULES');
     assert.match(caught.message, new RegExp(missing));
   });

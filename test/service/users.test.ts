@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { isStapctlError } from '../../src/errors.js';
+import { StapctlError } from '../../src/errors.js';
 import { checkServerUser, homeOf, lookupGroup, lookupUser, parseGroup, parsePasswd } from '../../src/service/users.js';
 
 const idOf = (...args: string[]) => execFileSync('id', args, { encoding: 'utf8' }).trim();
@@ -13,7 +13,7 @@ function codeOf(fn: () => unknown): string | undefined {
   try {
     fn();
   } catch (error) {
-    return isStapctlError(error) ? error.code : `not a StapctlError: ${String(error)}`;
+    return error instanceof StapctlError ? error.code : `not a StapctlError: ${String(error)}`;
   }
   return undefined;
 }
@@ -108,7 +108,7 @@ describe('checkServerUser', () => {
     try {
       checkServerUser('nobody');
     } catch (error) {
-      assert.ok(isStapctlError(error));
+      assert.ok(error instanceof StapctlError);
       assert.equal(error.code, 'USER_NOT_IN_GROUP');
       hint = error.hint;
     }

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import type { AnyAuthMethod, AuthHandlerMiddleware, IdentityCallback, ParsedKey, SigningRequestOptions, SignCallback } from 'ssh2';
-import { StapctlError } from '../../errors.js';
+import { isMissingFile, StapctlError } from '../../errors.js';
 
 export type IdentityOrigin = 'inventory' | 'option' | 'ssh-config' | 'default';
 
@@ -128,7 +128,7 @@ async function readKeyFile(file: string): Promise<KeyFile> {
 function identityOf(source: IdentitySource, file: KeyFile, host: string | undefined): LoadedIdentity {
   if (file.kind === 'unreadable') {
     // ssh, too, passes over configured and default identities that do not exist.
-    if (!explicitOrigins.includes(source.origin) && (file.error.code === 'ENOENT' || file.error.code === 'ENOTDIR')) return { kind: 'missing' };
+    if (!explicitOrigins.includes(source.origin) && isMissingFile(file.error)) return { kind: 'missing' };
     throw new StapctlError('IDENTITY_UNREADABLE', `cannot read identity file ${source.file}: ${file.error.message}`, {
       file: source.file,
       ...(host !== undefined && { host }),
