@@ -68,7 +68,7 @@ export function isScalarKey(key: string): key is ScalarKey {
   return Object.hasOwn(SCALAR_FIELDS, key);
 }
 
-/** The seed's `INCLUDE="/mytapsets /yourtapsets"` and `BUILD='V1=A V2=B'` mean one item per word. */
+/** In the initscript's README, `INCLUDE="/mytapsets /yourtapsets"` and `BUILD='V1=A V2=B'` mean one item per word. */
 const SPLIT_KEYS: ReadonlySet<ListKey> = new Set(['INCLUDE', 'BUILD']);
 
 // ---------------------------------------------------------------------------------------------

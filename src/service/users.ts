@@ -25,7 +25,7 @@ export interface GroupEntry {
   members: string[];
 }
 
-/** The group every server user must belong to (the seed's and the Debian package's). */
+/** The group every server user must belong to, in the initscript's README and the Debian package. */
 export const SERVER_GROUP = 'stap-server';
 
 /** The server user when neither -u nor STAP_USER names one, as in the stock script. */

@@ -34,7 +34,7 @@ function serverError(text: string): StapctlError {
 }
 
 describe('parseServerConfig: values', () => {
-  test('reads the seed file1.conf example', () => {
+  test('reads the file1.conf example of the initscript README', () => {
     assert.deepEqual(server('ARCH=i386\nRELEASE=2.6.18-128.el5\n'), {
       ...emptySpec(),
       arch: 'i386',
@@ -42,7 +42,7 @@ describe('parseServerConfig: values', () => {
     });
   });
 
-  test('reads the seed file2.conf example with INCLUDE and BUILD split on blanks', () => {
+  test('reads the file2.conf example of the initscript README with INCLUDE and BUILD split on blanks', () => {
     const spec = server(
       [
         'USER=serveruser',
@@ -64,7 +64,7 @@ describe('parseServerConfig: values', () => {
     });
   });
 
-  test('reads empty values followed by trailing comments as unset, as the seed 5.6.1 examples', () => {
+  test('reads empty values followed by trailing comments as unset, as the examples in section 5.6.1 of the initscript README', () => {
     const spec = server('ARCH=     # default arch\nUSER=     # default user\nRELEASE=  #default release\nNICKNAME=native\n');
     assert.deepEqual(spec, { ...emptySpec(), nickname: 'native' });
   });
@@ -356,7 +356,7 @@ describe('parseServerConfig: refused forms', () => {
 });
 
 describe('parseGlobalConfig', () => {
-  test('reads the seed example with ~user expanded', () => {
+  test('reads the initscript README example with ~user expanded', () => {
     const { config, errors } = parseGlobalConfig(
       'CONFIG_PATH=~alice/my-stap-server-configs\nLOG_FILE=/tmp/stap-server/log\n',
       '/etc/sysconfig/stap-server',
