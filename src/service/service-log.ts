@@ -164,7 +164,7 @@ export interface OpenedLog {
  */
 export function openLogFile(file: string, trust: Trust): OpenedLog {
   const refused = (why: string, error?: unknown) =>
-    new StapctlError('LOG_UNWRITABLE', `not writing the log ${file}: ${why}`, {
+    new StapctlError('LOG_UNWRITABLE', `not writing to this log: ${why}`, {
       file,
       hint: `remove ${file} (stapctl creates it again) or choose another --log path`,
       cause: error,

@@ -130,7 +130,7 @@ const MAX_STATUS_FILE_BYTES = 1024 * 1024;
 const STATUS_FILE_OWNERS = [...new Set([0, process.geteuid?.() ?? 0])];
 
 function untrusted(file: string, problem: UntrustedFile): StapctlError {
-  return new StapctlError('STATUS_FILE_UNTRUSTED', `ignored ${file}: ${problem.message.slice(file.length + 2)}; only root's own status files are acted on`, {
+  return new StapctlError('STATUS_FILE_UNTRUSTED', `ignored, ${problem.message.slice(file.length + 2)}; only root's own status files are acted on`, {
     file,
     hint: `if no stap-serverd runs as that PID, remove ${file}; if it does, stop it by its PID (kill)`,
   });
