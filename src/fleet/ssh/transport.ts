@@ -386,16 +386,21 @@ class Session implements SshSession {
         reject(this.lost('before the command started'));
         return;
       }
-      if (options.signal?.aborted) {
-        reject(this.stopped('interrupted', options, Buffer.alloc(0)));
-        return;
-      }
+      // The deadline and an interrupt hold while the channel opens too: a host that authenticated
+      // and then never answers must not wait for the connection's keepalives.
+      const began = Date.now();
+      const opening = new OpeningChannel(options, (reason) => reject(this.stopped(reason, options, Buffer.alloc(0))));
       this.client.exec(command, (error, channel) => {
+        if (!opening.opened()) {
+          channel?.close();
+          return;
+        }
         if (error !== undefined && error !== null) {
           reject(new StapctlError('CONNECT_FAILED', `${host}: cannot start a command: ${error.message}`, { host, cause: error }));
           return;
         }
-        new RunningCommand(channel, options, {
+        const left = options.timeoutMs === undefined ? {} : { timeoutMs: Math.max(1, options.timeoutMs - (Date.now() - began)) };
+        new RunningCommand(channel, { ...options, ...left }, {
           ended: resolve,
           lost: () => reject(this.lost('while the command ran')),
           stop: (reason, stderr) => {
@@ -578,6 +583,45 @@ class RunningCommand {
     clearTimeout(this.timer);
     this.options.signal?.removeEventListener('abort', this.onAbort);
     outcome();
+  }
+}
+
+/** The wait for an exec channel to open, bounded by the command's deadline and its abort signal. */
+class OpeningChannel {
+  private state: 'opening' | 'opened' | 'given-up' = 'opening';
+  private readonly timer?: NodeJS.Timeout;
+  private readonly onAbort = () => this.giveUp('interrupted');
+
+  constructor(
+    private readonly options: ExecOptions,
+    private readonly failed: (reason: StopReason) => void,
+  ) {
+    if (options.signal?.aborted) {
+      this.giveUp('interrupted');
+      return;
+    }
+    if (options.timeoutMs !== undefined) this.timer = setTimeout(() => this.giveUp('timeout'), options.timeoutMs);
+    options.signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  /** Whether the command may run: false once its deadline or an interrupt came first. */
+  opened(): boolean {
+    if (this.state === 'given-up') return false;
+    this.state = 'opened';
+    this.dispose();
+    return true;
+  }
+
+  private giveUp(reason: StopReason): void {
+    if (this.state !== 'opening') return;
+    this.state = 'given-up';
+    this.dispose();
+    this.failed(reason);
+  }
+
+  private dispose(): void {
+    clearTimeout(this.timer);
+    this.options.signal?.removeEventListener('abort', this.onAbort);
   }
 }
 
