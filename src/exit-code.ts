@@ -7,11 +7,13 @@
 import type { ErrorCode } from './errors.js';
 
 /** How a run, a host or a server ended, from the least to the most severe. */
-export const OUTCOMES = ['ok', 'unsupported', 'not-running', 'failed', 'usage', 'unreachable', 'internal', 'interrupted'] as const;
+export const OUTCOMES = ['ok', 'drift', 'unsupported', 'not-running', 'failed', 'usage', 'unreachable', 'internal', 'interrupted'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 export const EXIT_CODE: Readonly<Record<Outcome, number>> = {
   ok: 0,
+  /** apply --check: something would change on some host (CI's drift signal); any error outranks it. */
+  drift: 5,
   /** reload, which the stock script does not implement either (LSB 3: unimplemented). */
   unsupported: 3,
   /** status: a named server is not running, or none is managed (LSB 3). */
@@ -38,6 +40,8 @@ const OUTCOME_OF_ERROR: Readonly<Record<ErrorCode, Outcome>> = {
   CONFIG_SYNTAX: 'failed',
   CONFIG_UNSAFE: 'failed',
   CONFIG_UNREADABLE: 'failed',
+  // apply: a declared server's file name is taken by a file stapctl does not manage.
+  CONFIG_CONFLICT: 'failed',
   STATUS_FILE_INVALID: 'failed',
   STATUS_UNREADABLE: 'failed',
   STATUS_FILE_UNTRUSTED: 'failed',
@@ -49,6 +53,7 @@ const OUTCOME_OF_ERROR: Readonly<Record<ErrorCode, Outcome>> = {
   SERVER_START_FAILED: 'failed',
   SERVER_STOP_FAILED: 'failed',
   CERT_FAILED: 'failed',
+  TRUST_FAILED: 'failed',
   LOCK_TIMEOUT: 'failed',
   LOCK_FAILED: 'failed',
   PERMISSION_DENIED: 'failed',

@@ -45,3 +45,9 @@ test('a usage error outranks a failure', () => {
 test('an unreachable host outranks a failed one', () => {
   assert.equal(worstOutcome(['failed', 'unreachable', 'ok']), 'unreachable');
 });
+
+test('apply --check drift is exit 5, and any failure outranks it', () => {
+  assert.equal(EXIT_CODE.drift, 5);
+  assert.equal(worstOutcome(['ok', 'drift']), 'drift');
+  assert.equal(worstOutcome(['drift', 'failed']), 'failed');
+});

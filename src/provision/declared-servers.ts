@@ -5,11 +5,14 @@
  * the higher precedence one (a child group over its parent, the host over its groups) replacing
  * the whole entry of the same nickname.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { StapctlError } from '../errors.js';
 import type { LocatedValue } from '../fleet/targets/inventory.js';
 import { emptySpec, type ServerSpec } from '../service/server-spec.js';
 import { isPortableNickname, isPortableValue } from './managed-config.js';
+
+// zod/mini: the agent bundle checks stap_servers too (as an Ansible module), and full zod would
+// make it ten times larger.
 
 export const STAP_SERVERS = 'stap_servers';
 
@@ -18,39 +21,34 @@ const VALUE_HINT = 'write a bare word: letters, digits and _ . , : / = + @ % - (
 const QUOTE = 'must be text (quote it: YAML reads yes, no, n, 1.10 as booleans and numbers)';
 const text = (missing = QUOTE) => z.string({ error: (issue) => (issue.input === undefined ? missing : QUOTE) });
 
-const value = text().refine(isPortableValue, { message: `must be a bare word (${VALUE_HINT})` });
-const path = value.refine((text) => text.startsWith('/'), { message: 'must be an absolute path' });
+const value = text().check(z.refine(isPortableValue, { message: `must be a bare word (${VALUE_HINT})` }));
+const path = value.check(z.refine((given: string) => given.startsWith('/'), { message: 'must be an absolute path' }));
 const list = z.array(value, { error: 'must be a list' });
-const count = z
-  .union([z.number(), z.string()])
-  .refine((given) => /^\d+$/.test(String(given)) && Number.isSafeInteger(Number(given)), {
-    message: 'must be a whole number (0 or more)',
-  })
-  .transform((given) => String(Number(given)));
-const port = z
-  .union([z.number(), z.string()])
-  .refine((given) => /^\d+$/.test(String(given)) && Number(given) >= 1 && Number(given) <= 65535, {
-    message: 'must be a port number from 1 to 65535',
-  })
-  .transform(String);
+const numberLike = (test: (given: string) => boolean, message: string) =>
+  z.pipe(
+    z.union([z.number(), z.string()]).check(z.refine((given: number | string) => /^\d+$/.test(String(given)) && test(String(given)), { message })),
+    z.transform((given: number | string) => String(Number(given))),
+  );
+const count = numberLike((given) => Number.isSafeInteger(Number(given)), 'must be a whole number (0 or more)');
+const port = numberLike((given) => Number(given) >= 1 && Number(given) <= 65535, 'must be a port number from 1 to 65535');
 
 const entrySchema = z.strictObject({
-  nickname: text('is required').refine(isPortableNickname, {
-    message: 'must start with a letter, digit or _ and hold only letters, digits, _ . - (it names the conf.d file)',
-  }),
-  arch: value.optional(),
-  releases: list.optional(),
-  includes: list.optional(),
-  builds: list.optional(),
-  defines: list.optional(),
-  runtime: value.optional(),
-  user: text().regex(/^[a-z_][a-z0-9_-]*\$?$/i, { message: 'must be a user name' }).optional(),
-  log: path.optional(),
-  port: port.optional(),
-  ssl: path.optional(),
-  max_threads: count.optional(),
-  max_request_size: count.optional(),
-  max_compressed_request: count.optional(),
+  nickname: text('is required').check(
+    z.refine(isPortableNickname, { message: 'must start with a letter, digit or _ and hold only letters, digits, _ . - (it names the conf.d file)' }),
+  ),
+  arch: z.optional(value),
+  releases: z.optional(list),
+  includes: z.optional(list),
+  builds: z.optional(list),
+  defines: z.optional(list),
+  runtime: z.optional(value),
+  user: z.optional(text().check(z.regex(/^[a-z_][a-z0-9_-]*\$?$/i, { message: 'must be a user name' }))),
+  log: z.optional(path),
+  port: z.optional(port),
+  ssl: z.optional(path),
+  max_threads: z.optional(count),
+  max_request_size: z.optional(count),
+  max_compressed_request: z.optional(count),
 });
 
 const definitionSchema = z.array(entrySchema, { error: 'must be a list of servers, each with at least a nickname' });

@@ -34,6 +34,23 @@ export function isPortableNickname(nickname: string): boolean {
   return NICKNAME.test(nickname);
 }
 
+/**
+ * Why `spec` cannot be written as a managed file, or undefined. The controller checks declared
+ * servers before it sends them; the host checks again what it is about to write as root.
+ */
+export function unportable(spec: ServerSpec): string | undefined {
+  if (!isPortableNickname(spec.nickname)) return `nickname "${spec.nickname}" cannot name a conf.d file`;
+  for (const key of SCALAR_ORDER) {
+    const value = spec[SCALAR_FIELDS[key]];
+    if (value !== '' && !isPortableValue(value)) return `${key} of server "${spec.nickname}" is not a bare word: ${JSON.stringify(value)}`;
+  }
+  for (const key of LIST_ORDER) {
+    const item = spec[LIST_FIELDS[key]].find((value) => !isPortableValue(value));
+    if (item !== undefined) return `an item of ${key} of server "${spec.nickname}" is not a bare word: ${JSON.stringify(item)}`;
+  }
+  return undefined;
+}
+
 export function managedFileName(nickname: string): string {
   return `${nickname}.conf`;
 }

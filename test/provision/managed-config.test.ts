@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { parseServerConfig } from '../../src/service/config-file.js';
 import { emptySpec, type ServerSpec } from '../../src/service/server-spec.js';
@@ -28,7 +32,45 @@ const declaredSpec: fc.Arbitrary<ServerSpec> = fc.record({
   maxCompressedRequest: optional(number),
 });
 
+/** The stock 4.8 script's own reader, interpret_server_config, cut out of /usr/bin/stap-server. */
+const STOCK_READER = (() => {
+  const script = readFileSync('/usr/bin/stap-server', 'utf8');
+  const start = script.indexOf('interpret_server_config () {');
+  return script.slice(start, script.indexOf('\n}\n', start) + 3);
+})();
+
+const scratch = mkdtempSync(join(tmpdir(), 'stapctl-provision-managed-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** What the stock script sets from a file, as a ServerSpec. */
+function readByStockScript(text: string): ServerSpec {
+  const file = join(scratch, 'x.conf');
+  writeFileSync(file, text);
+  const lists = ['RELEASE', 'INCLUDE', 'BUILD', 'DEFINE'].map((key) => `for v in "\${${key}[@]}"; do printf '${key}\\t%s\\n' "$v"; done`);
+  const scalars = ['ARCH', 'RUNTIME', 'USER', 'NICKNAME', 'LOG', 'PORT', 'SSL', 'MAXTHREADS', 'MAXREQSIZE', 'MAXCOMPRESSEDREQ'].map((key) => `printf '${key}\\t%s\\n' "$${key}"`);
+  const output = execFileSync('bash', ['-c', [STOCK_READER, 'interpret_server_config "$1"', ...lists, ...scalars].join('\n'), 'bash', file], { encoding: 'utf8' });
+  const spec = emptySpec();
+  const fields: Record<string, keyof ServerSpec> = { RELEASE: 'releases', INCLUDE: 'includes', BUILD: 'builds', DEFINE: 'defines', ARCH: 'arch', RUNTIME: 'runtime', USER: 'user', NICKNAME: 'nickname', LOG: 'log', PORT: 'port', SSL: 'ssl', MAXTHREADS: 'maxThreads', MAXREQSIZE: 'maxRequestSize', MAXCOMPRESSEDREQ: 'maxCompressedRequest' };
+  for (const line of output.split('\n').filter(Boolean)) {
+    const [key = '', value = ''] = line.split('\t');
+    const field = fields[key] as keyof ServerSpec;
+    const current = spec[field];
+    if (Array.isArray(current)) current.push(value);
+    else (spec[field] as string) = value;
+  }
+  return spec;
+}
+
 describe('managed conf.d files', () => {
+  test('the stock script reads every server stapctl writes, setting for setting', () => {
+    fc.assert(
+      fc.property(declaredSpec, (spec) => {
+        assert.deepEqual(readByStockScript(renderManagedConfig(spec)), { ...spec });
+      }),
+      { numRuns: 40 },
+    );
+  });
+
   test('stapctl reads back every server it writes, setting for setting', () => {
     fc.assert(
       fc.property(declaredSpec, (spec) => {

@@ -1,0 +1,67 @@
+/** Trust for all users in a scratch --root, with the real certutil and real stap-gen-cert certificates. */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { CLIENT_CERT_DB, fingerprintOf, runTrust } from '../../src/provision/client-trust.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'stapctl-provision-trust-'));
+const certificates: Buffer[] = [];
+
+before(() => {
+  for (const name of ['one', 'two']) {
+    const dir = join(scratch, name);
+    mkdirSync(dir);
+    execFileSync('/usr/lib/systemtap/stap-gen-cert', [dir], { stdio: 'ignore' });
+    certificates.push(readFileSync(join(dir, 'stap.cert')));
+  }
+});
+
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+const newRoot = () => mkdtempSync(join(scratch, 'root-'));
+const base64 = (der: Buffer | undefined) => (der as Buffer).toString('base64');
+const trust = (root: string, ders: (Buffer | undefined)[], revoke = false) => runTrust({ certificates: ders.map(base64), revoke, root }, {});
+const listed = (root: string) => execFileSync('certutil', ['-L', '-d', `sql:${join(root, CLIENT_CERT_DB)}`], { encoding: 'utf8' });
+
+describe('trust for all users', () => {
+  test('trust adds each server certificate as stap-server with trust P,P,P', () => {
+    const root = newRoot();
+    const report = trust(root, [certificates[0], certificates[1]]);
+    assert.equal(report.exitCode, 0, JSON.stringify(report.errors));
+    assert.deepEqual(report.trusted.sort(), certificates.map(fingerprintOf).sort());
+    assert.match(listed(root), /^stap-server\s+P,P,P$/m);
+  });
+
+  test('every user can read the database, as stap leaves it', () => {
+    const root = newRoot();
+    trust(root, [certificates[0]]);
+    assert.equal(statSync(join(root, CLIENT_CERT_DB, 'cert9.db')).mode & 0o777, 0o644);
+  });
+
+  test('trusting a certificate that is already trusted changes nothing', () => {
+    const root = newRoot();
+    trust(root, [certificates[0]]);
+    const report = trust(root, [certificates[0]]);
+    assert.deepEqual(report.changed, []);
+    assert.equal(report.trusted.length, 1);
+  });
+
+  test('revoke removes only the certificates named', () => {
+    const root = newRoot();
+    trust(root, [certificates[0], certificates[1]]);
+    const report = trust(root, [certificates[0]], true);
+    assert.deepEqual(report.changed, [fingerprintOf(certificates[0] as Buffer)]);
+    assert.deepEqual(report.trusted, [fingerprintOf(certificates[1] as Buffer)]);
+  });
+
+  test('a client database directory that others can write is refused', () => {
+    const root = newRoot();
+    mkdirSync(join(root, CLIENT_CERT_DB), { recursive: true });
+    chmodSync(join(root, CLIENT_CERT_DB), 0o777);
+    const report = trust(root, [certificates[0]]);
+    assert.equal(report.errors[0]?.code, 'UNSAFE_PATH');
+  });
+});
