@@ -3,7 +3,7 @@
 # the stap-server user, npm packages. Idempotent and quick when all is there (npm test runs it first).
 set -euo pipefail
 
-packages=(systemtap-server openssh-server openssh-client util-linux procps bsdutils sudo)
+packages=(systemtap-server openssh-server openssh-client util-linux procps bsdutils sudo libnss3-tools ansible-core)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

@@ -6,18 +6,37 @@
 import { hostname } from 'node:os';
 import { StapctlError } from './errors.js';
 import { EXIT_CODE, exitCodeOf } from './exit-code.js';
-import { AGENT_PROTOCOL, parseAgentRequest, type AgentResponse } from './fleet/agent/contract.js';
+import { AGENT_PROTOCOL, parseAgentRequest, type AgentResponse, type ProvisionTask } from './fleet/agent/contract.js';
+import { runApply, type ApplyReport } from './provision/apply.js';
+import { runTrust, type TrustReport } from './provision/client-trust.js';
+import { readEndpoints, type EndpointReport } from './provision/endpoint-facts.js';
 import { runService } from './service/engine.js';
+import { lookupGroup, lookupUser, DEFAULT_SERVER_USER, SERVER_GROUP } from './service/users.js';
 import { VERSION } from './version.js';
 
 async function answerAgentRequest(input: string): Promise<AgentResponse> {
   const base = { protocol: AGENT_PROTOCOL, version: VERSION, hostname: hostname() } as const;
   try {
     const request = parseAgentRequest(input);
-    return { ...base, report: await runService(request) };
+    if (!('kind' in request)) return { ...base, report: await runService(request) };
+    return { ...base, ...(await answerProvisionTask(request)) };
   } catch (error) {
     if (!(error instanceof StapctlError)) throw error;
     return { ...base, error: error.toJSON() };
+  }
+}
+
+async function answerProvisionTask(task: ProvisionTask): Promise<{ apply: ApplyReport } | { endpoints: EndpointReport } | { trust: TrustReport }> {
+  switch (task.kind) {
+    case 'apply':
+      return { apply: await runApply(task) };
+    case 'endpoints':
+      return { endpoints: readEndpoints(task.root) };
+    case 'trust': {
+      const serverUid = lookupUser(DEFAULT_SERVER_USER)?.uid;
+      const serverGid = lookupGroup(SERVER_GROUP)?.gid;
+      return { trust: runTrust(task, { ...(serverUid !== undefined && { serverUid }), ...(serverGid !== undefined && { serverGid }) }) };
+    }
   }
 }
 

@@ -11,6 +11,7 @@ import { ACTIONS, type Action } from '../service/report.js';
 import type { ServiceRequest } from '../service/engine.js';
 import { DISTRIBUTED_OPTIONS, EACH_RELEASE_HELP, SERVER_OPTIONS, tokenProblem, type DistributedFlag, type OptionToken, type ServerFlag } from '../service/server-options.js';
 import { VERSION } from '../version.js';
+import { addProvisionOptions, checkProvisionOptions, isProvisionAction, provisionCommand, type ProvisionCommand } from './provision-argv.js';
 
 export interface FleetCliOptions extends FleetSettings {
   targets: string;
@@ -22,6 +23,7 @@ export type Command =
   | { kind: 'service'; request: ServiceRequest; json: boolean }
   | { kind: 'fleet'; action: Action; request: ServiceRequest; fleet: FleetCliOptions; json: boolean }
   | { kind: 'hosts'; fleet: FleetCliOptions; json: boolean }
+  | ProvisionCommand<FleetCliOptions>
   | { kind: 'agent' }
   | { kind: 'output'; stdout: string; exitCode: number };
 
@@ -37,6 +39,12 @@ Actions (the stock stap-server initscript's):
   status        report the named (or all managed) servers
   reload        not supported (exit 3), as in the stock script
   hosts         with -H: list the resolved hosts and their settings, without connecting
+  apply         with -H: make each host run the servers stap_servers declares for it
+                (--check: plan only, exit 5 when something would change; --diff: conf.d diffs)
+  endpoints     with -H: the running servers with address, port, arch, releases and
+                certificate fingerprint (--format use-server: the argument for stap)
+  trust         with -H CLIENTS --servers SPEC: clients trust those servers' certificates
+                for all users (--revoke: remove that trust)
 
 Server options accumulate in command-line order: -r -I -B -D add to the server being
 described, -a -R -u replace; each --port --log --ssl --max-* is applied, in turn, to each
@@ -48,7 +56,8 @@ LOG_FILE, STAP_USER), /etc/stap-server/conf.d/*.conf, /var/run/stap-server/<pid>
 /var/log/stap-server/log.
 
 Exit codes: 0 ok; 1 an action failed (status: a managed server died); 2 usage, config or
-inventory error; 3 status: a server is not running; 4 fleet: a host was unreachable.
+inventory error; 3 status: a server is not running; 4 fleet: a host was unreachable;
+5 apply --check: something would change.
 
 Fleet mode runs the action on many hosts over SSH:
   stapctl -H 'build[01-20],!build07' start -i
@@ -73,9 +82,11 @@ export function parseArgv(argv: readonly string[]): Command {
   if (actionWord === 'agent' && !opts.hosts) return { kind: 'agent' };
   if (actionWord === undefined) throw usage('an action is required');
   const fleet = typeof opts.hosts === 'string';
-  const action = parseAction(actionWord, fleet);
   const json = opts.json === true;
   if (fleet && typeof opts.root === 'string') throw usage('--root is a local-mode option; give hosts a root with the inventory variable stapctl_root');
+  checkProvisionOptions(actionWord, opts);
+  if (isProvisionAction(actionWord)) return provisionCommand(actionWord, opts, tokens, fleet ? fleetOptions(opts) : undefined, json);
+  const action = parseAction(actionWord, fleet);
   if (action === 'hosts') return { kind: 'hosts', json, fleet: fleetOptions(opts) };
   const request: ServiceRequest = {
     action,
@@ -115,6 +126,7 @@ function commandLine(tokens: OptionToken[], output: { stdout: string; stderr: st
   for (const [flag, option] of Object.entries(DISTRIBUTED_OPTIONS) as [DistributedFlag, (typeof DISTRIBUTED_OPTIONS)[DistributedFlag]][]) {
     program.option(`--${flag} <${option.value}>`, option.help).on(`option:${flag}`, (value: string) => tokens.push({ flag, value }));
   }
+  addProvisionOptions(program);
   return program
     .option('--root <dir>', 'prefix every file path stapctl reads and writes (as systemctl --root); default $STAPCTL_ROOT')
     .option('--json', 'print the results as one JSON document')

@@ -14,6 +14,9 @@ import type { Command } from './argv.js';
 import { fleetJson, progressLine, renderFleetTable } from './fleet-table.js';
 import { errorLines } from './service-text.js';
 
+// The provisioning commands travel in the fleet bundle, which main.js loads only for -H.
+export { runProvisionCommand } from './provision-view.js';
+
 type FleetCommand = Extract<Command, { kind: 'fleet' }>;
 type HostsCommand = Extract<Command, { kind: 'hosts' }>;
 

@@ -47,6 +47,12 @@ async function main(argv: readonly string[]): Promise<number> {
       const { runHostsCommand } = await import('./fleet-view.js');
       return runHostsCommand(command);
     }
+    case 'apply':
+    case 'endpoints':
+    case 'trust': {
+      const { runProvisionCommand } = await import('./fleet-view.js');
+      return runProvisionCommand(command);
+    }
   }
 }
 

@@ -13,6 +13,9 @@ import * as z from 'zod/mini';
 import { StapctlError, type ErrorCode, type SerializedError } from '../../errors.js';
 import { sanitizeDeep, stripTerminalEscapes } from '../../sanitize.js';
 import type { ServiceRequest } from '../../service/engine.js';
+import type { ApplyReport, ApplyRequest } from '../../provision/apply.js';
+import type { TrustReport, TrustRequest } from '../../provision/client-trust.js';
+import type { EndpointReport } from '../../provision/endpoint-facts.js';
 import { ACTIONS, type ActionReport } from '../../service/report.js';
 import { VERSION } from '../../version.js';
 import type { ExecResult, SshSession } from '../ssh/transport.js';
@@ -103,44 +106,92 @@ const optionToken = z.union([
   }),
 ]);
 
-const requestSchema = z.object({
-  protocol: z.literal(AGENT_PROTOCOL),
-  request: z.object({
-    action: z.enum(ACTIONS),
-    tokens: z.array(optionToken),
-    configFile: z.optional(text),
-    keepTemp: z.optional(z.boolean()),
-    usePassword: z.optional(z.boolean()),
-    root: z.optional(text),
-    serverUser: z.optional(text),
-    startTimeoutMs: z.optional(count),
-    stopTimeoutMs: z.optional(count),
-  }),
+const serviceRequest = z.object({
+  action: z.enum(ACTIONS),
+  tokens: z.array(optionToken),
+  configFile: z.optional(text),
+  keepTemp: z.optional(z.boolean()),
+  usePassword: z.optional(z.boolean()),
+  root: z.optional(text),
+  serverUser: z.optional(text),
+  startTimeoutMs: z.optional(count),
+  stopTimeoutMs: z.optional(count),
 });
+
+// The provisioning requests: apply with the host's declared servers, its endpoint facts, trust.
+const provisionTask = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('apply'), servers: z.array(serverSpec), check: z.boolean(), root: z.optional(text), serverUser: z.optional(text) }),
+  z.object({ kind: z.literal('endpoints'), root: z.optional(text) }),
+  z.object({ kind: z.literal('trust'), certificates: texts, revoke: z.boolean(), root: z.optional(text) }),
+]);
+
+const serviceRequestSchema = z.object({ protocol: z.literal(AGENT_PROTOCOL), request: serviceRequest });
+const provisionRequestSchema = z.object({ protocol: z.literal(AGENT_PROTOCOL), request: provisionTask });
+
+export type ProvisionTask = ({ kind: 'apply' } & ApplyRequest) | { kind: 'endpoints'; root?: string } | ({ kind: 'trust' } & TrustRequest);
 
 export interface AgentRequest {
   protocol: typeof AGENT_PROTOCOL;
-  request: ServiceRequest;
+  request: ServiceRequest | ProvisionTask;
 }
 
-export type AgentResponse =
-  | { protocol: typeof AGENT_PROTOCOL; version: string; hostname: string; report: ActionReport }
-  | { protocol: typeof AGENT_PROTOCOL; version: string; hostname: string; error: SerializedError };
+type ResponseHeader = { protocol: typeof AGENT_PROTOCOL; version: string; hostname: string };
+
+export type AgentResponse = ResponseHeader &
+  ({ report: ActionReport } | { error: SerializedError } | { apply: ApplyReport } | { endpoints: EndpointReport } | { trust: TrustReport });
+
+const conflictChange = z.enum(['added', 'changed', 'removed', 'unchanged', 'conflict']);
+const applyReport = z.object({
+  check: z.boolean(),
+  servers: z.array(
+    z.object({
+      nickname: text,
+      file: text,
+      change: conflictChange,
+      action: z.enum(['start', 'restart', 'stop', 'none']),
+      before: z.optional(text),
+      after: z.optional(text),
+      outcome: z.enum(['planned', 'done', 'failed']),
+      pid: z.optional(pid),
+      port: z.optional(port),
+      error: z.optional(serializedError),
+    }),
+  ),
+  changed: z.boolean(),
+  exitCode: count,
+  errors: z.array(serializedError),
+  warnings: texts,
+});
+const endpointReport = z.object({
+  endpoints: z.array(
+    z.object({ nickname: text, pid, port, arch: text, releases: texts, certificate: z.optional(text), fingerprint: z.optional(text) }),
+  ),
+  exitCode: count,
+  errors: z.array(serializedError),
+});
+const trustReport = z.object({ database: text, changed: texts, trusted: texts, exitCode: count, errors: z.array(serializedError) });
 
 // Typed as the engine's types, so that the schema and the types cannot drift apart unnoticed.
 const reportResponse: z.ZodMiniType<Extract<AgentResponse, { report: unknown }>> = z.object({ ...responseHeader, report: actionReport });
 const errorResponse: z.ZodMiniType<Extract<AgentResponse, { error: unknown }>> = z.object({ ...responseHeader, error: serializedError });
-const requestMatchesType: z.ZodMiniType<AgentRequest> = requestSchema;
+const applyResponse: z.ZodMiniType<Extract<AgentResponse, { apply: unknown }>> = z.object({ ...responseHeader, apply: applyReport });
+const endpointsResponse: z.ZodMiniType<Extract<AgentResponse, { endpoints: unknown }>> = z.object({ ...responseHeader, endpoints: endpointReport });
+const trustResponse: z.ZodMiniType<Extract<AgentResponse, { trust: unknown }>> = z.object({ ...responseHeader, trust: trustReport });
+const serviceMatchesType: z.ZodMiniType<AgentRequest> = serviceRequestSchema;
+const provisionMatchesType: z.ZodMiniType<AgentRequest> = provisionRequestSchema;
 
 /** The agent's side: the request it was given, or AGENT_PROTOCOL naming the first mismatch. */
-export function parseAgentRequest(input: string): ServiceRequest {
+export function parseAgentRequest(input: string): ServiceRequest | ProvisionTask {
   let data: unknown;
   try {
     data = JSON.parse(input);
   } catch {
     throw protocolError('the request is not JSON', 'the controller and the agent must be the same stapctl version');
   }
-  const parsed = requestMatchesType.safeParse(data);
+  // Chosen by key, as the answers are, so that a mismatch names the field.
+  const request = typeof data === 'object' && data !== null && 'request' in data ? data.request : undefined;
+  const isTask = typeof request === 'object' && request !== null && 'kind' in request;
+  const parsed = (isTask ? provisionMatchesType : serviceMatchesType).safeParse(data);
   if (!parsed.success) throw protocolError(`the request does not match the protocol: ${firstIssue(parsed.error)}`, 'the controller and the agent must be the same stapctl version');
   return parsed.data.request;
 }
@@ -152,7 +203,8 @@ export function parseAgentRequest(input: string): ServiceRequest {
  */
 export function decodeAgentResponse(host: string, data: unknown, excerpt: string): AgentResponse {
   // Chosen by key rather than as a union, so that a mismatch names the field, not "invalid input".
-  const schema = typeof data === 'object' && data !== null && 'report' in data ? reportResponse : errorResponse;
+  const has = (key: string) => typeof data === 'object' && data !== null && key in data;
+  const schema = has('report') ? reportResponse : has('apply') ? applyResponse : has('endpoints') ? endpointsResponse : has('trust') ? trustResponse : errorResponse;
   const parsed = schema.safeParse(data);
   if (!parsed.success) {
     throw new StapctlError('AGENT_PROTOCOL', `the agent's answer does not match the protocol: ${firstIssue(parsed.error)}`, {

@@ -8,7 +8,10 @@ import { StapctlError, type SerializedError } from '../../errors.js';
 import { EXIT_CODE, outcomeOf } from '../../exit-code.js';
 import type { ServiceRequest } from '../../service/engine.js';
 import type { ActionReport } from '../../service/report.js';
-import { AGENT_PROTOCOL, runAgent, sudo, type AgentBundle, type AgentRequest, type AgentResponse } from '../agent/contract.js';
+import { AGENT_PROTOCOL, runAgent, sudo, type AgentBundle, type AgentRequest, type AgentResponse, type ProvisionTask } from '../agent/contract.js';
+import type { ApplyReport } from '../../provision/apply.js';
+import type { TrustReport } from '../../provision/client-trust.js';
+import type { EndpointReport } from '../../provision/endpoint-facts.js';
 import { fanOut, type FinalState, type Progress } from './fan-out.js';
 import type { HostEntry } from '../targets/inventory.js';
 import { KnownHostsFiles } from '../ssh/known-hosts.js';
@@ -40,6 +43,8 @@ export interface HostResult {
   /** What the host calls itself (from the agent). */
   hostname?: string;
   report?: ActionReport;
+  /** The answer to a provisioning task (apply, endpoints, trust). */
+  answer?: ProvisionAnswer;
   /** Why the host could not be asked, or why its agent failed. */
   error?: SerializedError;
   warnings: string[];
@@ -149,8 +154,10 @@ async function connectOptions(
 
 type HostOutcome = Omit<HostResult, 'state' | 'durationMs'>;
 
+type ProvisionAnswer = ApplyReport | EndpointReport | TrustReport;
+
 /** Runs the request on one host. Never throws: a host's failure, even a bug, is in its result. */
-async function runOnHost(entry: HostEntry, request: ServiceRequest, bundle: AgentBundle, settings: FleetSettings, ssh: SshEnvironment, signal?: AbortSignal): Promise<HostOutcome> {
+async function runOnHost(entry: HostEntry, request: ServiceRequest | ProvisionTask, bundle: AgentBundle, settings: FleetSettings, ssh: SshEnvironment, signal?: AbortSignal): Promise<HostOutcome> {
   const base = { host: entry.name, address: entry.address };
   if (signal?.aborted) return { ...base, error: interrupted(entry.name).toJSON(), warnings: [] };
   const deadline = Date.now() + settings.timeoutMs;
@@ -166,7 +173,7 @@ async function runOnHost(entry: HostEntry, request: ServiceRequest, bundle: Agen
     }
     session = connected;
     const toAgent = agentRequest(entry, request);
-    const fromFacts = await answerFromFacts(connected, toAgent.request, entry, Math.max(1, deadline - Date.now()), signal);
+    const fromFacts = 'kind' in toAgent.request ? undefined : await answerFromFacts(connected, toAgent.request, entry, Math.max(1, deadline - Date.now()), signal);
     if (fromFacts !== undefined) return { response: fromFacts, warnings: connected.warnings };
     const response = await runAgent(connected, entry.name, toAgent, {
       bundle,
@@ -180,8 +187,11 @@ async function runOnHost(entry: HostEntry, request: ServiceRequest, bundle: Agen
   work.catch(() => undefined);
   try {
     const { response, warnings } = await Promise.race([work, guard.expired]);
-    if ('error' in response) return { ...base, hostname: response.hostname, error: response.error, warnings };
-    return { ...base, hostname: response.hostname, report: response.report, warnings };
+    const hostname = response.hostname;
+    if ('error' in response) return { ...base, hostname, error: response.error, warnings };
+    if ('report' in response) return { ...base, hostname, report: response.report, warnings };
+    const answer = 'apply' in response ? response.apply : 'endpoints' in response ? response.endpoints : response.trust;
+    return { ...base, hostname, answer, warnings };
   } catch (error) {
     return { ...base, error: hostError(entry.name, error), warnings: session?.warnings ?? [] };
   } finally {
@@ -211,10 +221,11 @@ async function answerFromFacts(session: SshSession, request: ServiceRequest, ent
   return sanitizeDeep({ protocol: AGENT_PROTOCOL, version: VERSION, ...answer }) as AgentResponse;
 }
 
-function agentRequest(entry: HostEntry, request: ServiceRequest): AgentRequest {
+function agentRequest(entry: HostEntry, request: ServiceRequest | ProvisionTask): AgentRequest {
+  const serverUser = !('kind' in request) || request.kind === 'apply' ? entry.serverUser : undefined;
   return {
     protocol: AGENT_PROTOCOL,
-    request: { ...request, ...(entry.root && { root: entry.root }), ...(entry.serverUser && { serverUser: entry.serverUser }) },
+    request: { ...request, ...(entry.root && { root: entry.root }), ...(serverUser && { serverUser }) },
   };
 }
 
@@ -264,7 +275,7 @@ function hostError(host: string, error: unknown): SerializedError {
 export function classify(action: string, result: HostOutcome): FinalState {
   if (result.error && outcomeOf(result.error) === 'interrupted') return 'interrupted';
   if (result.error) return outcomeOf(result.error) === 'unreachable' ? 'unreachable' : 'failed';
-  const exitCode = result.report?.exitCode ?? EXIT_CODE.failed;
+  const exitCode = result.report?.exitCode ?? result.answer?.exitCode ?? EXIT_CODE.failed;
   if (exitCode === EXIT_CODE.ok) return 'ok';
   if (action === 'status' && exitCode === EXIT_CODE['not-running']) return 'not-running';
   return 'failed';
@@ -285,4 +296,30 @@ export async function runFleet(
     ...(onProgress && { onChange: onProgress }),
   }).finally(() => ssh.jumps.close());
   return finished.map(({ state, durationMs, result }) => ({ ...result, state, durationMs }));
+}
+
+/** How to reach hosts for a provisioning task. */
+export interface AskSettings {
+  bundle: AgentBundle;
+  settings: FleetSettings;
+  ssh: SshEnvironment;
+  onProgress?: (progress: Progress) => void;
+  signal?: AbortSignal;
+}
+
+export interface AgentAnswerResult<T> extends Omit<HostResult, 'report' | 'answer'> {
+  answer?: T;
+}
+
+/**
+ * One provisioning task per host (its own servers for apply), fanned out as runFleet does. A
+ * host is ok when its agent answered with exit code 0.
+ */
+export async function askHosts<T extends ProvisionAnswer>(hosts: readonly HostEntry[], taskFor: (host: HostEntry) => ProvisionTask, run: AskSettings): Promise<AgentAnswerResult<T>[]> {
+  const finished = await fanOut(hosts, (entry) => runOnHost(entry, taskFor(entry), run.bundle, run.settings, run.ssh, run.signal), {
+    forks: run.settings.forks,
+    classify: (result) => classify('provision', result),
+    ...(run.onProgress && { onChange: run.onProgress }),
+  });
+  return finished.map(({ state, durationMs, result: { report: _report, answer, ...result } }) => ({ ...result, state, durationMs, ...(answer && { answer: answer as T }) }));
 }
