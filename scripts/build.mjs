@@ -52,5 +52,14 @@ await build({ ...cli, entryPoints: ['src/cli/fleet-view.ts'], outfile: 'dist/cli
 writeFileSync('dist/cli/package.json', '{ "type": "commonjs" }\n');
 chmodSync('dist/cli/main.js', 0o755);
 
-// Minified: every host compiles it on every run, and a first run uploads it.
-await build({ ...common, minify: true, entryPoints: ['src/agent-main.ts'], outfile: 'dist/stapctl.cjs', target: 'node18', format: 'cjs' });
+// Minified: every host compiles it on every run, and a first run uploads it. Ansible runs a module
+// by its interpreter line and passes it JSON arguments when it says WANT_JSON.
+await build({
+  ...common,
+  minify: true,
+  entryPoints: ['src/agent-main.ts'],
+  outfile: 'dist/stapctl.cjs',
+  target: 'node18',
+  format: 'cjs',
+  banner: { js: '#!/usr/bin/env node\n// WANT_JSON' },
+});

@@ -1,0 +1,111 @@
+/**
+ * The agent bundle as an Ansible module. Ansible runs a non-Python module that says WANT_JSON
+ * with the path of a JSON file of its arguments, and reads one JSON object with `changed` and
+ * `failed` from stdout. The same engine answers as for `stapctl -H`:
+ *
+ *   ansible farm -m stapctl -a 'action=status'
+ *   - stapctl: { action: apply, stap_servers: "{{ stap_servers }}" }
+ *
+ * Arguments: action (an initscript action, apply, endpoints); for the initscript actions
+ * nickname, release, arch (one server, as -n -r -a); for apply stap_servers; root and
+ * server_user as the inventory's stapctl_root and stapctl_server_user. Ansible's check mode
+ * plans apply and skips actions that would change something; its diff mode returns the conf.d diffs.
+ */
+import { readFileSync } from 'node:fs';
+import { StapctlError } from './errors.js';
+import { declaredServers } from './provision/declared-servers.js';
+import { runApply, type ApplyReport } from './provision/apply.js';
+import { readEndpoints } from './provision/endpoint-facts.js';
+import { runService } from './service/engine.js';
+import type { OptionToken } from './service/server-options.js';
+import { ACTIONS, type Action, type ActionReport } from './service/report.js';
+import { reportToJson } from './cli/service-json.js';
+
+type ModuleResult = Record<string, unknown> & { changed: boolean; failed?: boolean; msg?: string };
+
+interface ModuleArgs {
+  action?: unknown;
+  nickname?: unknown;
+  release?: unknown;
+  arch?: unknown;
+  root?: unknown;
+  server_user?: unknown;
+  stap_servers?: unknown;
+  _ansible_check_mode?: unknown;
+  _ansible_diff?: unknown;
+}
+
+const text = (value: unknown, name: string): string | undefined => {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string') throw new StapctlError('USAGE', `${name} must be text`);
+  return value;
+};
+
+function tokensOf(args: ModuleArgs): OptionToken[] {
+  const tokens: OptionToken[] = [];
+  const arch = text(args.arch, 'arch');
+  const release = text(args.release, 'release');
+  const nickname = text(args.nickname, 'nickname');
+  if (arch !== undefined) tokens.push({ flag: 'a', value: arch });
+  if (release !== undefined) tokens.push({ flag: 'r', value: release });
+  if (nickname !== undefined) tokens.push({ flag: 'n', value: nickname });
+  return tokens;
+}
+
+function serviceResult(report: ActionReport): ModuleResult {
+  const json = reportToJson(report);
+  const changed = json.servers.some((server) => ['started', 'stopped', 'killed'].includes(server.outcome));
+  const failed = report.action === 'status' ? report.exitCode === 1 : report.exitCode !== 0;
+  return { changed, failed, rc: report.exitCode, stapctl: json, ...(failed && { msg: json.errors[0]?.message ?? `stapctl ${report.action} exited ${report.exitCode}` }) };
+}
+
+function applyResult(report: ApplyReport, diff: boolean): ModuleResult {
+  const failed = report.exitCode !== 0;
+  const diffs = report.servers
+    .filter((server) => server.change !== 'unchanged' && server.change !== 'conflict')
+    .map((server) => ({ before_header: server.file, after_header: server.file, before: server.before ?? '', after: server.after ?? '' }));
+  const servers = report.servers.map(({ before: _before, after: _after, ...server }) => server);
+  return {
+    changed: report.changed,
+    failed,
+    servers,
+    ...(diff && { diff: diffs }),
+    ...(failed && { msg: [...report.errors, ...report.servers.flatMap((server) => (server.error ? [server.error] : []))][0]?.message ?? 'apply failed' }),
+  };
+}
+
+async function answer(args: ModuleArgs): Promise<ModuleResult> {
+  const action = text(args.action, 'action') ?? 'status';
+  const root = text(args.root, 'root');
+  const serverUser = text(args.server_user, 'server_user');
+  const check = args._ansible_check_mode === true;
+  if (action === 'apply') {
+    const servers = declaredServers([{ file: 'the stap_servers argument', value: args.stap_servers ?? [], positions: {} }]);
+    return applyResult(await runApply({ servers, check, ...(root && { root }), ...(serverUser && { serverUser }) }), args._ansible_diff === true);
+  }
+  if (action === 'endpoints') {
+    const report = readEndpoints(root);
+    const endpoints = report.endpoints.map(({ certificate: _certificate, ...endpoint }) => endpoint);
+    return { changed: false, failed: report.exitCode !== 0, endpoints, ...(report.errors[0] && { msg: report.errors[0].message }) };
+  }
+  if (!(ACTIONS as readonly string[]).includes(action)) {
+    throw new StapctlError('USAGE', `action must be one of ${[...ACTIONS, 'apply', 'endpoints'].join(', ')}, got "${action}"`);
+  }
+  if (check && action !== 'status') return { changed: false, skipped: true, msg: `check mode: ${action} was not run` };
+  const report = await runService({ action: action as Action, tokens: tokensOf(args), ...(root && { root }), ...(serverUser && { serverUser }) });
+  return serviceResult(report);
+}
+
+/** Runs the module on the arguments file Ansible names; the exit code is 1 when the task failed. */
+export async function runAnsibleModule(argsFile: string): Promise<number> {
+  let result: ModuleResult;
+  try {
+    const args = JSON.parse(readFileSync(argsFile, 'utf8')) as ModuleArgs;
+    result = await answer(args);
+  } catch (error) {
+    if (!(error instanceof StapctlError) && !(error instanceof SyntaxError)) throw error;
+    result = { changed: false, failed: true, msg: error instanceof StapctlError ? error.message : `the arguments are not JSON: ${error.message}` };
+  }
+  process.stdout.write(JSON.stringify(result) + '\n');
+  return result.failed === true ? 1 : 0;
+}
