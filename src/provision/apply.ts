@@ -62,6 +62,8 @@ export async function runApply(request: ApplyRequest): Promise<ApplyReport> {
     if (twice !== undefined) throw new StapctlError('USAGE', `refusing to apply: server "${twice}" is declared twice`, { hint: 'nicknames are unique per host' });
     const paths = servicePaths(request.root ?? '/');
     const trust = serverTrust();
+    // Both directories are checked before either is made: a refusal changes nothing.
+    ensureDirectory(paths.statPath, trust, { create: false });
     const owner = ensureDirectory(paths.configPath, trust, { create: !request.check });
     if (owner === 'server') throw serverOwned(paths.configPath);
     const plan = planApply(request.servers, readConfDirectory(paths.configPath), runningNicknames(paths.statPath));
@@ -69,6 +71,7 @@ export async function runApply(request: ApplyRequest): Promise<ApplyReport> {
       const servers = plan.map((server): AppliedServer => ({ ...server, outcome: server.change === 'conflict' ? 'failed' : 'planned', ...conflictError(server, paths) }));
       return report(request.check, servers, planChangesSomething(plan), []);
     }
+    ensureDirectory(paths.statPath, trust);
     await withLock(paths.statPath, async () => writeFiles(paths.configPath, plan));
     const warnings: string[] = [];
     const servers: AppliedServer[] = [];
