@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
 import type { ErrorCode } from '../../../src/errors.js';
-import { classify } from '../../../src/fleet/run/fleet-run.js';
+import { agentBundle } from '../../../src/fleet/agent/contract.js';
+import { fleetExitCode } from '../../../src/fleet/run/fan-out.js';
+import { classify, runFleet, sshEnvironment } from '../../../src/fleet/run/fleet-run.js';
+import type { HostEntry } from '../../../src/fleet/targets/inventory.js';
 import type { ActionReport } from '../../../src/service/report.js';
+import { inFarmNetwork } from '../farm.js';
 
 const base = { host: 'h1', address: '127.0.1.1', warnings: [] };
 const withError = (code: ErrorCode) => ({ ...base, error: { code, message: code } });
@@ -22,4 +29,36 @@ describe('the state of a host', () => {
   for (const code of ['NO_NODE_ON_HOST', 'AGENT_FAILED', 'AGENT_PROTOCOL', 'HOST_TIMEOUT', 'UPLOAD_FAILED'] as const) {
     test(`${code} on a reached host makes it failed`, () => assert.equal(classify('status', withError(code)), 'failed'));
   }
+});
+
+describe('a bug while handling one host', () => {
+  const home = mkdtempSync(join(tmpdir(), 'stapctl-fleet-run-'));
+  after(() => rmSync(home, { recursive: true, force: true }));
+
+  test('is that host INTERNAL failure; the other hosts keep their results and the run exits 70', async () => {
+    // Nothing listens there: the other host ends unreachable, without a farm.
+    const closed: HostEntry = { name: 'closed', address: inFarmNetwork('127.0.250.9'), port: 9, user: 'root', become: false, groups: [], vars: {} };
+    const buggy = { ...closed, name: 'buggy' } as HostEntry;
+    Object.defineProperty(buggy, 'identityFile', {
+      get: () => {
+        throw new TypeError('a bug');
+      },
+    });
+    const settings = { hostKeyCheck: 'strict' as const, connectTimeoutMs: 2000, timeoutMs: 5000, forks: 2 };
+    const results = await runFleet([buggy, closed], { action: 'status', tokens: [] }, agentBundle('/nonexistent', Buffer.from('x')), settings, undefined, sshEnvironment({ HOME: home }));
+    assert.deepEqual(
+      results.map((result) => [result.host, result.state, result.error?.code]),
+      [
+        ['buggy', 'failed', 'INTERNAL'],
+        ['closed', 'unreachable', 'CONNECT_FAILED'],
+      ],
+    );
+    assert.match(results[0]?.error?.detail ?? '', /TypeError: a bug/);
+    assert.equal(fleetExitCode(results), 70);
+  });
+});
+
+describe('an interrupted run', () => {
+  test('an INTERRUPTED host is interrupted', () => assert.equal(classify('start', withError('INTERRUPTED')), 'interrupted'));
+  test('exits 130 whatever the other hosts did', () => assert.equal(fleetExitCode([{ state: 'unreachable' }, { state: 'interrupted' }, { state: 'failed', error: { code: 'INTERNAL' } }]), 130));
 });
