@@ -3,8 +3,12 @@
  * key and answers each exec as the test says, so a test can play a broken or hostile host
  * without root and without sshd.
  */
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import type { ServerChannel } from 'ssh2';
 
@@ -32,7 +36,7 @@ export interface Ssh2HostOptions {
 }
 
 export async function startSsh2Host(options: Ssh2HostOptions): Promise<Ssh2Host> {
-  const keys = ssh2.utils.generateKeyPairSync('ed25519');
+  const keys = hostKeys();
   const signals: string[] = [];
   const clients = new Set<ssh2.Connection>();
   // Signal requests are read from ssh2's debug log: its server drops any channel request that
@@ -74,6 +78,20 @@ export async function startSsh2Host(options: Ssh2HostOptions): Promise<Ssh2Host>
       await new Promise((resolve) => server.close(resolve));
     },
   };
+}
+
+/**
+ * By ssh-keygen, as the other tests' keys: in one full run a key from ssh2's own
+ * generateKeyPairSync('ed25519') was refused by its Server as malformed (300 in a row were not).
+ */
+function hostKeys(): { private: string; public: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'stapctl-ssh2-host-'));
+  try {
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'stapctl-test', '-f', join(dir, 'key')]);
+    return { private: readFileSync(join(dir, 'key'), 'utf8'), public: readFileSync(join(dir, 'key.pub'), 'utf8').trim() };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Ends an exec as a well-behaved command would. */
