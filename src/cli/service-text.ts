@@ -4,10 +4,13 @@
  * Both are cleaned for the terminal: the server log tail and values read from status files are
  * text the server account could have written.
  */
-import type { SerializedError } from '../errors.js';
+import type { ErrorCode, SerializedError } from '../errors.js';
 import { stripTerminalEscapes } from '../sanitize.js';
 import type { ActionReport, Step } from '../service/report.js';
 import { formatServerOptions } from '../service/server-spec.js';
+
+/** Errors the stock script reports on stdout, in the words of their message: so does this view. */
+const STOCK_STDOUT_ERRORS: ReadonlySet<ErrorCode> = new Set(['NO_SUCH_PID']);
 
 export interface RenderedText {
   stdout: string;
@@ -58,13 +61,14 @@ function stepText(step: Step): string | undefined {
       }
       return undefined;
     case 'error':
-      return undefined;
+      return STOCK_STDOUT_ERRORS.has(step.error.code) ? step.error.message : undefined;
   }
 }
 
 function stepDiagnostics(step: Step): string[] {
   switch (step.kind) {
     case 'error':
+      if (STOCK_STDOUT_ERRORS.has(step.error.code)) return step.error.hint ? [`stapctl: hint: ${step.error.hint}`] : [];
       return errorLines(step.error);
     case 'start':
       if (step.outcome !== 'failed' || !step.error) return [];

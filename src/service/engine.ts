@@ -416,9 +416,10 @@ class ServiceRun {
     }
     const targets: ManagedServer[] = [];
     for (const server of named) {
-      const found = server.unknownNickname === undefined ? this.managedEntry(server) : undefined;
+      const nickname = nicknameNothingHas(server);
+      const found = nickname === undefined ? this.managedEntry(server) : undefined;
       if (found) targets.push(found);
-      else if (server.unknownNickname !== undefined) this.unknownNickname(server, action);
+      else if (nickname !== undefined) this.unknownNickname({ ...server.spec, nickname }, action);
       else this.notManaged(server.spec, action);
     }
     return targets;
@@ -451,8 +452,7 @@ class ServiceRun {
     this.log.pass(`stap-server stop ${options}`);
   }
 
-  private unknownNickname(server: PlannedServer, action: 'stop' | 'status'): void {
-    const spec = { ...server.spec, nickname: server.unknownNickname ?? '' };
+  private unknownNickname(spec: ServerSpec, action: 'stop' | 'status'): void {
     if (action === 'status') {
       this.steps.push({ kind: 'status', spec, outcome: 'unknown-nickname' });
       this.report.end('not-running');
@@ -551,6 +551,14 @@ class ServiceRun {
     const [port] = listeningPorts(pid, PROC, this.where.host);
     return port === undefined ? {} : { port };
   }
+}
+
+/**
+ * The nickname of a -n that names no running or configured server. restart stops it as stop does,
+ * an unknown nickname that fails, before it starts it as a new server (as the stock script).
+ */
+function nicknameNothingHas(server: PlannedServer): string | undefined {
+  return server.unknownNickname ?? (server.origin === 'new-nickname' ? server.spec.nickname : undefined);
 }
 
 /**

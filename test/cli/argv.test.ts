@@ -38,9 +38,12 @@ describe('the command line', () => {
     assert.deepEqual(request.tokens, [{ flag: 'r', value: 'R1' }]);
   });
 
-  test('--log=FILE and combined short flags -kP are accepted (the stock script rejects both)', () => {
-    const { request } = service(['start', '--log=/tmp/x.log', '-kP']);
-    assert.deepEqual(request.tokens, [{ flag: 'log', value: '/tmp/x.log' }]);
+  test('--log=FILE, --port=PORT and combined short flags -kP are accepted (the stock script rejects them)', () => {
+    const { request } = service(['start', '--log=/tmp/x.log', '--port=7778', '-kP']);
+    assert.deepEqual(request.tokens, [
+      { flag: 'log', value: '/tmp/x.log' },
+      { flag: 'port', value: '7778' },
+    ]);
     assert.equal(request.keepTemp, true);
     assert.equal(request.usePassword, true);
   });

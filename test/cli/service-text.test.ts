@@ -18,6 +18,20 @@ const OPTIONS = '-a "x86_64" -r "6.1.0" -u "stap-server" --log "/var/log/stap-se
 const report = (action: ActionReport['action'], steps: Step[], exitCode = 0, warnings: string[] = []): ActionReport => ({ action, steps, exitCode, warnings });
 
 describe('the stock text view', () => {
+  test('a -p that names no managed server is the stock line on stdout, and only the hint on stderr', () => {
+    const error = { code: 'NO_SUCH_PID' as const, message: 'No stap-server running as pid 99999', hint: "'stapctl status' lists the managed servers" };
+    for (const action of ['status', 'stop', 'start'] as const) {
+      const rendered = renderServiceText(report(action, [{ kind: 'error', error }], 1));
+      assert.deepEqual(rendered, { stdout: 'No stap-server running as pid 99999\n', stderr: "stapctl: hint: 'stapctl status' lists the managed servers\n" });
+    }
+  });
+
+  test('other errors before acting print nothing on stdout and the error on stderr', () => {
+    const error = { code: 'NO_SUCH_RELEASE_TREE' as const, message: 'Missing /k/include/config/kernel.release', hint: 'run make prepare' };
+    const rendered = renderServiceText(report('start', [{ kind: 'error', error }], 2));
+    assert.deepEqual(rendered, { stdout: '', stderr: 'stapctl: Missing /k/include/config/kernel.release\n  hint: run make prepare\n' });
+  });
+
   test('a start prints the options then OK, and the run ends with a newline', () => {
     const { stdout } = renderServiceText(report('start', [{ kind: 'start', spec: spec(), outcome: 'started', pid: 42, port: 5000 }]));
     assert.equal(stdout, `Starting stap-server ${OPTIONS}\nOK\n`);

@@ -268,6 +268,21 @@ describe('stock stap-server and stapctl side by side (integration, real stap-ser
     assert.match(seen.runs[2]!.stdout, new RegExp(`^Stopping stap-server .*-r "${RELEASE}".*\\nOK\\n$`));
   });
 
+  for (const action of ['status', 'stop', 'start']) {
+    test(`${action} -p PID of no managed server prints the stock line on stdout and exits 1, as the stock script`, async () => {
+      const seen = await assertSame(async (tool) => [await run(tool, action, '-p', '99999')], 0);
+      assert.deepEqual(seen.runs, [{ code: 1, stdout: 'No stap-server running as pid <pid1>\n' }]);
+    });
+  }
+
+  test('restart -n NICK that no server has fails its stop, then starts a server under NICK, as the stock script', async () => {
+    const seen = await assertSame(async (tool) => [await run(tool, 'restart', '-n', 'ghost', '-r', RELEASE)], 1);
+    assert.deepEqual(seen.runs, [
+      { code: 1, stdout: `No configuration found for the nickname 'ghost'\nFAILED\nStarting stap-server ${options(' -n "ghost"')}\nOK\n` },
+    ]);
+    assert.match(seen.statusFiles[0]?.[1] ?? '', /^NICKNAME=ghost$/m);
+  });
+
   test('reload exits 3 and prints one empty line, as the stock script', async () => {
     const seen = await assertSame(async (tool) => [await run(tool, 'reload')], 0);
     assert.deepEqual(seen.runs, [{ code: 3, stdout: '\n' }]);
@@ -382,6 +397,29 @@ describe('stock stap-server and stapctl side by side (integration, real stap-ser
     assert.match(stapctl.stderr, new RegExp(`${CONF_D}/b-bad\\.conf:2\\b`));
     assert.equal((await serverPids(farm, h2)).length, 1);
     assert.equal((await statusFiles(farm, h2)).size, 1);
+  });
+
+  for (const args of [['--bogus'], ['-x'], ['-r']]) {
+    test(`a bad option (status ${args.join(' ')}) exits 2 as the stock script, with the problem on stderr instead of the usage on stdout`, async () => {
+      const [stock, stapctl] = await Promise.all([run('stock', 'status', ...args), run('stapctl', 'status', ...args)]);
+      assert.equal(stock.code, 2);
+      assert.match(stock.stdout, /^Usage: stap-server \{start\|stop\|/);
+      assert.equal(stapctl.code, 2);
+      assert.equal(stapctl.stdout, '');
+      assert.match(stapctl.stderr, /^stapctl: .*(option|argument).*\n {2}hint: run 'stapctl --help'/);
+    });
+  }
+
+  test('--port=PORT is --port PORT where the stock script refuses it with its usage', async () => {
+    const [stock, stapctl, stapctlSpaced] = await Promise.all([
+      run('stock', 'status', '-r', RELEASE, '--port=7778'),
+      run('stapctl', 'status', '-r', RELEASE, '--port=7778'),
+      run('stapctl', 'status', '-r', RELEASE, '--port', '7778'),
+    ]);
+    assert.equal(stock.code, 2);
+    assert.match(stock.stdout, /^Usage: stap-server /);
+    assert.deepEqual(stapctl, stapctlSpaced);
+    assert.deepEqual([stapctl.code, stapctl.stdout], [3, `stap-server ${options()} --port "7778" is not running\n`]);
   });
 
   test('an unknown action exits 2 where the stock script prints its usage and exits 0', async () => {
