@@ -1,7 +1,6 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StapctlError } from '../../src/errors.js';
@@ -246,26 +245,6 @@ describe('status files on disk', () => {
     assert.equal(readFileSync(target, 'utf8'), 'root only\n');
     assert.equal(readFileSync(join(statPath, '77.stat'), 'utf8'), STOCK_WRITTEN);
     assert.ok(!lstatSync(join(statPath, '77.stat')).isSymbolicLink());
-  });
-
-  test('readStatusFiles ignores and reports files root did not write, and acts on the rest', () => {
-    const statPath = made(join(dir, 'untrusted'));
-    writeStatusFile(statPath, 100, STOCK_SPEC);
-    writeFileSync(join(statPath, '101.stat'), 'LOG=/etc/ld.so.preload\n');
-    chownSync(join(statPath, '101.stat'), 65534, 65534);
-    writeFileSync(join(statPath, '102.stat'), 'LOG=/etc/ld.so.preload\n', { mode: 0o666 });
-    chmodSync(join(statPath, '102.stat'), 0o666);
-    symlinkSync(join(statPath, '100.stat'), join(statPath, '103.stat'));
-    linkSync(join(statPath, '100.stat'), join(statPath, '104.stat'));
-    execFileSync('mkfifo', [join(statPath, '105.stat')]);
-    const { entries, errors, ignored } = readStatusFiles(statPath);
-    assert.deepEqual(entries.map((entry) => entry.pid), []);
-    assert.deepEqual(errors, []);
-    assert.deepEqual(
-      ignored.map((error) => [error.code, error.file]),
-      [100, 101, 102, 103, 104, 105].map((pid) => ['STATUS_FILE_UNTRUSTED', join(statPath, `${pid}.stat`)]),
-    );
-    assert.match(ignored[1]?.message ?? '', /owned by uid 65534/);
   });
 
   test('a status file root wrote 0644 is acted on', () => {
