@@ -6,6 +6,7 @@
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, rmSync, writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 
 rmSync('dist', { recursive: true, force: true });
 execFileSync('npx', ['tsc', '-p', 'tsconfig.json', '--noEmit'], { stdio: 'inherit' });
@@ -63,3 +64,18 @@ await build({
   format: 'cjs',
   banner: { js: '#!/usr/bin/env node\n// WANT_JSON' },
 });
+
+// stapctl(1) from the option definitions themselves (src/cli/man-page.ts): bundled, run once,
+// written to dist/stapctl.1 (package.json "man"); the bundle that wrote it is not kept.
+const manBundle = 'dist/man-page.mjs';
+await build({
+  ...common,
+  entryPoints: ['src/cli/man-page.ts'],
+  outfile: manBundle,
+  format: 'esm',
+  target: 'node20',
+  banner: { js: "import { createRequire as __stapctlCreateRequire } from 'node:module'; const require = __stapctlCreateRequire(import.meta.url);" },
+});
+const { manPage } = await import(pathToFileURL(manBundle).href);
+writeFileSync('dist/stapctl.1', manPage());
+rmSync(manBundle);

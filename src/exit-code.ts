@@ -62,6 +62,10 @@ const OUTCOME_OF_ERROR: Readonly<Record<ErrorCode, Outcome>> = {
   INVENTORY_NOT_FOUND: 'usage',
   HOST_PATTERN_INVALID: 'usage',
   NO_HOSTS_MATCHED: 'usage',
+  HOST_LIST_UNREADABLE: 'usage',
+  CONFIG_INVALID: 'usage',
+  // Only ever a warning: the run's results stand without their retry file.
+  RETRY_FILE_UNWRITABLE: 'failed',
   SSH_CONFIG_INVALID: 'unreachable',
   CONNECT_FAILED: 'unreachable',
   CONNECT_TIMEOUT: 'unreachable',

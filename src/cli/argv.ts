@@ -6,28 +6,44 @@ import { Command as Commander, CommanderError, Option } from 'commander';
 import { StapctlError } from '../errors.js';
 import { EXIT_CODE } from '../exit-code.js';
 import type { FleetSettings } from '../fleet/run/fleet-run.js';
+import { parseMaxFail, parseSerial, type RollingPlan } from '../fleet/run/rolling.js';
 import type { HostKeyPolicy } from '../fleet/ssh/config.js';
 import { ACTIONS, type Action } from '../service/report.js';
 import type { ServiceRequest } from '../service/engine.js';
 import { DISTRIBUTED_OPTIONS, EACH_RELEASE_HELP, SERVER_OPTIONS, tokenProblem, type DistributedFlag, type OptionToken, type ServerFlag } from '../service/server-options.js';
 import { VERSION } from '../version.js';
 import { addProvisionOptions, checkProvisionOptions, isProvisionAction, provisionCommand, type ProvisionCommand } from './provision-argv.js';
+import { completionScript } from './completion.js';
+import type { ColorChoice, OutputView } from './terminal.js';
 
-export interface FleetCliOptions extends FleetSettings {
+/**
+ * Fleet options as given on the command line: a setting left out is undefined here, and takes its
+ * value from the config file, the STAPCTL_* variables or the default (stapctl-config.ts).
+ */
+export interface FleetCliOptions extends Omit<FleetSettings, 'timeoutMs' | 'forks'> {
   targets: string;
   inventory?: string;
   verbose: boolean;
+  timeoutMs?: number;
+  forks?: number;
+  /** Undefined: the table on a terminal, lines otherwise (terminal.ts). */
+  output?: OutputView;
+  color?: ColorChoice;
+  gather: boolean;
+  failedHostsFile?: string;
+  /** Without --serial: one batch of every host. */
+  rolling?: RollingPlan;
 }
 
 export type Command =
   | { kind: 'service'; request: ServiceRequest; json: boolean }
-  | { kind: 'fleet'; action: Action; request: ServiceRequest; fleet: FleetCliOptions; json: boolean }
+  | { kind: 'fleet'; action: Action; request: ServiceRequest; fleet: FleetCliOptions; json: boolean; argv: readonly string[] }
   | { kind: 'hosts'; fleet: FleetCliOptions; json: boolean }
   | ProvisionCommand<FleetCliOptions>
   | { kind: 'agent' }
   | { kind: 'output'; stdout: string; exitCode: number };
 
-const HELP_AFTER = `
+export const HELP_AFTER = `
 Actions (the stock stap-server initscript's):
   start         start the servers named by options; with none, those in conf.d/*.conf;
                 with none configured, one for the host's kernel release and architecture
@@ -45,6 +61,7 @@ Actions (the stock stap-server initscript's):
                 certificate fingerprint (--format use-server: the argument for stap)
   trust         with -H CLIENTS --servers SPEC: clients trust those servers' certificates
                 for all users (--revoke: remove that trust)
+  completion    completion bash|zsh|fish: print a shell completion script
 
 Server options accumulate in command-line order: -r -I -B -D add to the server being
 described, -a -R -u replace; each --port --log --ssl --max-* is applied, in turn, to each
@@ -64,6 +81,10 @@ Fleet mode runs the action on many hosts over SSH:
   stapctl -H farm status --json`;
 
 export function parseArgv(argv: readonly string[]): Command {
+  if (argv[0] === 'completion') {
+    if (argv.length > 2) throw usage(`completion takes one shell, got ${argv.length - 1} words`);
+    return { kind: 'output', stdout: completionScript(argv[1], stapctlProgram()), exitCode: EXIT_CODE.ok };
+  }
   const tokens: OptionToken[] = [];
   const output = { stdout: '', stderr: '' };
   const program = commandLine(tokens, output);
@@ -84,6 +105,7 @@ export function parseArgv(argv: readonly string[]): Command {
   const fleet = typeof opts.hosts === 'string';
   const json = opts.json === true;
   if (fleet && typeof opts.root === 'string') throw usage('--root is a local-mode option; give hosts a root with the inventory variable stapctl_root');
+  if (json && opts.output !== undefined && opts.output !== 'json') throw usage(`--json and --output ${String(opts.output)} contradict each other`);
   checkProvisionOptions(actionWord, opts);
   if (isProvisionAction(actionWord)) return provisionCommand(actionWord, opts, tokens, fleet ? fleetOptions(opts) : undefined, json);
   const action = parseAction(actionWord, fleet);
@@ -100,10 +122,19 @@ export function parseArgv(argv: readonly string[]): Command {
   // A bad value would fail on every host alike: say so once, before connecting to any.
   const problem = tokens.map(tokenProblem).find((found) => found !== undefined);
   if (problem) throw problem;
-  return { kind: 'fleet', action, request, json, fleet: fleetOptions(opts) };
+  const options = fleetOptions(opts);
+  return { kind: 'fleet', action, request, json: options.output === 'json', argv, fleet: options };
 }
 
 type CommanderOptions = Record<string, string | boolean | undefined>;
+
+/**
+ * Every option and its help text, as parseArgv knows them: the man page (man-page.ts) and the
+ * shell completions (completion.ts) are written from it, so they list exactly these options.
+ */
+export function stapctlProgram(): Commander {
+  return commandLine([], { stdout: '', stderr: '' });
+}
 
 /**
  * The options, as commander knows them. The server options come from server-options.ts and are
@@ -134,12 +165,18 @@ function commandLine(tokens: OptionToken[], output: { stdout: string; stderr: st
     .option('--inventory <file>', 'fleet inventory (default: $STAPCTL_INVENTORY, ./inventory.yaml, ~/.config/stapctl/inventory.yaml, /etc/stapctl/inventory.yaml)')
     .option('--identity <file>', 'fleet: an SSH private key to try')
     .option('--known-hosts <file>', 'fleet: the known_hosts file to check and record host keys in (default: ~/.ssh/known_hosts, then /etc/ssh/ssh_known_hosts)')
-    .addOption(new Option('--host-key-check <policy>', 'fleet: unknown host keys are refused (strict), recorded (accept-new) or accepted with a warning (off)').choices(['strict', 'accept-new', 'off']).default('strict'))
-    .option('--connect-timeout <seconds>', 'fleet: SSH connect timeout', '10')
-    .option('--timeout <seconds>', 'fleet: time allowed per host; the remote agent is stopped when it fires', '120')
-    .option('-f, --forks <n>', 'fleet: hosts handled at once', '32')
+    .addOption(new Option('--host-key-check <policy>', 'fleet: unknown host keys are refused (strict), recorded (accept-new) or accepted with a warning (off) (default: StrictHostKeyChecking of ~/.ssh/config, else strict)').choices(['strict', 'accept-new', 'off']))
+    .option('--connect-timeout <seconds>', 'fleet: SSH connect timeout (default: ConnectTimeout of ~/.ssh/config, else 10)')
+    .option('--timeout <seconds>', 'fleet: time allowed per host; the remote agent is stopped when it fires (default: 120)')
+    .option('-f, --forks <n>', 'fleet: hosts handled at once (default: 32)')
     .option('-v, --verbose', 'fleet: full error text, remote stderr included')
-    .version(VERSION, '--version', 'print the version')
+    .addOption(new Option('--output <view>', 'fleet: a table, one line per host (grep-friendly), or JSON (default: table on a terminal, else lines)').choices(['table', 'lines', 'json']))
+    .option('-b, --gather', 'fleet: one entry per group of hosts with the same result, hosts folded as build[01-08,10]')
+    .addOption(new Option('--color <when>', 'fleet: colour the results (auto: on a terminal, unless NO_COLOR or TERM=dumb; FORCE_COLOR forces it)').choices(['auto', 'always', 'never']))
+    .option('--serial <sizes>', 'fleet: run in batches of N hosts or P% of them, one batch after the other (a list such as 1,5,25% repeats its last size)')
+    .option('--max-fail <limit>', 'fleet, with --serial: start no new batch once more than N hosts (or P% of all) failed or were unreachable; the rest are skipped')
+    .option('--failed-hosts <file>', 'fleet: where a run with failures writes the hosts to retry (default: ~/.cache/stapctl/failed-hosts)')
+    .version(VERSION, '-V, --version', 'print the version')
     .addHelpText('after', HELP_AFTER)
     .allowExcessArguments(false)
     .exitOverride()
@@ -152,17 +189,31 @@ function commandLine(tokens: OptionToken[], output: { stdout: string; stderr: st
 
 /** The fleet's own options, checked once on the controller before any host is contacted. */
 function fleetOptions(opts: CommanderOptions): FleetCliOptions {
+  const output = opts.json === true ? 'json' : (opts.output as OutputView | undefined);
+  const rolling = rollingPlan(opts);
   return {
     targets: opts.hosts as string,
     ...(typeof opts.inventory === 'string' && { inventory: opts.inventory }),
     ...(typeof opts.identity === 'string' && { identity: opts.identity }),
     ...(typeof opts.knownHosts === 'string' && { knownHosts: opts.knownHosts }),
-    hostKeyCheck: opts.hostKeyCheck as HostKeyPolicy,
-    connectTimeoutMs: seconds('--connect-timeout', opts.connectTimeout),
-    timeoutMs: seconds('--timeout', opts.timeout),
-    forks: positiveInteger('--forks', opts.forks),
+    ...(opts.hostKeyCheck !== undefined && { hostKeyCheck: opts.hostKeyCheck as HostKeyPolicy }),
+    ...(opts.connectTimeout !== undefined && { connectTimeoutMs: seconds('--connect-timeout', opts.connectTimeout) }),
+    ...(opts.timeout !== undefined && { timeoutMs: seconds('--timeout', opts.timeout) }),
+    ...(opts.forks !== undefined && { forks: positiveInteger('--forks', opts.forks) }),
     verbose: opts.verbose === true,
+    ...(output !== undefined && { output }),
+    ...(opts.color !== undefined && { color: opts.color as ColorChoice }),
+    gather: opts.gather === true,
+    ...(typeof opts.failedHosts === 'string' && { failedHostsFile: opts.failedHosts }),
+    ...(rolling && { rolling }),
   };
+}
+
+/** --serial and --max-fail; --max-fail alone would never be checked, so it is refused. */
+function rollingPlan(opts: CommanderOptions): RollingPlan | undefined {
+  if (typeof opts.maxFail === 'string' && typeof opts.serial !== 'string') throw usage('--max-fail needs --serial: it is checked between batches');
+  if (typeof opts.serial !== 'string') return undefined;
+  return { serial: parseSerial(opts.serial), ...(typeof opts.maxFail === 'string' && { maxFail: parseMaxFail(opts.maxFail) }) };
 }
 
 function parseAction(word: string, fleet: boolean): Action | 'hosts' {

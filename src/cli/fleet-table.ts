@@ -1,11 +1,13 @@
 /**
- * The fleet's views of per-host results: the table, the progress line and the JSON document.
- * Pure: results in, text out.
+ * The fleet's views of per-host results: the table (per host, or gathered by result), the progress
+ * line and the JSON document. Pure: results in, text out.
  */
 import Table from 'cli-table3';
 import type { SerializedError } from '../errors.js';
-import type { FinalState, Progress } from '../fleet/run/fan-out.js';
+import { countStates, FINAL_STATES, type FinalState, type Progress } from '../fleet/run/fan-out.js';
 import type { HostResult } from '../fleet/run/fleet-run.js';
+import type { ResultGroup } from '../fleet/run/gather.js';
+import { foldHosts, formatHostSet } from '../fleet/targets/host-fold.js';
 import { cellText } from '../sanitize.js';
 import type { Step } from '../service/report.js';
 import { reportToJson, type ReportJson } from './service-json.js';
@@ -15,10 +17,10 @@ export interface Style {
   verbose: boolean;
 }
 
-const COLORS: Record<FinalState, number> = { ok: 32, failed: 31, 'not-running': 33, unreachable: 35, interrupted: 36 };
+const COLORS: Record<FinalState, number> = { ok: 32, failed: 31, 'not-running': 33, unreachable: 35, interrupted: 36, skipped: 90 };
 
-function paint(text: string, code: number, style: Style): string {
-  return style.color ? `\u001b[${code}m${text}\u001b[39m` : text;
+export function paintState(state: FinalState, style: Pick<Style, 'color'>): string {
+  return style.color ? `\u001b[${COLORS[state]}m${state}\u001b[39m` : state;
 }
 
 export function renderFleetTable(results: readonly HostResult[], style: Style): string {
@@ -29,7 +31,7 @@ export function renderFleetTable(results: readonly HostResult[], style: Style): 
   });
   for (const result of results) {
     const rows = serverRows(result.report?.steps ?? []);
-    const hostCells = [cellText(result.host), paint(result.state, COLORS[result.state], style)];
+    const hostCells = [cellText(result.host), paintState(result.state, style)];
     const error = hostError(result, style.verbose);
     if (rows.length === 0) {
       table.push([...hostCells, '', '', '', '', '', '', error]);
@@ -43,13 +45,36 @@ export function renderFleetTable(results: readonly HostResult[], style: Style): 
   return table.toString();
 }
 
-interface ServerRow {
+/** `-b`: one row per group of hosts with the same result, without PIDs and ports. */
+export function renderGatheredTable(groups: readonly ResultGroup[], style: Style): string {
+  const table = new Table({
+    head: ['hosts', 'result', 'server', 'release', 'arch', 'state', 'error'],
+    style: { head: style.color ? ['bold'] : [], border: [], compact: true },
+    wordWrap: true,
+  });
+  for (const group of groups) {
+    const hostCells = [formatHostSet(group.hosts), paintState(group.state, style)];
+    const error = [...group.errors.map((item) => item.message), ...group.messages].map(cellText).join('\n');
+    if (group.servers.length === 0) {
+      table.push([...hostCells, '', '', '', '', error]);
+      continue;
+    }
+    group.servers.forEach((server, index) => {
+      const rowError = [index === 0 ? error : '', cellText(server.error ?? '')].filter(Boolean).join('\n');
+      const cells = [server.nickname, server.releases.join(' ') || '(running kernel)', server.arch, server.outcome.replace(/-/g, ' ')].map(cellText);
+      table.push([...(index === 0 ? hostCells : ['', '']), ...cells, rowError]);
+    });
+  }
+  return table.toString();
+}
+
+export interface ServerRow {
   /** nickname, release, arch, pid, port, state */
   cells: string[];
   error: string;
 }
 
-function serverRows(steps: readonly Step[]): ServerRow[] {
+export function serverRows(steps: readonly Step[]): ServerRow[] {
   const rows: ServerRow[] = [];
   for (const step of steps) {
     if (step.kind !== 'start' && step.kind !== 'stop' && step.kind !== 'status' && step.kind !== 'skip') continue;
@@ -64,7 +89,7 @@ function serverRows(steps: readonly Step[]): ServerRow[] {
   return rows;
 }
 
-function hostError(result: HostResult, verbose: boolean): string {
+export function hostError(result: HostResult, verbose: boolean): string {
   const errors: SerializedError[] = [];
   if (result.error) errors.push(result.error);
   for (const step of result.report?.steps ?? []) if (step.kind === 'error') errors.push(step.error);
@@ -85,11 +110,27 @@ export function progressLine(progress: Progress): string {
   const done = total - counts.queued - counts.running;
   const parts = [`${counts.ok} ok`, `${counts.failed} failed`];
   if (counts['not-running'] > 0) parts.push(`${counts['not-running']} not running`);
-  parts.push(`${counts.unreachable} unreachable`, `${counts.running} running`);
+  parts.push(`${counts.unreachable} unreachable`);
+  if (counts.skipped > 0) parts.push(`${counts.skipped} skipped`);
+  parts.push(`${counts.running} running`);
   if (counts.interrupted > 0) parts.push(`${counts.interrupted} interrupted`);
   const slowest = progress.running[0];
   const slow = slowest && slowest.elapsedMs >= 2000 ? `; slowest ${slowest.host} ${(slowest.elapsedMs / 1000).toFixed(1)} s` : '';
   return `[${done}/${total}] ${parts.join(', ')}${slow}`;
+}
+
+/** After the summary: which hosts did not succeed, as folded sets (`failed: build[03,07] (2)`). */
+export function hostSetLines(results: readonly { host: string; state: FinalState }[]): string[] {
+  return (['failed', 'unreachable', 'interrupted', 'skipped'] as const)
+    .map((state) => [state, results.filter((result) => result.state === state).map((result) => result.host)] as const)
+    .filter(([, hosts]) => hosts.length > 0)
+    .map(([state, hosts]) => `${state}: ${formatHostSet(hosts)}`);
+}
+
+/** Where the hosts to retry were written, and the command that retries them. */
+export interface RetryHint {
+  file: string;
+  command: string;
 }
 
 export interface FleetJson {
@@ -97,6 +138,11 @@ export interface FleetJson {
   exitCode: number;
   summary: string;
   counts: Record<FinalState, number>;
+  /** The hosts in each state other than ok, folded (`build[03,07]`). */
+  hostSets: Partial<Record<FinalState, string[]>>;
+  retry?: RetryHint;
+  /** With --gather: the hosts of each group of equal results. */
+  groups?: (ResultGroup & { hostSet: string[] })[];
   hosts: {
     host: string;
     address: string;
@@ -109,14 +155,25 @@ export interface FleetJson {
   }[];
 }
 
-export function fleetJson(action: string, results: readonly HostResult[], exitCode: number, summary: string): FleetJson {
-  const counts: Record<FinalState, number> = { ok: 0, failed: 0, 'not-running': 0, unreachable: 0, interrupted: 0 };
-  for (const result of results) counts[result.state] += 1;
+export interface FleetJsonExtras {
+  retry?: RetryHint;
+  groups?: readonly ResultGroup[];
+}
+
+export function fleetJson(action: string, results: readonly HostResult[], exitCode: number, summary: string, extras: FleetJsonExtras = {}): FleetJson {
+  const hostSets: Partial<Record<FinalState, string[]>> = {};
+  for (const state of FINAL_STATES) {
+    const hosts = results.filter((result) => result.state === state).map((result) => result.host);
+    if (state !== 'ok' && hosts.length > 0) hostSets[state] = foldHosts(hosts);
+  }
   return {
     action,
     exitCode,
     summary,
-    counts,
+    counts: countStates(FINAL_STATES, results),
+    hostSets,
+    ...(extras.retry && { retry: extras.retry }),
+    ...(extras.groups && { groups: extras.groups.map((group) => ({ ...group, hostSet: foldHosts(group.hosts) })) }),
     hosts: results.map((result) => ({
       host: result.host,
       address: result.address,

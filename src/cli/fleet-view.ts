@@ -5,94 +5,191 @@ import { EXIT_CODE, exitCodeOf } from '../exit-code.js';
 import type { AgentBundle } from '../fleet/agent/contract.js';
 import { findAgentBundle } from '../fleet/agent/local-bundle.js';
 import { fleetExitCode, summaryLine, type Progress } from '../fleet/run/fan-out.js';
-import { hostEndpoint, hostSshConfig, runFleet, sshEnvironment, type SshEnvironment } from '../fleet/run/fleet-run.js';
+import { hostEndpoint, hostSshConfig, runFleet, sshEnvironment, type HostResult, type SshEnvironment } from '../fleet/run/fleet-run.js';
+import { gatherResults } from '../fleet/run/gather.js';
+import { runInBatches } from '../fleet/run/rolling.js';
+import { defaultRetryFile, writeRetryFile } from '../fleet/run/retry-file.js';
+import { formatHostSet } from '../fleet/targets/host-fold.js';
+import { readSpec, specSource } from '../fleet/targets/host-list.js';
 import { resolveTargets } from '../fleet/targets/host-pattern.js';
 import { HostBudget } from '../fleet/targets/host-range.js';
 import { describeHost, emptyInventory, findDefaultInventory, loadInventory, type HostEntry } from '../fleet/targets/inventory.js';
 import { terminalJson } from '../sanitize.js';
 import type { Command } from './argv.js';
-import { fleetJson, progressLine, renderFleetTable } from './fleet-table.js';
+import { renderFleetLines, renderGatheredLines } from './fleet-lines.js';
+import { fleetJson, hostSetLines, progressLine, renderFleetTable, renderGatheredTable, type RetryHint, type Style } from './fleet-table.js';
+import { retryCommand } from './retry-command.js';
 import { errorLines } from './service-text.js';
+import { loadStapctlConfig, withConfig, type FleetOptions } from './stapctl-config.js';
+import { colorEnabled, defaultView, liveProgress, type OutputView, type TerminalFacts } from './terminal.js';
 
 // The provisioning commands travel in the fleet bundle, which main.js loads only for -H.
 export { runProvisionCommand } from './provision-view.js';
 
 type FleetCommand = Extract<Command, { kind: 'fleet' }>;
 type HostsCommand = Extract<Command, { kind: 'hosts' }>;
+type Configured<C extends FleetCommand | HostsCommand> = Omit<C, 'fleet'> & { fleet: FleetOptions };
 
 /** Ctrl-C, a closed terminal or a service manager's stop end a fleet run the same way. */
 const INTERRUPTS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /** `stapctl -H SPEC hosts`: what would be contacted and how, without connecting. */
-export function runHostsCommand(command: HostsCommand, env: NodeJS.ProcessEnv = process.env): number {
+export function runHostsCommand(parsed: HostsCommand, env: NodeJS.ProcessEnv = process.env): number {
+  const json = parsed.json || parsed.fleet.output === 'json';
   try {
-    return listHosts(resolveHosts(command, env), command.json, sshEnvironment(env));
+    const command = configured(parsed, env);
+    return listHosts(resolveHosts(command, env), json || command.fleet.output === 'json', sshEnvironment(env));
   } catch (error) {
-    return failedBeforeRun(error);
+    return failedBeforeRun(error, json);
   }
 }
 
-export async function runFleetCommand(command: FleetCommand, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function runFleetCommand(parsed: FleetCommand, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const facts: TerminalFacts = { env, stdoutIsTty: process.stdout.isTTY === true, stderrIsTty: process.stderr.isTTY === true };
+  let command: Configured<FleetCommand>;
   let hosts: HostEntry[];
   let bundle: AgentBundle;
+  try {
+    command = configured(parsed, env);
+  } catch (error) {
+    return failedBeforeRun(error, parsed.fleet.output === 'json');
+  }
+  const view = command.fleet.output ?? defaultView(facts);
   try {
     hosts = resolveHosts(command, env);
     bundle = findAgentBundle(env);
   } catch (error) {
-    return failedBeforeRun(error);
+    return failedBeforeRun(error, view === 'json');
   }
 
-  const color = !command.json && !env.NO_COLOR && process.stdout.isTTY === true;
-  const live = !command.json && process.stderr.isTTY === true;
   const began = performance.now();
-  let lastDraw = 0;
-  const onProgress = live
-    ? (progress: Progress) => {
-        const now = performance.now();
-        if (now - lastDraw < 100 && progress.counts.running > 0) return;
-        lastDraw = now;
-        process.stderr.write(`\r\u001b[K${progressLine(progress)}`);
-      }
-    : undefined;
-  // An interrupt stops launching hosts and stops the running agents; the partial table follows.
-  const interrupt = new AbortController();
-  const onInterrupt = () => interrupt.abort();
-  for (const signal of INTERRUPTS) process.on(signal, onInterrupt);
-  let results;
-  try {
-    results = await runFleet(hosts, command.request, bundle, command.fleet, onProgress, sshEnvironment(env), interrupt.signal);
-  } finally {
-    for (const signal of INTERRUPTS) process.off(signal, onInterrupt);
-  }
-  if (live) process.stderr.write('\r\u001b[K');
+  const onProgress = liveProgress(view, facts) ? progressPrinter() : undefined;
+  const results = await runInterruptibly(command, hosts, bundle, env, onProgress);
+  if (onProgress) process.stderr.write('\r\u001b[K');
 
   const exitCode = fleetExitCode(results);
   const summary = summaryLine(results, performance.now() - began);
-  if (command.json) {
-    process.stdout.write(terminalJson(fleetJson(command.action, results, exitCode, summary)) + '\n');
+  const retry = recordRetry(command, results, env);
+  const groups = command.fleet.gather ? gatherResults(results) : undefined;
+  if (view === 'json') {
+    process.stdout.write(terminalJson(fleetJson(command.action, results, exitCode, summary, { ...(retry && { retry }), ...(groups && { groups }) })) + '\n');
     return exitCode;
   }
-  process.stdout.write(renderFleetTable(results, { color, verbose: command.fleet.verbose }) + '\n');
-  for (const result of results) for (const warning of result.warnings) process.stderr.write(`stapctl: ${result.host}: warning: ${warning}\n`);
-  process.stdout.write(summary + '\n');
+  const style: Style = { color: colorEnabled(command.fleet.color, facts), verbose: command.fleet.verbose };
+  process.stdout.write(renderResults(view, results, style, command.fleet.gather) + '\n');
+  for (const line of warningLines(results)) process.stderr.write(line + '\n');
+  // In the lines view stdout holds only `host: result` lines, so that grep and awk see nothing else.
+  (view === 'lines' ? process.stderr : process.stdout).write([summary, ...hostSetLines(results)].join('\n') + '\n');
+  const skipped = results.filter((result) => result.state === 'skipped').length;
+  if (skipped > 0) process.stderr.write(`stapctl: more hosts failed than --max-fail allows: ${skipped} host${skipped === 1 ? ' was' : 's were'} not started\n`);
+  if (retry) process.stderr.write(`stapctl: to retry the hosts that did not succeed: ${retry.command}\n`);
   return exitCode;
 }
 
-function failedBeforeRun(error: unknown): number {
-  if (!(error instanceof StapctlError)) throw error;
-  process.stderr.write(errorLines(error.toJSON()).join('\n') + '\n');
-  return exitCodeOf(error);
+/** The command line's options over the config file's and the STAPCTL_* variables'. */
+function configured<C extends FleetCommand | HostsCommand>(parsed: C, env: NodeJS.ProcessEnv): Configured<C> {
+  return { ...parsed, fleet: withConfig(parsed.fleet, loadStapctlConfig(env)) };
 }
 
-function resolveHosts(command: FleetCommand | HostsCommand, env: NodeJS.ProcessEnv): HostEntry[] {
+/**
+ * Runs the hosts in their batches (one batch without --serial). An interrupt stops launching
+ * hosts and stops the running agents; the partial results follow.
+ */
+async function runInterruptibly(command: Configured<FleetCommand>, hosts: readonly HostEntry[], bundle: AgentBundle, env: NodeJS.ProcessEnv, onProgress?: (progress: Progress) => void): Promise<HostResult[]> {
+  const ssh = sshEnvironment(env);
+  const interrupt = new AbortController();
+  const onInterrupt = () => interrupt.abort();
+  for (const signal of INTERRUPTS) process.on(signal, onInterrupt);
+  try {
+    return await runInBatches(
+      hosts,
+      command.fleet.rolling ?? { serial: [{ kind: 'percent', value: 100 }] },
+      (batch, batchProgress) => runFleet(batch, command.request, bundle, command.fleet, onProgress && batchProgress, ssh, interrupt.signal),
+      skippedResult,
+      onProgress,
+    );
+  } finally {
+    for (const signal of INTERRUPTS) process.off(signal, onInterrupt);
+  }
+}
+
+function skippedResult(host: HostEntry): HostResult {
+  return { host: host.name, address: host.address, state: 'skipped', durationMs: 0, warnings: [] };
+}
+
+function renderResults(view: Exclude<OutputView, 'json'>, results: readonly HostResult[], style: Style, gather: boolean): string {
+  if (gather) {
+    const groups = gatherResults(results);
+    return view === 'table' ? renderGatheredTable(groups, style) : renderGatheredLines(groups, style);
+  }
+  return view === 'table' ? renderFleetTable(results, style) : renderFleetLines(results, style);
+}
+
+/** The live line, redrawn at most ten times a second while hosts run. */
+function progressPrinter(): (progress: Progress) => void {
+  let lastDraw = 0;
+  return (progress) => {
+    const now = performance.now();
+    if (now - lastDraw < 100 && progress.counts.running > 0) return;
+    lastDraw = now;
+    process.stderr.write(`\r\u001b[K${progressLine(progress)}`);
+  };
+}
+
+/** Each warning once, with the hosts that gave it folded: `stapctl: warning: h[1-3] (3): ...`. */
+function warningLines(results: readonly HostResult[]): string[] {
+  const hostsByWarning = new Map<string, string[]>();
+  for (const result of results) {
+    for (const warning of new Set(result.warnings)) hostsByWarning.set(warning, [...(hostsByWarning.get(warning) ?? []), result.host]);
+  }
+  return [...hostsByWarning].map(([warning, hosts]) => `stapctl: warning: ${hosts.length === 1 ? hosts[0] : formatHostSet(hosts)}: ${warning}`);
+}
+
+/** The states whose hosts a retry runs again. */
+const RETRIED = new Set(['failed', 'unreachable', 'interrupted', 'skipped']);
+
+/**
+ * Hosts that failed, were unreachable, interrupted or skipped go to the retry file. A file that
+ * cannot be written costs the retry hint, not the run's results: it is a warning.
+ */
+function recordRetry(command: Configured<FleetCommand>, results: readonly HostResult[], env: NodeJS.ProcessEnv): RetryHint | undefined {
+  const hosts = results.filter((result) => RETRIED.has(result.state)).map((result) => result.host);
+  if (hosts.length === 0) return undefined;
+  const file = command.fleet.failedHostsFile ?? defaultRetryFile(env);
+  try {
+    writeRetryFile(file, hosts);
+  } catch (error) {
+    if (!(error instanceof StapctlError)) throw error;
+    process.stderr.write(errorLines(error.toJSON()).map((line, index) => (index === 0 ? line.replace(/^stapctl: /, 'stapctl: warning: ') : line)).join('\n') + '\n');
+    return undefined;
+  }
+  return { file, command: retryCommand(command.argv, file) };
+}
+
+/** Under --json (or --output json) an error is a JSON document on stdout too, for the CI that reads it. */
+function failedBeforeRun(error: unknown, json: boolean): number {
+  if (!(error instanceof StapctlError)) throw error;
+  const exitCode = exitCodeOf(error);
+  if (json) process.stdout.write(terminalJson({ error: error.toJSON(), exitCode }) + '\n');
+  else process.stderr.write(errorLines(error.toJSON()).join('\n') + '\n');
+  return exitCode;
+}
+
+function resolveHosts(command: Configured<FleetCommand | HostsCommand>, env: NodeJS.ProcessEnv): HostEntry[] {
   const file = command.fleet.inventory ?? findDefaultInventory({ env, cwd: process.cwd(), home: env.HOME || homedir() });
   const budget = new HostBudget();
   const inventory = file ? loadInventory(file, budget) : emptyInventory();
-  return resolveTargets(command.fleet.targets, { inventory, loadInventoryFile: (path) => loadInventory(path, budget), budget }).hosts;
+  const spec = readSpec(specSource(command.fleet.targets));
+  return resolveTargets(spec, { inventory, loadInventoryFile: (path) => loadInventory(path, budget), budget }).hosts;
 }
 
 function listHosts(hosts: HostEntry[], json: boolean, ssh: SshEnvironment): number {
-  const rows = hosts.map((host) => ({ ...describeHost(host), ...hostEndpoint(hostSshConfig(host, ssh), ssh) }));
+  const warnings = new Set<string>();
+  const rows = hosts.map((host) => {
+    const config = hostSshConfig(host, ssh);
+    for (const warning of config.warnings) warnings.add(warning);
+    return { ...describeHost(host), ...hostEndpoint(config, ssh) };
+  });
   if (json) {
     process.stdout.write(JSON.stringify({ hosts: rows }, null, 2) + '\n');
   } else {
@@ -102,5 +199,6 @@ function listHosts(hosts: HostEntry[], json: boolean, ssh: SshEnvironment): numb
     }
     process.stdout.write(`${rows.length} host${rows.length === 1 ? '' : 's'}\n`);
   }
+  for (const warning of warnings) process.stderr.write(`stapctl: warning: ${warning}\n`);
   return EXIT_CODE.ok;
 }

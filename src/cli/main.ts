@@ -14,8 +14,10 @@ async function main(argv: readonly string[]): Promise<number> {
     command = parseArgv(argv);
   } catch (error) {
     if (!(error instanceof StapctlError)) throw error;
-    process.stderr.write(errorLines(error.toJSON()).join('\n') + '\n');
-    return exitCodeOf(error);
+    const exitCode = exitCodeOf(error);
+    if (wantsJson(argv)) process.stdout.write(JSON.stringify({ error: error.toJSON(), exitCode }, null, 2) + '\n');
+    else process.stderr.write(errorLines(error.toJSON()).join('\n') + '\n');
+    return exitCode;
   }
   switch (command.kind) {
     case 'output':
@@ -54,6 +56,11 @@ async function main(argv: readonly string[]): Promise<number> {
       return runProvisionCommand(command);
     }
   }
+}
+
+/** Whether a command line that could not be parsed asked for JSON: its error is JSON too. */
+function wantsJson(argv: readonly string[]): boolean {
+  return argv.some((word, index) => word === '--json' || word === '--output=json' || (word === '--output' && argv[index + 1] === 'json'));
 }
 
 main(process.argv.slice(2)).then(

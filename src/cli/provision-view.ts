@@ -17,6 +17,7 @@ import { applySummary, renderApplyDiffs, renderApplyTable } from './apply-view.j
 import { filterEndpoints, renderEndpointTable, useServerArgument, type EndpointRow } from './endpoints-view.js';
 import { homedir } from 'node:os';
 import { findAgentBundle } from '../fleet/agent/local-bundle.js';
+import { loadStapctlConfig, withConfig, type FleetOptions } from './stapctl-config.js';
 import { resolveTargets } from '../fleet/targets/host-pattern.js';
 import { emptyInventory, findDefaultInventory, loadInventory, type Inventory } from '../fleet/targets/inventory.js';
 import type { FleetCliOptions } from './argv.js';
@@ -44,12 +45,14 @@ function usageFailure(error: StapctlError): number {
   return exitCodeOf(error);
 }
 
-function fleetContext(fleet: FleetCliOptions, env: NodeJS.ProcessEnv): FleetContext | number {
+function fleetContext(flags: FleetCliOptions, env: NodeJS.ProcessEnv): FleetContext | number {
+  let fleet: FleetOptions;
   let inventory: Inventory;
   let hosts: HostEntry[];
   let bundle;
   const resolve = (spec: string) => resolveTargets(spec, { inventory, loadInventoryFile: loadInventory }).hosts;
   try {
+    fleet = withConfig(flags, loadStapctlConfig(env));
     const file = fleet.inventory ?? findDefaultInventory({ env, cwd: process.cwd(), home: env.HOME || homedir() });
     inventory = file ? loadInventory(file) : emptyInventory();
     hosts = resolve(fleet.targets);

@@ -103,7 +103,7 @@ describe('the command line', () => {
     if (command.kind !== 'fleet') return;
     assert.equal(command.action, 'start');
     assert.deepEqual(command.request.tokens, [{ flag: 'i' }]);
-    assert.deepEqual(command.fleet, { targets: 'build[01-03]', hostKeyCheck: 'strict', connectTimeoutMs: 10_000, timeoutMs: 120_000, forks: 32, verbose: false });
+    assert.deepEqual(command.fleet, { targets: 'build[01-03]', verbose: false, gather: false });
   });
 
   test('hosts is an action only in fleet mode', () => {
@@ -128,5 +128,35 @@ describe('the command line', () => {
 
   test('agent reads its request from stdin', () => {
     assert.deepEqual(parseArgv(['agent']), { kind: 'agent' });
+  });
+});
+
+describe('fleet output and rolling options', () => {
+  test('--json and --output json are the same view', () => {
+    const command = parseArgv(['-H', 'h', 'status', '--output', 'json']);
+    assert.equal(command.kind === 'fleet' && command.json, true);
+    assert.equal(command.kind === 'fleet' && command.fleet.output, 'json');
+  });
+
+  test('--json with another --output is a usage error', () => {
+    assert.match(usageError(['-H', 'h', 'status', '--json', '--output', 'lines']).message, /contradict/);
+  });
+
+  test('--serial and --max-fail become a rolling plan', () => {
+    const command = parseArgv(['-H', 'h', 'restart', '--serial', '1,25%', '--max-fail', '10%']);
+    assert.deepEqual(command.kind === 'fleet' && command.fleet.rolling, {
+      serial: [{ kind: 'count', value: 1 }, { kind: 'percent', value: 25 }],
+      maxFail: { kind: 'percent', value: 10 },
+    });
+  });
+
+  test('--max-fail without --serial is a usage error', () => {
+    assert.match(usageError(['-H', 'h', 'restart', '--max-fail', '1']).message, /--serial/);
+  });
+
+  test('-V prints the version', () => {
+    const command = parseArgv(['-V']);
+    assert.equal(command.kind, 'output');
+    assert.match(command.kind === 'output' ? command.stdout : '', /^\d+\.\d+\.\d+/);
   });
 });

@@ -74,12 +74,12 @@ describe('the fleet table', () => {
 
 describe('the progress line', () => {
   test('counts hosts and names a slow one', () => {
-    const line = progressLine({ total: 10, counts: { queued: 2, running: 3, ok: 4, failed: 1, 'not-running': 0, unreachable: 0, interrupted: 0 }, running: [{ host: 'h7', elapsedMs: 3100 }] });
+    const line = progressLine({ total: 10, counts: { queued: 2, running: 3, ok: 4, failed: 1, 'not-running': 0, unreachable: 0, interrupted: 0, skipped: 0 }, running: [{ host: 'h7', elapsedMs: 3100 }] });
     assert.equal(line, '[5/10] 4 ok, 1 failed, 0 unreachable, 3 running; slowest h7 3.1 s');
   });
 
   test('does not name a host that is merely running', () => {
-    const line = progressLine({ total: 2, counts: { queued: 0, running: 1, ok: 1, failed: 0, 'not-running': 0, unreachable: 0, interrupted: 0 }, running: [{ host: 'h2', elapsedMs: 300 }] });
+    const line = progressLine({ total: 2, counts: { queued: 0, running: 1, ok: 1, failed: 0, 'not-running': 0, unreachable: 0, interrupted: 0, skipped: 0 }, running: [{ host: 'h2', elapsedMs: 300 }] });
     assert.equal(line, '[1/2] 1 ok, 0 failed, 0 unreachable, 1 running');
   });
 });
@@ -88,7 +88,7 @@ describe('the fleet JSON document', () => {
   test('has the exit code, the counts and per host its state, error and servers', () => {
     const json = fleetJson('start', [ok, unreachable], 4, '2 hosts: 1 ok, 1 unreachable in 3.0 s');
     assert.equal(json.exitCode, 4);
-    assert.deepEqual(json.counts, { ok: 1, failed: 0, 'not-running': 0, unreachable: 1, interrupted: 0 });
+    assert.deepEqual(json.counts, { ok: 1, failed: 0, 'not-running': 0, unreachable: 1, interrupted: 0, skipped: 0 });
     assert.equal(json.hosts[0]?.result?.servers[0]?.port, 40001);
     assert.equal(json.hosts[1]?.error?.code, 'CONNECT_FAILED');
     assert.equal(json.hosts[1]?.result, undefined);

@@ -49,6 +49,25 @@ describe('the stapctl command', () => {
     assert.match(result.stderr, /^stapctl: unknown action 'frobnicate'\n {2}hint: run 'stapctl --help'/);
   });
 
+  test('under --json a usage error is a JSON document on stdout with code USAGE, exit 2', () => {
+    const result = cli(['-H', 'h1', 'frobnicate', '--json']);
+    assert.equal(result.code, 2);
+    const document = JSON.parse(result.stdout) as { error: { code: string; message: string }; exitCode: number };
+    assert.equal(document.error.code, 'USAGE');
+    assert.equal(document.exitCode, 2);
+  });
+
+  test('under --json an inventory error is a JSON document that names the file and line', () => {
+    const inventory = join(scratch, 'broken-inventory.yaml');
+    writeFileSync(inventory, 'all:\n  hosts:\n    h1:\n      ansible_port: 22a\n');
+    const result = cli(['--inventory', inventory, '-H', 'h1', 'status', '--json']);
+    assert.equal(result.code, 2);
+    const document = JSON.parse(result.stdout) as { error: { code: string; file: string; line: number } };
+    assert.equal(document.error.code, 'INVENTORY_INVALID');
+    assert.equal(document.error.file, inventory);
+    assert.equal(document.error.line, 4);
+  });
+
   test('a bad global config line names the file and line, exits 1 and acts on nothing', () => {
     const root = makeRoot('badglobal');
     writeFileSync(join(root, 'etc/sysconfig/stap-server'), 'STAP_USER=stap-server\nSTAT_PATH=$(rm -rf /)\n');

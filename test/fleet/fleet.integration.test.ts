@@ -69,7 +69,7 @@ describe('fleet mode on a namespace farm', () => {
   test('start -i starts one verified server per release on every host', () => {
     const { code, json } = fleet(['-H', 'farm', 'start', '-i']);
     assert.equal(code, 0, JSON.stringify(json, null, 2));
-    assert.deepEqual(json.counts, { ok: HOSTS, failed: 0, 'not-running': 0, unreachable: 0, interrupted: 0 });
+    assert.deepEqual(json.counts, { ok: HOSTS, failed: 0, 'not-running': 0, unreachable: 0, interrupted: 0, skipped: 0 });
     for (const host of farm.hosts) {
       const servers = serversOf(json, host.name);
       assert.deepEqual(
@@ -96,7 +96,7 @@ describe('fleet mode on a namespace farm', () => {
   });
 
   test('status shows every server running, as a table with a summary', () => {
-    const result = stapctl(['-H', 'farm', 'status']);
+    const result = stapctl(['-H', 'farm', 'status', '--output', 'table']);
     assert.equal(result.code, 0, result.stderr);
     for (const host of farm.hosts) assert.match(result.stdout, new RegExp(`${host.name}\\s.*ok`));
     assert.equal((result.stdout.match(/6\.1\.0-h\d-[ab]/g) ?? []).length, 2 * HOSTS);
@@ -197,7 +197,7 @@ describe('fleet mode on a namespace farm', () => {
     assert.equal(fleet(['-H', 'farm', 'stop']).code, 0);
     const { code, json } = fleet(['-H', 'farm', 'status']);
     assert.equal(code, 3);
-    assert.deepEqual(json.counts, { ok: 0, failed: 0, 'not-running': HOSTS, unreachable: 0, interrupted: 0 });
+    assert.deepEqual(json.counts, { ok: 0, failed: 0, 'not-running': HOSTS, unreachable: 0, interrupted: 0, skipped: 0 });
     for (const host of farm.hosts) {
       const stock = await farm.exec(host, ['/usr/bin/stap-server', 'status']);
       assert.equal(stock.stdout.trim(), 'No managed stap-server is running');

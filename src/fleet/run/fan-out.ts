@@ -1,13 +1,25 @@
 /**
  * Runs one task per host with bounded concurrency and keeps one status per host, as pnpm's
  * recursive runner does: queued -> running -> ok | failed | not-running | unreachable | interrupted.
+ * A rolling run (rolling.ts) ends the hosts of the batches it did not start as skipped.
  */
 import pLimit from 'p-limit';
 import type { ErrorCode } from '../../errors.js';
 import { EXIT_CODE, outcomeOf, worstOutcome } from '../../exit-code.js';
 
-export type HostState = 'queued' | 'running' | 'ok' | 'failed' | 'not-running' | 'unreachable' | 'interrupted';
+export type HostState = 'queued' | 'running' | 'ok' | 'failed' | 'not-running' | 'unreachable' | 'interrupted' | 'skipped';
 export type FinalState = Exclude<HostState, 'queued' | 'running'>;
+
+/** In the order views list them. */
+export const FINAL_STATES: readonly FinalState[] = ['ok', 'failed', 'not-running', 'unreachable', 'interrupted', 'skipped'];
+
+export function countStates<S extends string>(states: readonly S[], items: Iterable<{ state: S }>): Record<S, number> {
+  const counts = Object.fromEntries(states.map((state) => [state, 0])) as Record<S, number>;
+  for (const item of items) counts[item.state] += 1;
+  return counts;
+}
+
+const HOST_STATES: readonly HostState[] = ['queued', 'running', ...FINAL_STATES];
 
 export interface Progress {
   total: number;
@@ -43,8 +55,7 @@ export async function fanOut<H extends { name: string }, T>(
   const started = new Map<string, number>();
 
   const progress = (): Progress => {
-    const counts: Record<HostState, number> = { queued: 0, running: 0, ok: 0, failed: 0, 'not-running': 0, unreachable: 0, interrupted: 0 };
-    for (const state of states.values()) counts[state] += 1;
+    const counts = countStates(HOST_STATES, [...states.values()].map((state) => ({ state })));
     const at = now();
     const running = [...started]
       .filter(([host]) => states.get(host) === 'running')
@@ -70,9 +81,8 @@ export async function fanOut<H extends { name: string }, T>(
 
 /** "64 hosts: 61 ok, 2 failed, 1 unreachable in 3.2 s" (states with no host are left out). */
 export function summaryLine(finished: readonly { state: FinalState }[], elapsedMs: number): string {
-  const order: FinalState[] = ['ok', 'failed', 'not-running', 'unreachable', 'interrupted'];
-  const parts = order
-    .map((state) => [state, finished.filter((item) => item.state === state).length] as const)
+  const counts = countStates(FINAL_STATES, finished);
+  const parts = FINAL_STATES.map((state) => [state, counts[state]] as const)
     .filter(([, count]) => count > 0)
     .map(([state, count]) => `${count} ${state}`);
   const hosts = `${finished.length} host${finished.length === 1 ? '' : 's'}`;
@@ -82,7 +92,12 @@ export function summaryLine(finished: readonly { state: FinalState }[], elapsedM
 /**
  * The fleet's exit code: its worst host's (an interrupted run outranks a bug on some host, which
  * outranks unreachable, failed, not running). A host whose error is a bug counts as internal.
+ * Hosts are skipped only after failures, whose code the run already has; alone they count as failed.
  */
 export function fleetExitCode(finished: readonly { state: FinalState; error?: { code: ErrorCode } }[]): number {
-  return EXIT_CODE[worstOutcome(finished.map((item) => (item.error !== undefined && outcomeOf(item.error) === 'internal' ? 'internal' : item.state)))];
+  const outcome = (item: (typeof finished)[number]) => {
+    if (item.error !== undefined && outcomeOf(item.error) === 'internal') return 'internal';
+    return item.state === 'skipped' ? 'failed' : item.state;
+  };
+  return EXIT_CODE[worstOutcome(finished.map(outcome))];
 }

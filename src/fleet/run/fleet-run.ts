@@ -26,11 +26,16 @@ import { VERSION } from '../../version.js';
 /** How much longer than --timeout a host may take while its remote agent is being stopped. */
 const BACKSTOP_GRACE_MS = 5_000;
 
+/** Without --connect-timeout or ConnectTimeout in the ssh config. */
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
 export interface FleetSettings {
   identity?: string;
   knownHosts?: string;
-  hostKeyCheck: HostKeyPolicy;
-  connectTimeoutMs: number;
+  /** Undefined: StrictHostKeyChecking of the ssh config, else strict. */
+  hostKeyCheck?: HostKeyPolicy;
+  /** Undefined: ConnectTimeout of the ssh config, else 10 s. */
+  connectTimeoutMs?: number;
   timeoutMs: number;
   forks: number;
 }
@@ -136,10 +141,12 @@ async function connectOptions(
     port,
     user,
     auth,
-    hostKeyPolicy: settings.hostKeyCheck,
+    // The options (flags, STAPCTL_* variables, stapctl's config file) win over ~/.ssh/config.
+    hostKeyPolicy: settings.hostKeyCheck ?? config.strictHostKeyChecking ?? 'strict',
     knownHostsFiles,
     ...(config.hostKeyAlias && { hostKeyAlias: config.hostKeyAlias }),
-    connectTimeoutMs: settings.connectTimeoutMs,
+    connectTimeoutMs: settings.connectTimeoutMs ?? config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    ...(config.proxyCommand && { proxyCommand: config.proxyCommand }),
   };
   if (proxyJump === undefined) return options;
   if (depth >= 8) throw new StapctlError('SSH_CONFIG_INVALID', `ProxyJump of ${entry.name} loops`, { host: entry.name, hint: 'check the ProxyJump chain in ~/.ssh/config' });
@@ -163,10 +170,13 @@ async function runOnHost(entry: HostEntry, request: ServiceRequest | ProvisionTa
   const deadline = Date.now() + settings.timeoutMs;
   let session: SshSession | undefined;
   let abandoned = false;
+  // What the ssh config could not evaluate (`Match exec`): the user hears of it with the results.
+  const configWarnings: string[] = [];
   const guard = hostGuard(entry.name, settings.timeoutMs, () => session !== undefined, signal);
   const work = (async () => {
+    configWarnings.push(...hostSshConfig(entry, ssh).warnings);
     const options = await connectOptions(entry, settings, ssh);
-    const connected = await connect({ ...options, connectTimeoutMs: Math.min(settings.connectTimeoutMs, Math.max(1, deadline - Date.now())) }, ssh.knownHosts, ssh.jumps);
+    const connected = await connect({ ...options, connectTimeoutMs: Math.min(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, Math.max(1, deadline - Date.now())) }, ssh.knownHosts, ssh.jumps);
     if (abandoned) {
       connected.close();
       throw interrupted(entry.name);
@@ -174,14 +184,14 @@ async function runOnHost(entry: HostEntry, request: ServiceRequest | ProvisionTa
     session = connected;
     const toAgent = agentRequest(entry, request);
     const fromFacts = 'kind' in toAgent.request ? undefined : await answerFromFacts(connected, toAgent.request, entry, Math.max(1, deadline - Date.now()), signal);
-    if (fromFacts !== undefined) return { response: fromFacts, warnings: connected.warnings };
+    if (fromFacts !== undefined) return { response: fromFacts, warnings: [...configWarnings, ...connected.warnings] };
     const response = await runAgent(connected, entry.name, toAgent, {
       bundle,
       deadline,
       ...(entry.become && { become: sudo }),
       ...(signal && { signal }),
     });
-    return { response, warnings: connected.warnings };
+    return { response, warnings: [...configWarnings, ...connected.warnings] };
   })();
   // Once the guard has won, a later failure of the abandoned work must not go unhandled.
   work.catch(() => undefined);
@@ -193,7 +203,7 @@ async function runOnHost(entry: HostEntry, request: ServiceRequest | ProvisionTa
     const answer = 'apply' in response ? response.apply : 'endpoints' in response ? response.endpoints : response.trust;
     return { ...base, hostname, answer, warnings };
   } catch (error) {
-    return { ...base, error: hostError(entry.name, error), warnings: session?.warnings ?? [] };
+    return { ...base, error: hostError(entry.name, error), warnings: [...configWarnings, ...(session?.warnings ?? [])] };
   } finally {
     abandoned = true;
     guard.dispose();

@@ -1,6 +1,7 @@
 /**
  * ~/.ssh/config as ssh reads it, for the settings fleet mode honours: HostName, User, Port,
- * IdentityFile, IdentitiesOnly, ProxyJump, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias.
+ * IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, UserKnownHostsFile, StrictHostKeyChecking,
+ * ConnectTimeout, HostKeyAlias.
  * The `ssh-config` package tokenises each line (quoting, `=` separators); sections, Include and
  * "first value wins" are applied here, where every directive still knows its file and line.
  */
@@ -22,6 +23,10 @@ export interface SshHostConfig {
   proxyJump?: string;
   userKnownHostsFiles?: string[];
   strictHostKeyChecking?: HostKeyPolicy;
+  /** ConnectTimeout, in milliseconds. */
+  connectTimeoutMs?: number;
+  /** The command whose stdin and stdout carry the connection, %-tokens expanded (run by `sh -c`). */
+  proxyCommand?: string;
   hostKeyAlias?: string;
   /** Sections that could not be evaluated, such as `Match exec` (we never run commands from it). */
   warnings: string[];
@@ -39,6 +44,8 @@ export interface ResolveContext {
 export interface ConfigDirective {
   param: string;
   args: string[];
+  /** The line after the keyword, untouched: ProxyCommand goes to the shell as ssh gives it. */
+  rest: string;
   file: string;
   line: number;
 }
@@ -65,7 +72,8 @@ function parseSshConfigText(text: string, file: string): ConfigDirective[] {
     if (args.length === 0 || args.every((arg) => arg === '')) {
       throw invalid(`${first.param.trim()} needs a value`, file, line);
     }
-    directives.push({ param, args, file, line });
+    const rest = raw.trim().replace(/^\S+?(\s*=\s*|\s+)/, '');
+    directives.push({ param, args, rest, file, line });
   });
   return directives;
 }
@@ -97,29 +105,41 @@ export class SshConfigFiles {
   }
 }
 
-export function resolveSshConfig(host: string, context: ResolveContext, files: SshConfigFiles = new SshConfigFiles()): SshHostConfig {
-  const values = new Map<string, ConfigDirective>();
-  const identityFiles: ConfigDirective[] = [];
-  const warnings: string[] = [];
+/** What the config files say about one host: the first value of each directive, and every IdentityFile. */
+interface CollectedDirectives {
+  values: Map<string, ConfigDirective>;
+  identityFiles: ConfigDirective[];
+  /** Sections that could not be evaluated (`Match exec`): each is ignored, and the user told. */
+  warnings: string[];
+}
+
+/** ssh's rule "the first of ProxyJump and ProxyCommand wins": they are one setting, two spellings. */
+const PROXY_DIRECTIVES = new Set(['proxyjump', 'proxycommand']);
+
+/**
+ * Walks the config files in ssh's order, following Include, and keeps the first value of each
+ * directive in the sections (Host, Match) that apply to HOST.
+ */
+function collectDirectives(host: string, context: ResolveContext, files: SshConfigFiles): CollectedDirectives {
+  const collected: CollectedDirectives = { values: new Map(), identityFiles: [], warnings: [] };
+  const { values } = collected;
   const overrides = context.overrides ?? {};
-  // ssh expands %h (the name given) and %% in HostName, so `HostName %h.lab` works.
-  const currentHostName = (): string =>
-    overrides.hostName ?? values.get('hostname')?.args[0]?.replace(/%([h%])/g, (_, token: string) => (token === 'h' ? host : '%')) ?? host;
 
   const apply = (directive: ConfigDirective): void => {
-    if (directive.param === 'identityfile') identityFiles.push(directive);
+    if (directive.param === 'identityfile') collected.identityFiles.push(directive);
+    else if (PROXY_DIRECTIVES.has(directive.param) && [...PROXY_DIRECTIVES].some((param) => values.has(param))) return;
     else if (!values.has(directive.param)) values.set(directive.param, directive);
   };
 
   const sectionMatches = (directive: ConfigDirective): boolean => {
     if (directive.param === 'host') return patternListMatches(directive.args.join(','), host.toLowerCase());
     const outcome = evaluateMatch(directive, {
-      host: currentHostName().toLowerCase(),
+      host: currentHostName(host, values, overrides).toLowerCase(),
       originalHost: host.toLowerCase(),
       user: overrides.user ?? values.get('user')?.args[0] ?? context.localUser,
       localUser: context.localUser,
     });
-    if (outcome.warning !== undefined) warnings.push(outcome.warning);
+    if (outcome.warning !== undefined) collected.warnings.push(outcome.warning);
     return outcome.matches;
   };
 
@@ -148,39 +168,51 @@ export function resolveSshConfig(host: string, context: ResolveContext, files: S
   };
 
   context.files.forEach((file) => walk(file, dirnameOf(file), 0, true));
+  return collected;
+}
 
+/** ssh expands %h (the name given) and %% in HostName, so `HostName %h.lab` works. */
+function currentHostName(host: string, values: ReadonlyMap<string, ConfigDirective>, overrides: NonNullable<ResolveContext['overrides']>): string {
+  return overrides.hostName ?? values.get('hostname')?.args[0]?.replace(/%([h%])/g, (_, token: string) => (token === 'h' ? host : '%')) ?? host;
+}
+
+/** The settings of one host from the collected directives: parsed, checked and %-expanded. */
+function hostConfig(host: string, context: ResolveContext, collected: CollectedDirectives): SshHostConfig {
+  const { values } = collected;
+  const overrides = context.overrides ?? {};
   const user = overrides.user ?? values.get('user')?.args[0];
   const port = overrides.port ?? portOf(values.get('port'));
-  const hostName = currentHostName();
-  const tokens: TokenValues = {
-    h: hostName,
-    n: host,
-    p: String(port ?? 22),
-    r: user ?? context.localUser,
-    u: context.localUser,
-    d: context.home,
-  };
+  const hostName = currentHostName(host, values, overrides);
+  const tokens: TokenValues = { h: hostName, n: host, p: String(port ?? 22), r: user ?? context.localUser, u: context.localUser, d: context.home };
   const proxyJump = values.get('proxyjump')?.args[0];
+  const proxyCommand = values.get('proxycommand');
   const knownHosts = values.get('userknownhostsfile');
   const strict = values.get('stricthostkeychecking');
+  const connectTimeout = values.get('connecttimeout');
   const alias = values.get('hostkeyalias')?.args[0];
   return {
     hostName,
     ...(user !== undefined && { user }),
     ...(port !== undefined && { port }),
-    identityFiles: identityFiles
+    identityFiles: collected.identityFiles
       .filter((directive) => directive.args[0]?.toLowerCase() !== 'none')
       .map((directive) => expandPath(directive.args[0] ?? '', tokens, context.home, directive)),
     identitiesOnly: parseYesNo(values.get('identitiesonly')) ?? false,
     ...(proxyJump !== undefined && proxyJump.toLowerCase() !== 'none' && { proxyJump }),
+    ...(proxyCommand !== undefined && proxyCommand.rest.toLowerCase() !== 'none' && { proxyCommand: expandProxyCommand(proxyCommand, tokens) }),
     ...(knownHosts !== undefined &&
       knownHosts.args[0]?.toLowerCase() !== 'none' && {
         userKnownHostsFiles: knownHosts.args.map((file) => expandPath(file, tokens, context.home, knownHosts)),
       }),
     ...(strict !== undefined && { strictHostKeyChecking: parseStrict(strict) }),
+    ...(connectTimeout !== undefined && { connectTimeoutMs: parseConnectTimeout(connectTimeout) }),
     ...(alias !== undefined && { hostKeyAlias: alias }),
-    warnings,
+    warnings: collected.warnings,
   };
+}
+
+export function resolveSshConfig(host: string, context: ResolveContext, files: SshConfigFiles = new SshConfigFiles()): SshHostConfig {
+  return hostConfig(host, context, collectDirectives(host, context, files));
 }
 
 interface MatchSubject {
@@ -306,6 +338,23 @@ function parseYesNo(directive: ConfigDirective | undefined): boolean | undefined
   if (text === 'yes') return true;
   if (text === 'no') return false;
   throw invalid(`${directive.param} must be yes or no, got "${directive.args[0]}"`, directive.file, directive.line);
+}
+
+/** ProxyCommand knows %h %n %p %r and %%, as ssh_config(5) says; the rest of the line is the command. */
+function expandProxyCommand(directive: ConfigDirective, tokens: TokenValues): string {
+  return directive.rest.replace(/%(.)/g, (_, token: string) => {
+    if (token === '%') return '%';
+    if (token === 'h' || token === 'n' || token === 'p' || token === 'r') return tokens[token];
+    throw invalid(`unknown token %${token} in ProxyCommand (known: %h %n %p %r %%)`, directive.file, directive.line);
+  });
+}
+
+function parseConnectTimeout(directive: ConfigDirective): number {
+  const text = directive.args[0] ?? '';
+  if (!/^\d+$/.test(text) || Number(text) === 0) {
+    throw invalid(`ConnectTimeout must be a positive number of seconds, got "${text}"`, directive.file, directive.line);
+  }
+  return Number(text) * 1000;
 }
 
 /** `ask` cannot prompt in a fleet run, so it is as strict as `yes`. */

@@ -6,11 +6,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
 import { StapctlError } from '../../errors.js';
 import { authFailure, createAuthSession, type AuthPlan, type AuthSession } from './auth.js';
 import type { HostKeyPolicy } from './config.js';
+import { startProxyCommand, type ProxyCommandProcess } from './proxy-command.js';
 import { checkHostKey, fingerprint, hostLookupName, KnownHostsFiles, preferredHostKeyAlgorithms, type HostKeyVerdict } from './known-hosts.js';
 
 export interface ConnectOptions {
@@ -31,6 +33,8 @@ export interface ConnectOptions {
   keepaliveIntervalMs?: number;
   /** The previous hop, connected first; this host is reached through its direct-tcpip channel. */
   proxyJump?: ConnectOptions;
+  /** ssh's ProxyCommand, %-tokens expanded: the connection runs over its stdin and stdout. */
+  proxyCommand?: string;
 }
 
 export interface ExecResult {
@@ -134,8 +138,8 @@ export class JumpHosts {
 
 /** Everything that makes two jump connections the same: the whole chain, as resolved. */
 function jumpKey(options: ConnectOptions): string {
-  const { host, address, port, user, hostKeyAlias, proxyJump } = options;
-  return JSON.stringify([host, address, port, user, hostKeyAlias ?? '', proxyJump === undefined ? '' : jumpKey(proxyJump)]);
+  const { host, address, port, user, hostKeyAlias, proxyJump, proxyCommand } = options;
+  return JSON.stringify([host, address, port, user, hostKeyAlias ?? '', proxyCommand ?? '', proxyJump === undefined ? '' : jumpKey(proxyJump)]);
 }
 
 /**
@@ -151,14 +155,26 @@ async function open(options: ConnectOptions, knownHosts: KnownHostsFiles, jumps:
   const jump = hop === undefined ? undefined : await (jumps === undefined ? open(hop, knownHosts, undefined) : jumps.session(hop, () => open(hop, knownHosts, jumps)));
   // A shared jump belongs to the run, not to this host.
   const owned = jumps === undefined ? jump : undefined;
+  const proxy = options.proxyCommand === undefined ? undefined : startProxyCommand(options.proxyCommand);
   try {
-    const sock = jump === undefined ? undefined : await jump.forward(options);
+    const sock = proxy?.socket ?? (jump === undefined ? undefined : await jump.forward(options));
     const { client, warnings } = await handshake(options, sock, knownHosts);
-    return new Session(client, options, [...(jump?.warnings ?? []), ...warnings], owned);
+    return new Session(client, options, [...(jump?.warnings ?? []), ...warnings], owned, proxy);
   } catch (error) {
     owned?.close();
-    throw error;
+    proxy?.stop();
+    throw proxy !== undefined && error instanceof StapctlError && error.code === 'CONNECT_FAILED' ? proxyFailure(options, proxy, error) : error;
   }
+}
+
+function proxyFailure(options: ConnectOptions, proxy: ProxyCommandProcess, error: StapctlError): StapctlError {
+  const stderr = proxy.stderr();
+  return new StapctlError('CONNECT_FAILED', `cannot connect to ${options.host} through its ProxyCommand${stderr ? `: ${stderr.split('\n').at(-1) ?? ''}` : ''}`, {
+    host: options.host,
+    cause: error,
+    detail: [`ProxyCommand: ${options.proxyCommand ?? ''}`, stderr].filter(Boolean).join('\n'),
+    hint: 'run the ProxyCommand of ~/.ssh/config by hand (`ssh -v HOST` shows it) and check that it reaches the host',
+  });
 }
 
 interface HostKeyCheck {
@@ -178,7 +194,7 @@ interface Handshake {
   warnings: string[];
 }
 
-function handshake(options: ConnectOptions, sock: ClientChannel | undefined, knownHosts: KnownHostsFiles): Promise<{ client: ssh2.Client; warnings: string[] }> {
+function handshake(options: ConnectOptions, sock: Duplex | undefined, knownHosts: KnownHostsFiles): Promise<{ client: ssh2.Client; warnings: string[] }> {
   const lookupName = options.hostKeyAlias ?? options.address;
   const state: Handshake = {
     options,
@@ -214,7 +230,7 @@ function handshake(options: ConnectOptions, sock: ClientChannel | undefined, kno
   });
 }
 
-function clientConfig(state: Handshake, sock: ClientChannel | undefined): ConnectConfig {
+function clientConfig(state: Handshake, sock: Duplex | undefined): ConnectConfig {
   const { options } = state;
   return {
     username: options.user,
@@ -365,6 +381,7 @@ class Session implements SshSession {
     private readonly options: ConnectOptions,
     readonly warnings: string[],
     private readonly jump: Session | undefined,
+    private readonly proxy?: ProxyCommandProcess,
   ) {
     // After the handshake ssh2 still reports transport errors here; without a listener they crash.
     client.on('error', (error: Error) => {
@@ -518,6 +535,7 @@ class Session implements SshSession {
   close(): void {
     this.client.end();
     this.jump?.close();
+    this.proxy?.stop();
   }
 
   private sftp(): Promise<SFTPWrapper> {

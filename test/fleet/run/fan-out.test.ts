@@ -50,7 +50,7 @@ describe('fan-out', () => {
       return host.name === 'h1' ? 'bad' : 'good';
     }, { forks: 1, classify: (result) => (result === 'bad' ? 'failed' : 'ok'), onChange: (progress) => seen.push(progress), now: () => clock });
     const last = seen.at(-1);
-    assert.deepEqual(last?.counts, { queued: 0, running: 0, ok: 1, failed: 1, 'not-running': 0, unreachable: 0, interrupted: 0 });
+    assert.deepEqual(last?.counts, { queued: 0, running: 0, ok: 1, failed: 1, 'not-running': 0, unreachable: 0, interrupted: 0, skipped: 0 });
     assert.deepEqual(seen[0]?.running.map((item) => item.host), ['h1']);
   });
 });

@@ -97,6 +97,32 @@ describe('resolveSshConfig', () => {
     assert.equal(resolve('h', 'StrictHostKeyChecking no\n').strictHostKeyChecking, 'off');
   });
 
+  test('ProxyCommand keeps its quoting and gets %h %p %r %n and %% expanded', () => {
+    const config = resolve('web', 'Host web\n  HostName 10.0.0.5\n  User ci\n  Port 2200\n  ProxyCommand sh -c "exec nc %h %p" # %r@%n 100%%\n');
+    assert.equal(config.proxyCommand, 'sh -c "exec nc 10.0.0.5 2200" # ci@web 100%');
+  });
+
+  test('of ProxyJump and ProxyCommand the first one given wins, as in ssh', () => {
+    const jumpFirst = resolve('h', 'ProxyJump bastion\nProxyCommand nc %h %p\n');
+    assert.equal(jumpFirst.proxyJump, 'bastion');
+    assert.equal(jumpFirst.proxyCommand, undefined);
+    const commandFirst = resolve('h', 'ProxyCommand=nc %h %p\nProxyJump bastion\n');
+    assert.equal(commandFirst.proxyCommand, 'nc h 22');
+    assert.equal(commandFirst.proxyJump, undefined);
+  });
+
+  test('ProxyCommand none sets nothing, and an unknown token names the line', () => {
+    assert.equal(resolve('h', 'ProxyCommand none\n').proxyCommand, undefined);
+    const error = rejection(() => resolve('h', '\nProxyCommand nc %x\n'));
+    assert.equal(error.code, 'SSH_CONFIG_INVALID');
+    assert.equal(error.line, 2);
+  });
+
+  test('ConnectTimeout is in seconds and must be positive', () => {
+    assert.equal(resolve('h', 'ConnectTimeout 4\n').connectTimeoutMs, 4000);
+    assert.equal(rejection(() => resolve('h', 'ConnectTimeout soon\n')).code, 'SSH_CONFIG_INVALID');
+  });
+
   test('ProxyJump none and IdentityFile none set nothing', () => {
     const config = resolve('h', 'ProxyJump none\nIdentityFile none\n');
     assert.equal(config.proxyJump, undefined);
