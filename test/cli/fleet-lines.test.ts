@@ -36,7 +36,7 @@ describe('the lines view', () => {
   test('keeps a multi-line error on its host line under --verbose', () => {
     const text = renderFleetLines([broken], { color: false, verbose: true });
     assert.equal(text.split('\n').length, 1);
-    assert.match(text, /^b9: failed: the agent failed \(exit 1\); hint: run with --verbose; line one; line two$/);
+    assert.match(text, /^b9: failed: the agent failed \(exit 1\); hint: run with --verbose; line one\\nline two$/);
   });
 
   test('gathered, prints one line per group of equal results with the hosts folded', () => {
