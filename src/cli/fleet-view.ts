@@ -140,7 +140,11 @@ function progressPrinter(): (progress: Progress) => void {
 function warningLines(results: readonly HostResult[]): string[] {
   const hostsByWarning = new Map<string, string[]>();
   for (const result of results) {
-    for (const warning of new Set(result.warnings)) hostsByWarning.set(warning, [...(hostsByWarning.get(warning) ?? []), result.host]);
+    for (const warning of new Set(result.warnings)) {
+      const hosts = hostsByWarning.get(warning);
+      if (hosts) hosts.push(result.host);
+      else hostsByWarning.set(warning, [result.host]);
+    }
   }
   return [...hostsByWarning].map(([warning, hosts]) => `stapctl: warning: ${hosts.length === 1 ? hosts[0] : formatHostSet(hosts)}: ${warning}`);
 }

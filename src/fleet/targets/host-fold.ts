@@ -70,7 +70,9 @@ export function foldHosts(names: Iterable<string>): string[] {
     }
     // A NUL cannot occur in a host name: the key separates prefix and suffix unambiguously.
     const key = `${parts.prefix}\u0000${parts.suffix}`;
-    groups.set(key, [...(groups.get(key) ?? []), parts]);
+    const group = groups.get(key);
+    if (group) group.push(parts);
+    else groups.set(key, [parts]);
   }
   const folded = [...groups.values()].map((members) => {
     const { prefix, suffix } = members[0] as NumberedName;
