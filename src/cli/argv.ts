@@ -22,7 +22,10 @@ import type { ColorChoice, OutputView } from './terminal.js';
  */
 export interface FleetCliOptions extends Omit<FleetSettings, 'timeoutMs' | 'forks'> {
   targets: string;
-  inventory?: string;
+  /** --inventory sources in order, as several `ansible -i`. */
+  inventories: string[];
+  /** --adhoc: names outside the inventory and ~/.ssh/config are hosts to reach with the defaults. */
+  adHoc: boolean;
   verbose: boolean;
   timeoutMs?: number;
   forks?: number;
@@ -161,8 +164,9 @@ function commandLine(tokens: OptionToken[], output: { stdout: string; stderr: st
   return program
     .option('--root <dir>', 'prefix every file path stapctl reads and writes (as systemctl --root); default $STAPCTL_ROOT')
     .option('--json', 'print the results as one JSON document')
-    .option('-H, --hosts <spec>', 'fleet mode: inventory files, groups, hosts, globs, ranges (build[01-20]), !exclusions')
-    .option('--inventory <file>', 'fleet inventory (default: $STAPCTL_INVENTORY, ./inventory.yaml, ~/.config/stapctl/inventory.yaml, /etc/stapctl/inventory.yaml)')
+    .option('-H, --hosts <spec>', "fleet mode: groups, hosts, globs, ~regex, ranges (build[01-20]), subscripts (web[0:2]), inventory files; ',' or ':' between terms, '&' to intersect, '!' to exclude")
+    .option('--inventory <source>', 'fleet inventory: a YAML or INI file, a directory, an executable (--list JSON); repeatable (default: $STAPCTL_INVENTORY, ./inventory.yaml, ~/.config/stapctl/inventory.yaml, /etc/stapctl/inventory.yaml)', (value: string, previous: string[] = []) => [...previous, value])
+    .option('--adhoc', 'fleet: names outside the inventory and ~/.ssh/config are hosts to reach with the default settings')
     .option('--identity <file>', 'fleet: an SSH private key to try')
     .option('--known-hosts <file>', 'fleet: the known_hosts file to check and record host keys in (default: ~/.ssh/known_hosts, then /etc/ssh/ssh_known_hosts)')
     .addOption(new Option('--host-key-check <policy>', 'fleet: unknown host keys are refused (strict), recorded (accept-new) or accepted with a warning (off) (default: StrictHostKeyChecking of ~/.ssh/config, else strict)').choices(['strict', 'accept-new', 'off']))
@@ -193,7 +197,8 @@ function fleetOptions(opts: CommanderOptions): FleetCliOptions {
   const rolling = rollingPlan(opts);
   return {
     targets: opts.hosts as string,
-    ...(typeof opts.inventory === 'string' && { inventory: opts.inventory }),
+    inventories: Array.isArray(opts.inventory) ? (opts.inventory as string[]) : [],
+    adHoc: opts.adhoc === true,
     ...(typeof opts.identity === 'string' && { identity: opts.identity }),
     ...(typeof opts.knownHosts === 'string' && { knownHosts: opts.knownHosts }),
     ...(opts.hostKeyCheck !== undefined && { hostKeyCheck: opts.hostKeyCheck as HostKeyPolicy }),

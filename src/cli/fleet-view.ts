@@ -13,7 +13,8 @@ import { formatHostSet } from '../fleet/targets/host-fold.js';
 import { readSpec, specSource } from '../fleet/targets/host-list.js';
 import { resolveTargets } from '../fleet/targets/host-pattern.js';
 import { HostBudget } from '../fleet/targets/host-range.js';
-import { describeHost, emptyInventory, findDefaultInventory, loadInventory, type HostEntry } from '../fleet/targets/inventory.js';
+import { patternListMatches } from '../fleet/ssh/known-hosts.js';
+import { describeHost, emptyInventory, findDefaultInventory, loadInventories, type HostEntry } from '../fleet/targets/inventory.js';
 import { terminalJson } from '../sanitize.js';
 import type { Command } from './argv.js';
 import { renderFleetLines, renderGatheredLines } from './fleet-lines.js';
@@ -180,11 +181,45 @@ function failedBeforeRun(error: unknown, json: boolean): number {
 }
 
 function resolveHosts(command: Configured<FleetCommand | HostsCommand>, env: NodeJS.ProcessEnv): HostEntry[] {
-  const file = command.fleet.inventory ?? findDefaultInventory({ env, cwd: process.cwd(), home: env.HOME || homedir() });
+  const fallback = command.fleet.inventories.length === 0 ? findDefaultInventory({ env, cwd: process.cwd(), home: env.HOME || homedir() }) : undefined;
+  const sources = fallback === undefined ? command.fleet.inventories : [fallback];
   const budget = new HostBudget();
-  const inventory = file ? loadInventory(file, budget) : emptyInventory();
+  const inventory = sources.length > 0 ? loadInventories(sources, { budget }) : emptyInventory();
   const spec = readSpec(specSource(command.fleet.targets));
-  return resolveTargets(spec, { inventory, loadInventoryFile: (path) => loadInventory(path, budget), budget }).hosts;
+  const { hosts } = resolveTargets(spec, {
+    inventory,
+    loadInventoryFile: (path) => loadInventories([path], { budget }),
+    budget,
+    sshConfigEntry: sshConfigEntry(sshEnvironment(env)),
+    adHoc: command.fleet.adHoc,
+  });
+  // The inventory's warnings about the selected hosts: Ansible connection variables stapctl does not honour.
+  for (const host of hosts) for (const warning of host.warnings) process.stderr.write(`stapctl: warning: ${warning}\n`);
+  return hosts;
+}
+
+/**
+ * The `file:line` of the first Host line of the ssh config files that names NAME, by name or by a
+ * pattern narrower than `*` (a `Host *` block would make every typo a host).
+ */
+function sshConfigEntry(ssh: SshEnvironment): (name: string) => string | undefined {
+  return (name) => {
+    for (const file of ssh.sshConfigFiles) {
+      for (const directive of ssh.configFiles.directives(file) ?? []) {
+        if (directive.param !== 'host') continue;
+        const patterns = directive.args.filter((pattern) => pattern !== '*' && !pattern.startsWith('!'));
+        if (patterns.length > 0 && patternListMatches(patterns.join(','), name.toLowerCase())) return `${file}:${directive.line}`;
+      }
+    }
+    return undefined;
+  };
+}
+
+/** Where a host comes from, for `hosts`: its inventory entry, its ssh config line, or ad hoc. */
+function sourceOf(host: HostEntry): string {
+  if (host.source === 'ad-hoc' || host.origin === undefined) return 'ad hoc';
+  const place = [host.origin.file, host.origin.line, host.origin.column].filter((part) => part !== undefined).join(':');
+  return host.source === 'ssh-config' ? `ssh config ${place}` : place;
 }
 
 function listHosts(hosts: HostEntry[], json: boolean, ssh: SshEnvironment): number {
@@ -192,14 +227,14 @@ function listHosts(hosts: HostEntry[], json: boolean, ssh: SshEnvironment): numb
   const rows = hosts.map((host) => {
     const config = hostSshConfig(host, ssh);
     for (const warning of config.warnings) warnings.add(warning);
-    return { ...describeHost(host), ...hostEndpoint(config, ssh) };
+    return { ...describeHost(host), ...hostEndpoint(config, ssh), source: host.source, from: sourceOf(host) };
   });
   if (json) {
     process.stdout.write(JSON.stringify({ hosts: rows }, null, 2) + '\n');
   } else {
     for (const row of rows) {
       const extras = [row.become && 'become', row.serverUser && `server user ${row.serverUser}`, row.root && `root ${row.root}`, row.proxyJump && `via ${row.proxyJump}`].filter(Boolean);
-      process.stdout.write(`${row.name}  ${row.user}@${row.address}:${row.port}${extras.length ? '  (' + extras.join(', ') + ')' : ''}\n`);
+      process.stdout.write(`${row.name}  ${row.user}@${row.address}:${row.port}${extras.length ? '  (' + extras.join(', ') + ')' : ''}  [${row.from}]\n`);
     }
     process.stdout.write(`${rows.length} host${rows.length === 1 ? '' : 's'}\n`);
   }

@@ -19,7 +19,7 @@ import { homedir } from 'node:os';
 import { findAgentBundle } from '../fleet/agent/local-bundle.js';
 import { loadStapctlConfig, withConfig, type FleetOptions } from './stapctl-config.js';
 import { resolveTargets } from '../fleet/targets/host-pattern.js';
-import { emptyInventory, findDefaultInventory, loadInventory, type Inventory } from '../fleet/targets/inventory.js';
+import { emptyInventory, findDefaultInventory, loadInventories, type Inventory } from '../fleet/targets/inventory.js';
 import type { FleetCliOptions } from './argv.js';
 import { errorLines } from './service-text.js';
 
@@ -50,11 +50,12 @@ function fleetContext(flags: FleetCliOptions, env: NodeJS.ProcessEnv): FleetCont
   let inventory: Inventory;
   let hosts: HostEntry[];
   let bundle;
-  const resolve = (spec: string) => resolveTargets(spec, { inventory, loadInventoryFile: loadInventory }).hosts;
+  const resolve = (spec: string) => resolveTargets(spec, { inventory, loadInventoryFile: (path) => loadInventories([path]), adHoc: fleet.adHoc }).hosts;
   try {
     fleet = withConfig(flags, loadStapctlConfig(env));
-    const file = fleet.inventory ?? findDefaultInventory({ env, cwd: process.cwd(), home: env.HOME || homedir() });
-    inventory = file ? loadInventory(file) : emptyInventory();
+    const fallback = fleet.inventories.length === 0 ? findDefaultInventory({ env, cwd: process.cwd(), home: env.HOME || homedir() }) : undefined;
+    const sources = fallback === undefined ? fleet.inventories : [fallback];
+    inventory = sources.length > 0 ? loadInventories(sources) : emptyInventory();
     hosts = resolve(fleet.targets);
     bundle = findAgentBundle(env);
   } catch (error) {

@@ -117,7 +117,7 @@ export function withConfig(flags: FleetCliOptions, config: StapctlConfig): Fleet
   const connectTimeoutMs = flags.connectTimeoutMs ?? ms(config['connect-timeout']);
   const hostKeyCheck = flags.hostKeyCheck ?? config['host-key-check'];
   const identity = flags.identity ?? config.identity;
-  const inventory = flags.inventory ?? config.inventory;
+  const inventories = flags.inventories.length > 0 ? flags.inventories : config.inventory !== undefined ? [config.inventory] : [];
   const output = flags.output ?? config.output;
   return {
     ...flags,
@@ -127,7 +127,7 @@ export function withConfig(flags: FleetCliOptions, config: StapctlConfig): Fleet
     ...(connectTimeoutMs !== undefined && { connectTimeoutMs }),
     ...(hostKeyCheck !== undefined && { hostKeyCheck }),
     ...(identity !== undefined && { identity }),
-    ...(inventory !== undefined && { inventory }),
+    inventories,
     ...(output !== undefined && { output }),
   };
 }

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { configFromEnvironment, configFiles, loadStapctlConfig, parseConfigFile, withConfig } from '../../src/cli/stapctl-config.js';
 import { failure } from '../support/expect.js';
 
-const flags = { targets: 'web', verbose: false, gather: false };
+const flags = { targets: 'web', inventories: [], adHoc: false, verbose: false, gather: false };
 
 describe("stapctl's config file", () => {
   test('is read from /etc/stapctl, then the user config directory', () => {
@@ -20,7 +20,7 @@ describe("stapctl's config file", () => {
       connectTimeoutMs: 2500,
       hostKeyCheck: 'accept-new',
       identity: '~/.ssh/fleet',
-      inventory: '/srv/hosts.yaml',
+      inventories: ['/srv/hosts.yaml'],
       color: 'auto',
     });
   });

@@ -110,8 +110,18 @@ describe('the run-wide host cap', () => {
   test('-H ranges that each stay under the per-pattern cap stop together at the run\'s cap', () => {
     const spec = Array.from({ length: 20 }, (_, index) => `g${index}[1-99999]`).join(',');
     const error = bounded(() =>
-      failure(() => resolveTargets(spec, { inventory: emptyInventory(), loadInventoryFile: () => emptyInventory() }), 'HOST_PATTERN_INVALID'),
+      failure(() => resolveTargets(spec, { inventory: emptyInventory(), loadInventoryFile: () => emptyInventory(), adHoc: true }), 'HOST_PATTERN_INVALID'),
     );
     assert.match(error.message, /^"g1\[1-99999\]" brings the hosts of this run past/);
+  });
+});
+
+describe('regex patterns', () => {
+  test('~(a+)+b against a long name answers without backtracking', () => {
+    const inventory = parseInventory(`all:\n  hosts:\n    ${'a'.repeat(64)}:\n`, 'a.yaml');
+    const error = bounded(() =>
+      failure(() => resolveTargets('~(a+)+b', { inventory, loadInventoryFile: () => inventory }), 'NO_HOSTS_MATCHED'),
+    );
+    assert.match(error.message, /matches no host/);
   });
 });

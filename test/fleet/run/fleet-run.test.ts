@@ -37,7 +37,7 @@ describe('a bug while handling one host', () => {
 
   test('is that host INTERNAL failure; the other hosts keep their results and the run exits 70', async () => {
     // Nothing listens there: the other host ends unreachable, without a farm.
-    const closed: HostEntry = { name: 'closed', address: inFarmNetwork('127.0.250.9'), port: 9, user: 'root', become: false, groups: [], vars: {} };
+    const closed: HostEntry = { name: 'closed', address: inFarmNetwork('127.0.250.9'), port: 9, user: 'root', become: false, groups: [], vars: {}, varSources: {}, source: 'ad-hoc', warnings: [] };
     const buggy = { ...closed, name: 'buggy' } as HostEntry;
     Object.defineProperty(buggy, 'identityFile', {
       get: () => {

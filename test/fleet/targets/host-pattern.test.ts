@@ -15,8 +15,8 @@ describe('splitSpec', () => {
 
   test('a leading "!" marks an exclude and is not part of the pattern', () => {
     assert.deepEqual(splitSpec('all, !db*'), [
-      { text: 'all', exclude: false, offset: 0 },
-      { text: 'db*', exclude: true, offset: 6 },
+      { text: 'all', operator: 'include', offset: 0 },
+      { text: 'db*', operator: 'exclude', offset: 6 },
     ]);
   });
 
@@ -66,9 +66,10 @@ all:
   'other.yaml',
 );
 
-function resolve(spec: string, inventory: Inventory = FARM) {
+function resolve(spec: string, inventory: Inventory = FARM, adHoc = true) {
   return resolveTargets(spec, {
     inventory,
+    adHoc,
     loadInventoryFile: (path) => {
       if (path === 'inventories/other.yaml') return OTHER;
       throw new StapctlError('INVENTORY_NOT_FOUND', `inventory ${path} does not exist`, { file: path });
@@ -118,7 +119,7 @@ describe('resolveTargets', () => {
   test('a name outside the inventory is an ad-hoc host with default settings', () => {
     const target = resolve('n[1-2].test');
     assert.deepEqual(target.adHoc, ['n1.test', 'n2.test']);
-    assert.deepEqual(target.hosts[0], { name: 'n1.test', address: 'n1.test', become: false, groups: [], vars: {} });
+    assert.deepEqual(target.hosts[0], { name: 'n1.test', address: 'n1.test', become: false, groups: [], vars: {}, varSources: {}, source: 'ad-hoc', warnings: [] });
   });
 
   test('ad-hoc hosts work without any inventory', () => {
@@ -197,9 +198,13 @@ describe('resolveTargets', () => {
     assert.deepEqual(names('rack[1-2]', inventory), ['a', 'b']);
   });
 
-  test('a user@host term is refused with a hint about ansible_user', () => {
-    const error = failure(() => resolve('root@n1'), 'HOST_PATTERN_INVALID');
-    assert.equal(error.column, 5);
+  test('a user@host term is an ad-hoc host with that user, even without --adhoc', () => {
+    const target = resolve('root@n1', FARM, false);
+    assert.deepEqual(target.hosts.map((host) => [host.name, host.user, host.source]), [['n1', 'root', 'ad-hoc']]);
+  });
+
+  test('user@host of an inventory host is refused: its user comes from the inventory', () => {
+    const error = failure(() => resolve('root@arm1.lab'), 'HOST_PATTERN_INVALID');
     assert.match(error.hint ?? '', /ansible_user/);
   });
 
@@ -210,5 +215,69 @@ describe('resolveTargets', () => {
 
   test('spaces around terms are ignored', () => {
     assert.deepEqual(names(' arm1.lab , lone.lab '), ['arm1.lab', 'lone.lab']);
+  });
+});
+
+describe('Ansible pattern operators', () => {
+  const strict = (spec: string) => resolve(spec, FARM, false).hosts.map((host) => host.name);
+
+  test('":" separates terms as "," does', () => {
+    assert.deepEqual(strict('arm:webservers'), ['arm1.lab', 'arm2.lab', 'front.lab']);
+  });
+
+  test('":&" keeps only the hosts also in the next term', () => {
+    assert.deepEqual(strict('all:&arm'), ['arm1.lab', 'arm2.lab']);
+  });
+
+  test('":!" removes the hosts of the next term', () => {
+    assert.deepEqual(strict('x86:!build0[2-3].lab'), ['build01.lab', 'build04.lab']);
+  });
+
+  test('intersections and exclusions apply after every include, whatever their place', () => {
+    assert.deepEqual(strict('&x86,!build01.lab,all'), ['build02.lab', 'build03.lab', 'build04.lab']);
+  });
+
+  test('a subscript picks a group\'s host by position', () => {
+    assert.deepEqual(strict('x86[0]'), ['build01.lab']);
+    assert.deepEqual(strict('x86[-1]'), ['build04.lab']);
+  });
+
+  test('a slice [i:j] picks a group\'s hosts i to j inclusive, as Ansible\'s subscript', () => {
+    assert.deepEqual(strict('x86[1:2]'), ['build02.lab', 'build03.lab']);
+    assert.deepEqual(strict('x86[2:]'), ['build03.lab', 'build04.lab']);
+  });
+
+  test('brackets after a name that is not a group are a range', () => {
+    assert.deepEqual(strict('build[02:03].lab'), ['build02.lab', 'build03.lab']);
+  });
+
+  test('~regex matches host and group names from their start, as re.match', () => {
+    assert.deepEqual(strict('~(arm|front)\\d?\\.lab'), ['arm1.lab', 'arm2.lab', 'front.lab']);
+    assert.deepEqual(strict('~web'), ['front.lab']);
+  });
+
+  test('a regex with a backreference is refused at its column', () => {
+    const error = failure(() => strict('x86,~(a)\\1'), 'HOST_PATTERN_INVALID');
+    assert.match(error.message, /backreferences/);
+  });
+
+  test('a name neither in the inventory nor in ssh config is an error with the nearest names', () => {
+    const error = failure(() => strict('buidl01.lab'), 'NO_HOSTS_MATCHED');
+    assert.match(error.message, /did you mean "build01.lab"/);
+    assert.match(error.hint ?? '', /--adhoc/);
+  });
+
+  test('a name that ~/.ssh/config names is a host marked as coming from there', () => {
+    const target = resolveTargets('jump1', {
+      inventory: FARM,
+      loadInventoryFile: () => FARM,
+      sshConfigEntry: (name) => (name === 'jump1' ? '/root/.ssh/config:4' : undefined),
+    });
+    assert.deepEqual(target.hosts.map((host) => [host.name, host.source, host.origin?.file]), [['jump1', 'ssh-config', '/root/.ssh/config:4']]);
+  });
+
+  test('inventory hosts are marked with the place that defines them', () => {
+    const [host] = resolve('arm1.lab').hosts;
+    assert.deepEqual([host?.source, host?.origin], ['inventory', { file: 'farm.yaml', line: 13, column: 9 }]);
   });
 });

@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { StapctlError } from '../../../src/errors.js';
 import { resolveTargets } from '../../../src/fleet/targets/host-pattern.js';
 import { compileGlob, expandRange } from '../../../src/fleet/targets/host-range.js';
+import { compileRegex } from '../../../src/fleet/targets/host-regex.js';
 import { emptyInventory, parseInventory } from '../../../src/fleet/targets/inventory.js';
 
 const BOUND_MS = 2_000;
@@ -61,6 +62,15 @@ describe('parsers on any input', () => {
     fc.assert(
       fc.property(patternText, fc.string({ maxLength: 80 }), (pattern, name) => behaves(() => compileGlob(pattern)(name))),
       RUNS,
+    );
+  });
+
+  test('a compiled ~regex answers any name', () => {
+    const regexWords = fc.constantFrom('a', 'b', '(', ')', '|', '*', '+', '?', '{2,3}', '{', '}', '[', ']', '^', '$', '.', '\\', '\\d', '(?:', '(?=', '-', ',');
+    const regexText = fc.oneof(fc.string({ maxLength: 30 }), fc.array(regexWords, { maxLength: 25 }).map((words) => words.join('')));
+    fc.assert(
+      fc.property(regexText, fc.string({ maxLength: 80 }), (pattern, name) => behaves(() => compileRegex(pattern, `~${pattern}`, 1)(name))),
+      { numRuns: 1000 },
     );
   });
 
