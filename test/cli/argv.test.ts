@@ -103,7 +103,14 @@ describe('the command line', () => {
     if (command.kind !== 'fleet') return;
     assert.equal(command.action, 'start');
     assert.deepEqual(command.request.tokens, [{ flag: 'i' }]);
-    assert.deepEqual(command.fleet, { targets: 'build[01-03]', verbose: false, gather: false });
+    assert.deepEqual(command.fleet, { targets: 'build[01-03]', inventories: [], adHoc: false, verbose: false, gather: false });
+  });
+
+  test('--inventory may be given several times, kept in order, as ansible -i', () => {
+    const command = parseArgv(['-H', 'web', '--inventory', 'a.ini', '--inventory', 'group_dir', '--adhoc', 'status']);
+    assert.equal(command.kind, 'fleet');
+    if (command.kind !== 'fleet') return;
+    assert.deepEqual([command.fleet.inventories, command.fleet.adHoc], [['a.ini', 'group_dir'], true]);
   });
 
   test('hosts is an action only in fleet mode', () => {
