@@ -119,6 +119,7 @@ export class InventoryBuilder {
 
   constructor(readonly budget: HostBudget = new HostBudget()) {
     this.group('all');
+    this.group('ungrouped');
   }
 
   hasGroup(name: string): boolean {

@@ -212,6 +212,8 @@ const VARS_EXTENSIONS = ['', '.yml', '.yaml', '.json'];
  * directory gives all its files with those extensions, sorted, recursively, hidden ones skipped.
  */
 function varsFiles(directory: string, name: string): string[] {
+  // Names may hold dots; these two would name the directory itself or its parent.
+  if (name === '.' || name === '..') return [];
   for (const extension of VARS_EXTENSIONS) {
     const path = join(directory, name + extension);
     let stats: Stats;

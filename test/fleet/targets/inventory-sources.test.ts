@@ -88,6 +88,12 @@ describe('group_vars and host_vars', () => {
     assert.deepEqual([host(inventory, 'w2').user, host(inventory, 'w2').port], ['web-file', 2100]);
   });
 
+  test('group_vars/ungrouped.yml applies to the hosts in no group', () => {
+    const root = tree({ 'hosts.ini': 'loner\n[web]\nw1\n', 'group_vars/ungrouped.yml': 'ansible_user: alone\n' });
+    const inventory = loadInventories([join(root, 'hosts.ini')]);
+    assert.deepEqual([host(inventory, 'loner').user, host(inventory, 'w1').user], ['alone', undefined]);
+  });
+
   test('a group_vars directory gives all its files, sorted', () => {
     const root = tree({
       'hosts.yaml': 'web:\n  hosts:\n    w1:\n',
