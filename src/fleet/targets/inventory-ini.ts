@@ -2,7 +2,8 @@
  * Ansible's INI inventory, read as its `ini` inventory plugin reads it: hosts before any section
  * are ungrouped; `[group]` lists hosts (`name[:port] [key=value ...]`, ranges expanded, the line
  * split as shlex splits it, `#` starting a comment); `[group:vars]` holds `key=value` lines;
- * `[group:children]` names child groups. Values are Python literals where they parse as one
+ * `[group:children]` names child groups, each of which must have a section of its own (or come
+ * from an earlier source), as must a group with `[group:vars]`. Values are Python literals where they parse as one
  * (`22` is a number, `'22'` a string, `True` a boolean), text otherwise, as `ast.literal_eval` decides.
  */
 import type { InventoryBuilder } from './inventory-model.js';
@@ -15,6 +16,8 @@ const STATES = new Set(['hosts', 'vars', 'children']);
 export function readIniInventory(file: string, text: string, builder: InventoryBuilder): void {
   let group = 'ungrouped';
   let state = 'hosts';
+  // Groups named before any [group] or [group:children] section declares them, as Ansible tracks them.
+  const undeclared = new Map<string, { at: Location; message: string }>();
   text.split(/\r?\n/).forEach((raw, index) => {
     const line = raw.trim();
     if (line === '' || line.startsWith('#') || line.startsWith(';')) return;
@@ -25,14 +28,22 @@ export function readIniInventory(file: string, text: string, builder: InventoryB
       group = section[1] ?? '';
       state = section[2] ?? 'hosts';
       if (!STATES.has(state)) throw inventoryError(at, `section [${group}:${state}] has an unknown type "${state}"`, 'use [group], [group:vars] or [group:children]');
+      if (state !== 'vars') undeclared.delete(group);
+      else if (!builder.hasGroup(group)) undeclared.set(group, { at, message: `section [${group}:vars] is for a group that no section declares` });
       builder.group(group, at);
       return;
     }
     if (line.startsWith('[')) throw inventoryError(at, `invalid section "${line}"`, 'write sections as [group], [group:vars] or [group:children]');
     if (state === 'hosts') readHostLine(line, at, group, builder);
     else if (state === 'vars') readVarsLine(line, at, group, builder);
-    else builder.child(group, withoutComment(line).trim(), at);
+    else {
+      const child = withoutComment(line).trim();
+      if (!builder.hasGroup(child)) undeclared.set(child, { at, message: `section [${group}:children] names "${child}", which no section declares` });
+      builder.child(group, child, at);
+    }
   });
+  const [first] = undeclared.values();
+  if (first !== undefined) throw inventoryError(first.at, first.message, 'add a [group] section for it, as Ansible requires');
 }
 
 function variable(name: string, value: unknown, at: Location): WrittenVariable {

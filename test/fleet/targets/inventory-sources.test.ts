@@ -69,6 +69,18 @@ describe('INI inventories', () => {
     assert.match(error.message, /expected key=value/);
   });
 
+  test('a child group that no section declares is an error at its line, as in Ansible', () => {
+    const root = tree({ 'inventory.ini': '[web]\nw1\n[farm:children]\nweb\nwbe\n' });
+    const error = failure(() => loadInventories([join(root, 'inventory.ini')]), 'INVENTORY_INVALID');
+    assert.equal(error.line, 5);
+    assert.match(error.message, /"wbe", which no section declares/);
+  });
+
+  test('a child group declared by a later section is accepted', () => {
+    const root = tree({ 'inventory.ini': '[farm:children]\nweb\n[web]\nw1\n[farm:vars]\nansible_user=f\n' });
+    assert.equal(host(loadInventories([join(root, 'inventory.ini')]), 'w1').user, 'f');
+  });
+
   test('a section of an unknown type is an error', () => {
     const root = tree({ 'inventory.ini': '[g:bogus]\nh1\n' });
     failure(() => loadInventories([join(root, 'inventory.ini')]), 'INVENTORY_INVALID');
