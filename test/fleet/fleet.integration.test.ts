@@ -60,7 +60,7 @@ describe('fleet mode on a namespace farm', () => {
   test('hosts lists the resolved hosts and their settings without connecting', () => {
     const result = stapctl(['-H', 'farm,!h2', 'hosts']);
     assert.equal(result.code, 0);
-    assert.ok(result.stdout.split('\n').includes(`h1  root@${addressOf('h1')}:22  (server user stap-server)`), result.stdout);
+    assert.ok(result.stdout.split('\n').some((line) => line.startsWith(`h1  root@${addressOf('h1')}:22  (server user stap-server)  [${farm.inventoryFile}:`)), result.stdout);
     assert.ok(result.stdout.split('\n').some((line) => line.startsWith(`h3  root@${addressOf('h3')}:22`)), result.stdout);
     assert.doesNotMatch(result.stdout, /^h2 /m);
     assert.match(result.stdout, /^2 hosts$/m);
