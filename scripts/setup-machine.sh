@@ -3,7 +3,7 @@
 # the stap-server user, npm packages. Idempotent and quick when all is there (npm test runs it first).
 set -euo pipefail
 
-# ansible-core: bench/fleet.ts, and test/fleet/targets/ansible-compat.test.ts compares stapctl's
+# ansible-core: bench/fleet.ts, and test/fleet/targets/ansible-compat.integration.test.ts compares stapctl's
 # reading of an inventory tree with ansible-inventory's.
 packages=(systemtap-server openssh-server openssh-client util-linux procps bsdutils sudo libnss3-tools ansible-core)
 missing=()
