@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import type { FleetJson } from '../../src/cli/fleet-table.js';
-import { homeOf, LOGIN_USERS, startFarm, type Farm, type FarmHost } from './farm.js';
+import { holdServers, homeOf, LOGIN_USERS, startFarm, type Farm, type FarmHost } from './farm.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const STATUS_DIR = '/var/run/stap-server';
@@ -134,11 +134,16 @@ describe('become: the agent runs as root through sudo -n', () => {
     // The node the agent runs with: the hosts' sshd puts this machine's node first in PATH.
     await farm.exec(h1, ['sh', '-c', `echo "${LOGIN_USERS.passwordlessSudo} ALL=(root) NOPASSWD: ${process.execPath}" >${rule}`]);
     try {
-      // stap-serverd takes about a second to exit on SIGTERM: longer than this timeout.
-      const { code, json } = fleet(sudoers, ['-H', 'h1', 'stop', '--timeout', '0.3']);
-      assert.equal(code, 1);
-      assert.equal(hostOf(json, h1)?.error?.code, 'HOST_TIMEOUT');
-      assert.doesNotMatch(await processes(h1), /stapctl\.cjs|sudo/);
+      // Held servers make the stop wait 10 s before SIGKILL: far past this timeout.
+      const resume = await holdServers(farm, h1);
+      try {
+        const { code, json } = fleet(sudoers, ['-H', 'h1', 'stop', '--timeout', '4']);
+        assert.equal(code, 1);
+        assert.equal(hostOf(json, h1)?.error?.code, 'HOST_TIMEOUT');
+        assert.doesNotMatch(await processes(h1), /stapctl\.cjs|sudo/);
+      } finally {
+        await resume();
+      }
     } finally {
       await farm.exec(h1, ['sh', '-c', `printf '%s' "$1" >${rule}`, 'sh', original]);
     }

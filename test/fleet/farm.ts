@@ -244,6 +244,21 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
 }
 
 /** Stops the farm recorded in DIR/farm.json, if any, and removes its files. Safe to repeat. */
+/**
+ * Stops (SIGSTOP) every server recorded on a host, so that a `stapctl stop` of it waits for them
+ * far longer than a short --timeout, however loaded the machine is. The returned function lets
+ * them run on: they then take the SIGTERM that is waiting for them and exit.
+ */
+export async function holdServers(farm: Farm, host: FarmHost): Promise<() => Promise<void>> {
+  const listing = await farm.exec(host, ['ls', '-A', '/var/run/stap-server']);
+  const pids = listing.stdout.split('\n').filter((entry) => /^\d+\.stat$/.test(entry)).map((entry) => entry.slice(0, -'.stat'.length));
+  if (pids.length === 0) throw new Error(`${host.name} has no recorded server to hold`);
+  await farm.exec(host, ['kill', '-STOP', ...pids]);
+  return async () => {
+    await farm.exec(host, ['kill', '-CONT', ...pids]);
+  };
+}
+
 export async function stopFarm(dir: string): Promise<void> {
   const record = await readRecord(dir);
   if (record === undefined) return;

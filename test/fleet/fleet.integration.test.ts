@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { FleetJson } from '../../src/cli/fleet-table.js';
 import { acceptsTcp } from '../support/expect.js';
-import { inFarmNetwork, startFarm, type Farm } from './farm.js';
+import { holdServers, inFarmNetwork, startFarm, type Farm } from './farm.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const HOSTS = 3;
@@ -175,13 +175,19 @@ describe('fleet mode on a namespace farm', () => {
   test('a host that exceeds --timeout fails with HOST_TIMEOUT and its agent is stopped', async () => {
     const host = farm.hosts.find((item) => item.name === 'h3');
     assert.ok(host);
-    // stap-serverd takes about a second to exit on SIGTERM: longer than this timeout.
-    const { code, json } = fleet(['-H', 'h3', 'stop', '--timeout', '0.3']);
-    assert.equal(code, 1);
-    assert.equal(json.hosts[0]?.state, 'failed');
-    assert.equal(json.hosts[0]?.error?.code, 'HOST_TIMEOUT');
-    const ps = await farm.exec(host, ['ps', '-eo', 'args']);
-    assert.doesNotMatch(ps.stdout, /stapctl\.cjs/);
+    // Held servers make the stop wait 10 s before SIGKILL: far past this timeout, yet a loaded
+    // machine still has time to connect.
+    const resume = await holdServers(farm, host);
+    try {
+      const { code, json } = fleet(['-H', 'h3', 'stop', '--timeout', '4']);
+      assert.equal(code, 1);
+      assert.equal(json.hosts[0]?.state, 'failed');
+      assert.equal(json.hosts[0]?.error?.code, 'HOST_TIMEOUT');
+      const ps = await farm.exec(host, ['ps', '-eo', 'args']);
+      assert.doesNotMatch(ps.stdout, /stapctl\.cjs/);
+    } finally {
+      await resume();
+    }
   });
 
   test('force-reload on every host stops all servers and starts the default one', () => {
