@@ -199,18 +199,19 @@ export interface FileExpectation {
   privateToOwner?: boolean;
 }
 
+/** What a file's kind, links, owner and mode say against EXPECT: a problem, or undefined. */
+export function fileProblem(file: { regular: boolean; nlink: number; uid: number; mode: number }, expect: FileExpectation): string | undefined {
+  if (!file.regular) return 'it is not a regular file';
+  if (file.nlink !== 1) return `it has ${file.nlink} hard links`;
+  if (!expect.owners.includes(file.uid)) return `it is owned by uid ${file.uid}`;
+  if (expect.privateToOwner && (file.mode & 0o022) !== 0) return `it is writable by group or others (mode ${octal(file.mode)})`;
+  return undefined;
+}
+
 /** Checks an open descriptor; closes it and throws UntrustedFile when it is not acceptable. */
 export function checkDescriptor(fd: number, path: string, expect: FileExpectation): Stats {
   const stats = fstatSync(fd);
-  const problem = !stats.isFile()
-    ? 'it is not a regular file'
-    : stats.nlink !== 1
-      ? `it has ${stats.nlink} hard links`
-      : !expect.owners.includes(stats.uid)
-        ? `it is owned by uid ${stats.uid}`
-        : expect.privateToOwner && (stats.mode & 0o022) !== 0
-          ? `it is writable by group or others (mode ${octal(stats.mode)})`
-          : undefined;
+  const problem = fileProblem({ regular: stats.isFile(), nlink: stats.nlink, uid: stats.uid, mode: stats.mode }, expect);
   if (problem !== undefined) {
     closeSync(fd);
     throw new UntrustedFile(`${path}: ${problem}`);

@@ -9,7 +9,8 @@
  * Output, fields ended by NUL (no path or link target holds one):
  *   stapctl-facts 1 | home HOME | uname `uname -nrm`
  *   test PATH FLAGS            e exists, f file, d directory, r readable, w writable ([ -e ] ...)
- *   entry DIR NAME TYPE        each entry of a directory (find %Y: f d l N ...), and DIR itself
+ *   entry DIR NAME TYPE OWNTYPE UID MODE LINKS  each entry of a directory and DIR itself (find
+ *                              %Y %y %U %m %n: its type through and without a symlink, owner, mode)
  *   link PATH TARGET           /proc/PID/exe and /proc/PID/fd/N (an empty TARGET: unreadable)
  *   lines, then PATH NUL LINE NEWLINE per line of each file (grep -H -Z: a line holds no newline,
  *   so no content can pose as another file's), /proc/PID/net/tcp{,6} only their header and
@@ -19,7 +20,7 @@
 import { posix } from 'node:path';
 import { defaultPaths } from '../../service/paths.js';
 
-export const FACTS_PROTOCOL = 'stapctl-facts 1';
+export const FACTS_PROTOCOL = 'stapctl-facts 2';
 
 const paths = defaultPaths('/');
 
@@ -55,7 +56,7 @@ export const FACTS_COMMAND = [
   'for f in "$s"/*.stat; do p=${f##*/}; p=${p%.stat}; case $p in ""|0*|*[!0-9]*) continue;; esac; set -- "$@" "$f" /proc/$p/stat /proc/$p/status; l="$l /proc/$p/exe /proc/$p/fd"; n="$n /proc/$p/net/tcp /proc/$p/net/tcp6"; done',
   `t "$@" $n ${TESTED_PATHS.map(quoted).join(' ')}`,
   // -H: a status directory that is a symlink is listed as the directory it points to.
-  'find -H "$c" "$s" "$m" -maxdepth 1 -printf \'entry\\0%h\\0%f\\0%Y\\0\' 2>/dev/null',
+  'find -H "$c" "$s" "$m" -maxdepth 1 -printf \'entry\\0%h\\0%f\\0%Y\\0%y\\0%U\\0%m\\0%n\\0\' 2>/dev/null',
   '[ -z "$l" ] || find $l -maxdepth 1 -printf \'link\\0%p\\0%l\\0\' 2>/dev/null',
   "printf 'lines\\0'",
   'grep -a -H -Z -s "" "$@"',

@@ -6,7 +6,7 @@
  */
 import { posix } from 'node:path';
 import { StapctlError } from '../../errors.js';
-import { UntrustedFile } from '../../service/file-trust.js';
+import { fileProblem, UntrustedFile } from '../../service/file-trust.js';
 import { NotInSnapshot, type HostFiles } from '../../service/host-files.js';
 import { FACTS_PROTOCOL, LISTED_DIRECTORIES } from './facts-command.js';
 
@@ -14,6 +14,8 @@ interface Entry {
   name: string;
   /** find's %Y: f d l p s c b, N missing, L a loop, ? an error. */
   type: string;
+  /** find's %y %U %m %n: the entry itself (a symlink is l), its owner, permission bits and links. */
+  own: { type: string; uid: number; mode: number; nlink: number };
 }
 
 interface Facts {
@@ -100,8 +102,12 @@ function parseFacts(output: Buffer, host: string): Facts {
       const dir = read.path('a listed directory');
       const name = read.next(NUL, `an entry of ${dir}`);
       const type = read.next(NUL, `the type of ${dir}/${name}`);
-      if (name === '' || name.includes('/') || !/^[fdlpscbNL?]$/.test(type)) throw malformed(host, `entry ${JSON.stringify(name)} (${type}) of ${dir}`);
-      facts.entries.set(dir, [...(facts.entries.get(dir) ?? []), { name, type }]);
+      const own = [read.next(NUL, 'a type'), read.next(NUL, 'an owner'), read.next(NUL, 'a mode'), read.next(NUL, 'a link count')] as const;
+      if (name === '' || name.includes('/') || !/^[fdlpscbNL?]$/.test(type) || !/^[fdlpscb]$/.test(own[0]) || !/^\d+$/.test(own[1]) || !/^[0-7]{1,4}$/.test(own[2]) || !/^\d+$/.test(own[3])) {
+        throw malformed(host, `entry ${JSON.stringify(name)} (${[type, ...own].join(' ')}) of ${dir}`);
+      }
+      const entry = { name, type, own: { type: own[0], uid: Number(own[1]), mode: parseInt(own[2], 8), nlink: Number(own[3]) } };
+      facts.entries.set(dir, [...(facts.entries.get(dir) ?? []), entry]);
     } else if (kind === 'link') {
       const path = read.path('a link');
       facts.links.set(path, read.next(NUL, `the target of ${path}`));
@@ -150,13 +156,18 @@ function snapshotFiles(facts: Facts): HostFiles {
       return lines === undefined ? '' : `${lines.join('\n')}\n`;
     },
     /**
-     * The facts record no owner or mode: a read-only status from them can refuse only what its
-     * listing shows is not a regular file (a symlink, a FIFO). Every action that acts on status
-     * files runs in the agent, which checks them all (file-trust.ts).
+     * The same checks as on the host (file-trust.ts), on what find saw of the entry itself. The
+     * content is read a moment later by grep: in a directory the server account owns, a file
+     * swapped in between could change what a read-only status reports, never what root does;
+     * every action that acts on status files runs in the agent, which checks the open descriptor.
      */
-    readRootFile(path) {
-      const type = facts.entries.get(posix.dirname(path))?.find((item) => item.name === posix.basename(path))?.type;
-      if (type !== undefined && type !== 'f' && type !== 'N') throw new UntrustedFile(`${path}: it is not a regular file`);
+    readRootFile(path, owners) {
+      const entry = facts.entries.get(posix.dirname(path))?.find((item) => item.name === posix.basename(path));
+      if (entry === undefined) throw new NotInSnapshot(`read ${path}`);
+      // The host opens it O_NOFOLLOW: a symlink fails there before anything else is looked at.
+      if (entry.own.type === 'l') throw new UntrustedFile(`${path}: it is a symbolic link`);
+      const problem = fileProblem({ regular: entry.own.type === 'f', nlink: entry.own.nlink, uid: entry.own.uid, mode: entry.own.mode }, { owners, privateToOwner: true });
+      if (problem !== undefined) throw new UntrustedFile(`${path}: ${problem}`);
       return this.readText(path);
     },
     list(dir) {

@@ -2,15 +2,24 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { StapctlError } from '../../../src/errors.js';
 import { parseHostSnapshot } from '../../../src/fleet/facts/host-snapshot.js';
+import { UntrustedFile } from '../../../src/service/file-trust.js';
 import { NotInSnapshot } from '../../../src/service/host-files.js';
 
 /** Fields joined as FACTS_COMMAND prints them; LINES are `path\0line\n` records. */
 function output(records: string[], lines = '/etc/passwd\0root:x:0:0::/root:/bin/sh\n'): Buffer {
-  const head = ['stapctl-facts 1', 'home', '/root', 'uname', 'h1 6.1.0 x86_64\n', ...records, 'lines'];
+  const head = ['stapctl-facts 2', 'home', '/root', 'uname', 'h1 6.1.0 x86_64\n', ...records, 'lines'];
   return Buffer.from(`${head.join('\0')}\0${lines}end\0`);
 }
 
 const passwd = ['test', '/etc/passwd', 'efrw'];
+
+const STATUS_FILE = '/var/run/stap-server/42.stat';
+
+/** The status directory listing one status file, as find printed it: %Y %y %U %m %n. */
+function statusFileFacts(type: string, ownType: string, uid: string, mode: string, links: string): Buffer {
+  const records = [...passwd, 'test', STATUS_FILE, 'efrw', 'entry', '/var/run/stap-server', '42.stat', type, ownType, uid, mode, links];
+  return output(records, `/etc/passwd\0root:x:0:0::/root:/bin/sh\n${STATUS_FILE}\0ARCH=x\n`);
+}
 
 describe('the host snapshot', () => {
   test('reads a gathered file as its lines, each ended by a newline', () => {
@@ -58,5 +67,34 @@ describe('the host snapshot', () => {
 
   test('a relative path is the host failure AGENT_PROTOCOL', () => {
     assert.throws(() => parseHostSnapshot(output(['test', 'etc/passwd', 'e']), 'h1'), (error: unknown) => error instanceof StapctlError && error.code === 'AGENT_PROTOCOL');
+  });
+
+  test('a status file root owns, private to root, with one link is read', () => {
+    assert.equal(parseHostSnapshot(statusFileFacts('f', 'f', '0', '644', '1'), 'h1')?.readRootFile(STATUS_FILE, [0], 4096), 'ARCH=x\n');
+  });
+
+  test('a status file that is a symlink, another owner\'s, group-writable or hard-linked is refused as on the host', () => {
+    const refusals: [Buffer, RegExp][] = [
+      [statusFileFacts('f', 'l', '0', '777', '1'), /it is a symbolic link/],
+      [statusFileFacts('p', 'p', '0', '644', '1'), /not a regular file/],
+      [statusFileFacts('f', 'f', '999', '644', '1'), /owned by uid 999/],
+      [statusFileFacts('f', 'f', '0', '664', '1'), /writable by group or others/],
+      [statusFileFacts('f', 'f', '0', '644', '2'), /2 hard links/],
+    ];
+    for (const [facts, reason] of refusals) {
+      assert.throws(() => parseHostSnapshot(facts, 'h1')?.readRootFile(STATUS_FILE, [0], 4096), (error: unknown) => error instanceof UntrustedFile && reason.test(error.message));
+    }
+  });
+
+  test('a status file find did not list is NotInSnapshot, so that the agent checks it', () => {
+    const files = parseHostSnapshot(output([...passwd, 'test', STATUS_FILE, 'efrw']), 'h1');
+    assert.throws(() => files?.readRootFile(STATUS_FILE, [0], 4096), NotInSnapshot);
+  });
+
+  test('an entry without its owner, mode and links is the host failure AGENT_PROTOCOL', () => {
+    assert.throws(
+      () => parseHostSnapshot(output([...passwd, 'entry', '/var/run/stap-server', '42.stat', 'f', 'lines']), 'h1'),
+      (error: unknown) => error instanceof StapctlError && error.code === 'AGENT_PROTOCOL',
+    );
   });
 });

@@ -118,6 +118,17 @@ describe('status from the host facts', () => {
     }
   });
 
+  test('a status file the server account wrote, or a symlink, is ignored by both with the same warning', async () => {
+    await onHost(
+      "printf 'NOT A LINE\\n' > /var/run/stap-server/4194001.stat && chown stap-server /var/run/stap-server/4194001.stat && ln -s /etc/hostname /var/run/stap-server/4194002.stat",
+    );
+    try {
+      await assertSameAnswer(request('status'));
+    } finally {
+      await onHost('rm -f /var/run/stap-server/4194001.stat /var/run/stap-server/4194002.stat');
+    }
+  });
+
   test('a dead server that root would forget is left to the agent, which removes its status file', async () => {
     await onHost("printf 'ARCH=x86_64\\nUSER=stap-server\\nNICKNAME=gone\\nRELEASE+=1.2.3\\n' > /var/run/stap-server/4194001.stat");
     const { fromFacts, fromAgent } = await bothAnswers(request('status'));
