@@ -138,7 +138,7 @@ function progressPrinter(): (progress: Progress) => void {
 }
 
 /** Each warning once, with the hosts that gave it folded: `stapctl: warning: h[1-3] (3): ...`. */
-function warningLines(results: readonly HostResult[]): string[] {
+function warningLines(results: readonly { host: string; warnings: readonly string[] }[]): string[] {
   const hostsByWarning = new Map<string, string[]>();
   for (const result of results) {
     for (const warning of new Set(result.warnings)) {
@@ -194,7 +194,8 @@ function resolveHosts(command: Configured<FleetCommand | HostsCommand>, env: Nod
     adHoc: command.fleet.adHoc,
   });
   // The inventory's warnings about the selected hosts: Ansible connection variables stapctl does not honour.
-  for (const host of hosts) for (const warning of host.warnings) process.stderr.write(`stapctl: warning: ${warning}\n`);
+  const unprefixed = hosts.map((host) => ({ host: host.name, warnings: host.warnings.map((warning) => (warning.startsWith(`${host.name}: `) ? warning.slice(host.name.length + 2) : warning)) }));
+  for (const line of warningLines(unprefixed)) process.stderr.write(`${line}\n`);
   return hosts;
 }
 

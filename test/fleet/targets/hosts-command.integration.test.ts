@@ -13,7 +13,7 @@ after(() => rmSync(home, { recursive: true, force: true }));
 mkdirSync(join(home, '.ssh'));
 writeFileSync(join(home, '.ssh', 'config'), 'Host *\n  User nobody-default\n\nHost jump1\n  HostName 127.13.0.1\n');
 const inventory = join(home, 'hosts');
-writeFileSync(inventory, '[web]\nw1 ansible_ssh_common_args="-o ProxyCommand=nc"\nw2\n');
+writeFileSync(inventory, '[web]\nw1 ansible_ssh_common_args="-o ProxyCommand=nc"\nw2\n\n[db]\ndbserver[1:3]\n\n[db:vars]\nansible_ssh_common_args=-o ForwardAgent=no\n');
 
 function stapctl(...args: string[]) {
   return spawnSync(process.execPath, [CLI, '--inventory', inventory, ...args], { encoding: 'utf8', env: { ...process.env, HOME: home, STAPCTL_INVENTORY: '' } });
@@ -33,6 +33,14 @@ describe('stapctl -H SPEC hosts', () => {
     const result = stapctl('-H', 'web', 'hosts');
     assert.equal(result.status, 0);
     assert.match(result.stderr, /^stapctl: warning: w1: ansible_ssh_common_args="-o ProxyCommand=nc" is not honoured by stapctl \(.*hosts:2:1\)$/m);
+  });
+
+  test('one warning that several hosts share is printed once, for the folded set of them', () => {
+    const result = stapctl('-H', 'db', 'hosts');
+    assert.equal(result.status, 0);
+    const warnings = result.stderr.split('\n').filter((line) => line.startsWith('stapctl: warning:'));
+    assert.equal(warnings.length, 1, result.stderr);
+    assert.match(warnings[0] ?? '', /^stapctl: warning: dbserver\[1-3\] \(3\): ansible_ssh_common_args="-o ForwardAgent=no" is not honoured by stapctl \(.*hosts:9:1\)$/);
   });
 
   test('a mistyped name is exit 2 with the inventory\'s nearest names', () => {
