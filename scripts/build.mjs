@@ -5,7 +5,7 @@
 // - The agent (dist/stapctl.cjs): one self-contained file that the controller uploads to hosts.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
 rmSync('dist', { recursive: true, force: true });
@@ -66,7 +66,9 @@ await build({
 });
 
 // stapctl(1) from the option definitions themselves (src/cli/man-page.ts): bundled, run once,
-// written to dist/stapctl.1 (package.json "man"); the bundle that wrote it is not kept.
+// written to man/stapctl.1 (package.json "man"); the bundle that wrote it is not kept. Not under
+// dist/: Ansible, given dist/ as its module library, takes any stapctl.* in it or below it for
+// the module.
 const manBundle = 'dist/man-page.mjs';
 await build({
   ...common,
@@ -77,5 +79,6 @@ await build({
   banner: { js: "import { createRequire as __stapctlCreateRequire } from 'node:module'; const require = __stapctlCreateRequire(import.meta.url);" },
 });
 const { manPage } = await import(pathToFileURL(manBundle).href);
-writeFileSync('dist/stapctl.1', manPage());
+mkdirSync('man', { recursive: true });
+writeFileSync('man/stapctl.1', manPage());
 rmSync(manBundle);

@@ -1,6 +1,6 @@
 /**
  * stapctl(1), written from the option definitions that parse the command line (stapctlProgram),
- * so that the man page lists exactly the options stapctl has. The build writes it to dist/stapctl.1.
+ * so that the man page lists exactly the options stapctl has. The build writes it to man/stapctl.1.
  */
 import type { Command as Commander, Option } from 'commander';
 import { VERSION } from '../version.js';

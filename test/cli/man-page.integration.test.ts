@@ -20,9 +20,9 @@ describe('the man page', () => {
     assert.equal(result.stderr, '');
   });
 
-  test('is built to dist/stapctl.1, the file package.json names', () => {
+  test('is built to man/stapctl.1, the file package.json names', () => {
     const packageJson = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { man: string[] };
-    assert.deepEqual(packageJson.man, ['./dist/stapctl.1']);
-    assert.equal(readFileSync(fileURLToPath(new URL('../../dist/stapctl.1', import.meta.url)), 'utf8'), manPage());
+    assert.deepEqual(packageJson.man, ['./man/stapctl.1']);
+    assert.equal(readFileSync(fileURLToPath(new URL('../../man/stapctl.1', import.meta.url)), 'utf8'), manPage());
   });
 });
