@@ -18,7 +18,8 @@ import { describeHost, emptyInventory, findDefaultInventory, loadInventories, ty
 import { terminalJson } from '../sanitize.js';
 import type { Command } from './argv.js';
 import { renderFleetLines, renderGatheredLines } from './fleet-lines.js';
-import { fleetJson, hostSetLines, progressLine, renderFleetTable, renderGatheredTable, type RetryHint, type Style } from './fleet-table.js';
+import { fleetJson, type RetryHint } from './fleet-json.js';
+import { hostSetLines, progressLine, renderFleetTable, renderGatheredTable, type Style } from './fleet-table.js';
 import { retryCommand } from './retry-command.js';
 import { errorLines } from './service-text.js';
 import { loadStapctlConfig, withConfig, type FleetOptions } from './stapctl-config.js';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { fleetJson, progressLine, renderFleetTable } from '../../src/cli/fleet-table.js';
+import { fleetJson } from '../../src/cli/fleet-json.js';
+import { progressLine, renderFleetTable } from '../../src/cli/fleet-table.js';
 import type { HostResult } from '../../src/fleet/run/fleet-run.js';
 import { emptySpec } from '../../src/service/server-spec.js';
 

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
-import type { FleetJson } from '../../src/cli/fleet-table.js';
+import type { FleetJson } from '../../src/cli/fleet-json.js';
 import { findAgentBundle } from '../../src/fleet/agent/local-bundle.js';
 import { inFarmNetwork, startFarm, type Farm, type FarmHost } from '../fleet/farm.js';
 import { finish, startSsh2Host, type ExecRequest, type Ssh2Host } from '../support/ssh2-host.js';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import type { FleetJson } from '../../src/cli/fleet-table.js';
+import type { FleetJson } from '../../src/cli/fleet-json.js';
 import { acceptsTcp } from '../support/expect.js';
 import { holdServers, inFarmNetwork, startFarm, type Farm } from './farm.js';
 

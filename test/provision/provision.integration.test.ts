@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
-import type { FleetJson } from '../../src/cli/fleet-table.js';
+import type { FleetJson } from '../../src/cli/fleet-json.js';
 import { startFarm, type Farm, type FarmHost } from '../fleet/farm.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
