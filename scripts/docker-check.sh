@@ -290,8 +290,12 @@ check_host() {
   # Where the stock initscript and stapctl run it from.
   in_host test -x /usr/lib/systemtap/stap-serverd || fail "$host_name has no /usr/lib/systemtap/stap-serverd"
   # The agent's floor is the esbuild target of dist/stapctl.cjs.
-  node_min=$(grep "outfile: 'dist/stapctl.cjs'" scripts/build.mjs | grep -o "target: 'node[0-9]*'" | tr -dc 0-9)
-  [ -n "$node_min" ] || fail "scripts/build.mjs: no target: 'nodeN' on the line that builds dist/stapctl.cjs; update scripts/docker-check.sh"
+  node_min=$(node -e '
+    const calls = require("fs").readFileSync("scripts/build.mjs", "utf8").split("await build(");
+    const agent = calls.find((call) => call.includes("outfile: \x27dist/stapctl.cjs\x27"));
+    const target = agent && /target: \x27node(\d+)\x27/.exec(agent);
+    if (target) console.log(target[1]);') || true
+  [ -n "$node_min" ] || fail "scripts/build.mjs: no target: 'nodeN' in the build of dist/stapctl.cjs; update scripts/docker-check.sh"
   node_version=$(in_host node -p process.versions.node) || fail "$host_name has no node in its PATH"
   ((${node_version%%.*} >= node_min)) || fail "$host_name has node $node_version; the agent needs $node_min or later"
   say "host: sshd -t passes; releases ${releases% }; user and group stap-server; stap-serverd; node $node_version"
