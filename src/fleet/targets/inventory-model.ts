@@ -16,6 +16,7 @@ import {
   groupPriority,
   hostSettings,
   inventoryError,
+  type HostSettings,
   type LocatedValue,
   type Location,
   type VarLayer,
@@ -23,22 +24,10 @@ import {
 
 export type { LocatedValue, Location } from './inventory-variables.js';
 
-export interface HostEntry {
+export interface HostEntry extends HostSettings {
   name: string;
   /** ansible_host (ansible_ssh_host, host); the name when none is set. */
   address: string;
-  /** ansible_port (ansible_ssh_port, port). */
-  port?: number;
-  /** ansible_user (ansible_ssh_user, user). */
-  user?: string;
-  /** ansible_ssh_private_key_file (ansible_private_key_file, identity). */
-  identityFile?: string;
-  /** become or ansible_become: run the agent through `sudo -n`. */
-  become: boolean;
-  /** stapctl_server_user: the user the compile servers run as on this host. */
-  serverUser?: string;
-  /** stapctl_root: the agent's --root, so several simulated hosts can share one machine. */
-  root?: string;
   /** Every group the host is in, directly or through a child group, except `all`; lowest precedence first. */
   groups: string[];
   /** All variables after precedence, including the ones stapctl does not use. */

@@ -148,12 +148,19 @@ export function groupPriority(layers: readonly VarLayer[]): number {
 
 /** The connection settings LAYERS (lowest precedence first) give a host. */
 export interface HostSettings {
+  /** ansible_host (ansible_ssh_host, host). */
   address?: string;
+  /** ansible_port (ansible_ssh_port, port). */
   port?: number;
+  /** ansible_user (ansible_ssh_user, user). */
   user?: string;
+  /** ansible_ssh_private_key_file (ansible_private_key_file, identity). */
   identityFile?: string;
+  /** become or ansible_become: run the agent through `sudo -n`. */
   become: boolean;
+  /** stapctl_server_user: the user the compile servers run as on this host. */
   serverUser?: string;
+  /** stapctl_root: the agent's --root, so several simulated hosts can share one machine. */
   root?: string;
 }
 
