@@ -227,6 +227,9 @@ describe('exec', () => {
     const error = await withSession(options(main), async (session) => {
       const stopped = rejection(session.exec(command, { stdin: 'input', signal: abort.signal, stopCommand: killGroup }));
       while (!existsSync(pidFile) || readFileSync(pidFile, 'utf8').trim().split('\n').length < 2) await new Promise((resolve) => setTimeout(resolve, 20));
+      // The group report travels on stderr and can arrive after the file is written; an abort
+      // before it has nothing to kill (a known gap, in the issue notes), which is not this test.
+      await new Promise((resolve) => setTimeout(resolve, 300));
       abort.abort();
       return stopped;
     });
