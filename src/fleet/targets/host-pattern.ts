@@ -19,8 +19,9 @@ export interface TargetSources {
   /** The inventory that group and host names and patterns refer to (`--inventory` or the default). */
   inventory: Inventory;
   /**
-   * Loads a SPEC term that names an inventory file. Only terms that look like paths (they hold a
-   * `/` or end in `.yaml`/`.yml`/`.ini`/`.json`) are files, so that a host name is never read from disk.
+   * Loads a SPEC term that names an inventory file, or a SPEC that is a host list (it ends in a
+   * comma). Only terms that look like paths (they hold a `/` or end in `.yaml`/`.yml`/`.ini`/
+   * `.json`/`.toml`) are files, so that a host name is never read from disk.
    */
   loadInventoryFile: (path: string) => Inventory;
   /** The run's host cap, shared with the inventories it loaded. */
@@ -141,7 +142,8 @@ interface Resolution {
  */
 export function resolveTargets(spec: string, sources: TargetSources): ResolvedTarget {
   const run: Resolution = { spec, sources, budget: sources.budget ?? new HostBudget(), fromFiles: new Map(), adHoc: new Map() };
-  const chosen = evaluatePatterns(orderPatterns(splitSpec(spec)), run);
+  const terms = isHostListSpec(spec) ? [{ text: spec.trim(), operator: 'include' as const, offset: spec.length - spec.trimStart().length }] : orderPatterns(splitSpec(spec));
+  const chosen = evaluatePatterns(terms, run);
   if (chosen.size === 0) {
     throw new StapctlError('NO_HOSTS_MATCHED', `"${spec}" selects no hosts`, {
       hint:
@@ -186,6 +188,7 @@ const SUBSCRIPT = /^(.+)\[(?:(-?\d+)|(\d+):(\d*)|:(\d+))\]$/;
 
 /** Ansible's _match_one_pattern: a term's hosts, with its subscript applied when its base is a group or a pattern. */
 function matchOnePattern(term: SpecTerm, run: Resolution): TermMatch {
+  if (isHostListSpec(term.text)) return hostsOfList(term, run);
   if (looksLikeInventoryFile(term.text)) return hostsOfFile(term, run);
   return { names: namesOfPattern(term, run) };
 }
@@ -278,6 +281,37 @@ function looksLikeInventoryFile(term: string): boolean {
   // A "/" inside brackets is a range step (n[0-10/2]), not a directory.
   const outsideBrackets = term.replace(/\[[^\]]*\]/g, '');
   return !term.startsWith('~') && (outsideBrackets.includes('/') || /\.(ya?ml|ini|json)$/.test(term));
+}
+
+/**
+ * A SPEC that ends in a comma is Ansible's host list (`-i 'h1,h2:2222,'`), not a pattern: its
+ * entries are host names (with `:port`), never groups, globs or operators.
+ */
+function isHostListSpec(spec: string): boolean {
+  return spec.trimEnd().endsWith(',');
+}
+
+/**
+ * The hosts of a host-list SPEC. A host the inventory defines keeps its inventory entry, as
+ * Ansible's host_list leaves a host that an earlier source defined; a group's name is refused,
+ * because the trailing comma would silently turn the group into a host of that name.
+ */
+function hostsOfList(term: SpecTerm, run: Resolution): TermMatch {
+  const listed = run.sources.loadInventoryFile(term.text);
+  const { inventory } = run.sources;
+  const entries = new Map<string, HostEntry>();
+  for (const host of listed.hosts.values()) {
+    if (inventory.groups.has(host.name)) {
+      throw new StapctlError('HOST_PATTERN_INVALID', `"${host.name}" is a group of the inventory, but a SPEC that ends in "," lists hosts`, {
+        hint: 'drop the trailing comma to select the group',
+        column: (host.origin?.column ?? 1) + term.offset,
+      });
+    }
+    if (inventory.hosts.has(host.name)) continue;
+    entries.set(host.name, host);
+    run.fromFiles.set(host.name, host);
+  }
+  return { names: [...listed.hosts.keys()], entries };
 }
 
 function hostsOfFile(term: SpecTerm, run: Resolution): TermMatch {

@@ -161,20 +161,34 @@ export class InventoryBuilder {
       throw inventoryError(at, error.message, error.hint);
     }
     this.group(group);
-    for (const name of names) {
-      const bad = [...name].find((char) => !HOST_NAME.test(char));
-      if (bad !== undefined) {
-        throw inventoryError(at, `host name "${name}" holds "${bad}"`, 'host names hold letters, digits, ".", "-", "_" and ":"');
-      }
-      let host = this.hostDrafts.get(name);
-      if (host === undefined) {
-        host = { name, at, directGroups: new Set(), layers: { inventory: [], files: [] } };
-        this.hostDrafts.set(name, host);
-      }
-      host.layers.inventory.push(...layers);
-      host.directGroups.add(group);
-    }
+    for (const name of names) this.addHost(name, group, at, layers);
     return names;
+  }
+
+  /** Adds host NAME as it is written, with no range expansion (a host-list entry), counted against the run's cap. */
+  literalHost(name: string, group: string, at: Location, layers: readonly VarLayer[] = []): void {
+    try {
+      this.budget.take(1, name);
+    } catch (error) {
+      if (!(error instanceof StapctlError)) throw error;
+      throw inventoryError(at, error.message, error.hint);
+    }
+    this.group(group);
+    this.addHost(name, group, at, layers);
+  }
+
+  private addHost(name: string, group: string, at: Location, layers: readonly VarLayer[]): void {
+    const bad = [...name].find((char) => !HOST_NAME.test(char));
+    if (bad !== undefined) {
+      throw inventoryError(at, `host name "${name}" holds "${bad}"`, 'host names hold letters, digits, ".", "-", "_" and ":"');
+    }
+    let host = this.hostDrafts.get(name);
+    if (host === undefined) {
+      host = { name, at, directGroups: new Set(), layers: { inventory: [], files: [] } };
+      this.hostDrafts.set(name, host);
+    }
+    host.layers.inventory.push(...layers);
+    host.directGroups.add(group);
   }
 
   groupVars(group: string, layer: VarLayer, stage: VarStage = 'inventory'): void {

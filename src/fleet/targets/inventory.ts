@@ -1,7 +1,7 @@
 /**
  * Inventory sources as `ansible -i` takes them: a YAML or INI file, the `--list` JSON of a dynamic
  * inventory (an executable, or its saved output such as `ansible-inventory --list`), a directory of
- * such sources, each with the group_vars/ and host_vars/ beside it. Several sources merge into one
+ * such sources, each with the group_vars/ and host_vars/ beside it, or a host list (`h1,h2,`). Several sources merge into one
  * inventory, later ones winning, as several `-i` do.
  */
 import { execFileSync } from 'node:child_process';
@@ -10,6 +10,7 @@ import { dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import { isMap } from 'yaml';
 import { isMissingFile, StapctlError } from '../../errors.js';
 import { HostBudget } from './host-range.js';
+import { isHostList, readHostList } from './inventory-host-list.js';
 import { readIniInventory } from './inventory-ini.js';
 import { InventoryBuilder, type HostEntry, type Inventory } from './inventory-model.js';
 import { isListFormat, readListInventory, readVariablesFile, readYamlInventory, YamlText } from './inventory-yaml.js';
@@ -94,8 +95,13 @@ export function loadInventories(paths: readonly string[], options: InventoryOpti
   const runScript = options.runScript ?? runInventoryScript;
   const baseDirectories: string[] = [];
   for (const path of paths) {
-    const stats = statSource(path);
     builder.sources.push(path);
+    // Ansible reads no group_vars/ or host_vars/ for a host list: it is not a place on disk.
+    if (isHostList(path, existsSync)) {
+      readHostList(path, builder);
+      continue;
+    }
+    const stats = statSource(path);
     if (stats.isDirectory()) readDirectory(path, builder, runScript);
     else readSourceFile(path, stats, builder, runScript);
     const base = stats.isDirectory() ? path : dirname(path);

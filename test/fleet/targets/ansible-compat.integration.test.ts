@@ -10,6 +10,8 @@ import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
+import { parseHostList } from '../../../src/fleet/targets/inventory-host-list.js';
 
 const CLI = fileURLToPath(new URL('../../../dist/cli/main.js', import.meta.url));
 const ANSIBLE_INVENTORY = spawnSync('ansible-inventory', ['--version'], { encoding: 'utf8' }).status === 0;
@@ -66,14 +68,25 @@ interface Connection {
   port: number;
 }
 
-function ansibleView(inventory: string): Connection[] {
+interface AnsibleList {
+  _meta: { hostvars: Record<string, Record<string, unknown>> };
+  ungrouped?: { hosts?: string[] };
+}
+
+function ansibleList(inventory: string): AnsibleList {
   const result = spawnSync('ansible-inventory', ['-i', inventory, '--list'], {
     encoding: 'utf8',
     env: { ...process.env, HOME: scratch, ANSIBLE_LOCAL_TEMP: join(scratch, 'ansible-tmp') },
   });
   assert.equal(result.status, 0, result.stderr);
-  const list = JSON.parse(result.stdout) as { _meta: { hostvars: Record<string, Record<string, unknown>> } };
-  return Object.entries(list._meta.hostvars)
+  return JSON.parse(result.stdout) as AnsibleList;
+}
+
+function ansibleView(inventory: string): Connection[] {
+  const list = ansibleList(inventory);
+  const names = new Set([...Object.keys(list._meta.hostvars), ...(list.ungrouped?.hosts ?? [])]);
+  return [...names]
+    .map((name) => [name, list._meta.hostvars[name] ?? {}] as const)
     .map(([name, vars]) => ({
       name,
       // Ansible connects with ansible_ssh_* over ansible_* wherever each is set (checked with ansible -vvv).
@@ -104,5 +117,26 @@ describe('an Ansible inventory tree', { skip: !ANSIBLE_INVENTORY && 'ansible-inv
     const expected = ansibleView(inventory);
     assert.equal(expected.length, 13);
     assert.deepEqual(stapctlView(inventory), expected);
+  });
+});
+
+describe('a host list', { skip: !ANSIBLE_INVENTORY && 'ansible-inventory is not installed' }, () => {
+  test("stapctl --inventory 'a,b:2222,[::1]:23,' reaches the hosts and ports ansible-inventory -i reports", () => {
+    const list = ' build01, build02:2222 ,[::1]:23,10.0.0.1:24,fe80::1,build01:9,';
+    const expected = ansibleView(list);
+    assert.equal(expected.length, 5);
+    assert.deepEqual(stapctlView(list), expected);
+  });
+
+  test('random entries give the hosts and ports ansible-inventory gives them, in its order', () => {
+    const pieces = fc.constantFrom('a', 'b', '7', '22', '.', ':', '::', '[', ']', '_', '-', ' ', 'f', '255', '1.2.3.4', '[::1]', 'web[1:2]');
+    const entry = fc.array(pieces, { minLength: 1, maxLength: 6 }).map((words) => words.join(''));
+    const entries = fc.sample(fc.array(entry, { minLength: 300, maxLength: 300 }), { numRuns: 1, seed: 8 })[0] ?? [];
+    const text = `${entries.join(',')},`;
+    const list = ansibleList(text);
+    const ansible = (list.ungrouped?.hosts ?? []).map((name) => ({ name, port: list._meta.hostvars[name]?.ansible_port }));
+    const ours = parseHostList(text).map(({ name, port }) => ({ name, port }));
+    assert.ok(ansible.length > 100, `only ${ansible.length} hosts`);
+    assert.deepEqual(ours, ansible);
   });
 });

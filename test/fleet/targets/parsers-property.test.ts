@@ -9,7 +9,7 @@ import { StapctlError } from '../../../src/errors.js';
 import { resolveTargets } from '../../../src/fleet/targets/host-pattern.js';
 import { compileGlob, expandRange } from '../../../src/fleet/targets/host-range.js';
 import { compileRegex } from '../../../src/fleet/targets/host-regex.js';
-import { emptyInventory, parseInventory } from '../../../src/fleet/targets/inventory.js';
+import { emptyInventory, loadInventories, parseInventory } from '../../../src/fleet/targets/inventory.js';
 
 const BOUND_MS = 2_000;
 const RUNS = { numRuns: 300 };
@@ -74,10 +74,20 @@ describe('parsers on any input', () => {
     );
   });
 
+  test('a host list returns or throws a StapctlError on any text', () => {
+    const listWords = fc.constantFrom('a', 'b', '1', '22', '.', ':', '::', '[', ']', ',', ' ', '_', '-', '%', 'fe80', '255.1.1.1', '\t');
+    const listText = fc.oneof(fc.string({ maxLength: 60 }), fc.array(listWords, { maxLength: 40 }).map((words) => words.join('')));
+    fc.assert(fc.property(listText, (text) => behaves(() => loadInventories([`${text},`]))), { numRuns: 1000 });
+  });
+
+  test('a host list of long runs of blanks and colons is read within the bound', () => {
+    behaves(() => loadInventories([`${' '.repeat(100_000)}a${':'.repeat(100_000)}1,[${']:1'.repeat(30_000)},`]));
+  });
+
   test('resolveTargets returns or throws a StapctlError on any spec', () => {
     fc.assert(
       fc.property(patternText, (spec) =>
-        behaves(() => resolveTargets(spec, { inventory: FARM, loadInventoryFile: () => emptyInventory() })),
+        behaves(() => resolveTargets(spec, { inventory: FARM, loadInventoryFile: (path) => (path.endsWith(',') ? loadInventories([path]) : emptyInventory()) })),
       ),
       { numRuns: 1000 },
     );
