@@ -22,7 +22,7 @@ import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { AGENT_MISSING, AGENT_PROTOCOL, launcherCommand } from '../src/fleet/agent/contract.js';
+import { AGENT_PROTOCOL, launcherCommand, runAgent } from '../src/fleet/agent/contract.js';
 import { findAgentBundle } from '../src/fleet/agent/local-bundle.js';
 import { planAuth } from '../src/fleet/ssh/auth.js';
 import { connect } from '../src/fleet/ssh/transport.js';
@@ -619,8 +619,8 @@ async function profileOneHost(farm: Farm, rounds: number, scratch: string): Prom
       connect({ host: host.name, address: host.address, port: host.port, user: 'root', auth, hostKeyPolicy: 'strict', knownHostsFiles: [farm.knownHostsFile] }),
     );
     try {
-      // The agent may not be there yet: status, answered from the facts, never uploads it.
-      if ((await session.exec(launcherCommand(bundle), { stdin: request })).code === AGENT_MISSING) await session.upload(bundle.localPath, bundle.remotePath, 0o600);
+      // The agent may not be there yet: status, answered from the facts, never installs it.
+      await runAgent(session, host.name, { protocol: AGENT_PROTOCOL, request: statusRequest }, { bundle, deadline: Date.now() + 60_000 });
       await timed('ssh2 exec: true (channel + sshd session + sh)', () => session.exec('true'));
       const facts = await timed('ssh2 exec: the facts command (what status runs)', () => session.exec(FACTS_COMMAND));
       const fromFacts = await timed('controller: status from the facts (parse + engine)', () => statusFromFacts(statusRequest, facts.stdout, host.name));

@@ -135,6 +135,5 @@ mkdir -p "$(dirname "$sshd_config")" /run/sshd
   echo "UseDNS no"
   echo "PrintMotd no"
   echo "PrintLastLog no"
-  echo "Subsystem sftp internal-sftp"
   [ -z "$session_path" ] || echo "$session_path"
 } >"$sshd_config"

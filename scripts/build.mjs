@@ -2,7 +2,7 @@
 // - The CLI (dist/cli/main.js, the bin): CommonJS, since Node's ES module loader alone adds ~10 %
 //   to a start-up that is mostly Node's own. Fleet mode (ssh2, YAML, zod, the table) is a second
 //   bundle, dist/cli/fleet-view.js, that main.js loads only for -H, so that a local run reads one file.
-// - The agent (dist/stapctl.cjs): one self-contained file that the controller uploads to hosts.
+// - The agent (dist/stapctl.cjs): one self-contained file that the controller sends to hosts.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -53,7 +53,7 @@ await build({ ...cli, entryPoints: ['src/cli/fleet-view.ts'], outfile: 'dist/cli
 writeFileSync('dist/cli/package.json', '{ "type": "commonjs" }\n');
 chmodSync('dist/cli/main.js', 0o755);
 
-// Minified: every host compiles it on every run, and a first run uploads it. Ansible runs a module
+// Minified: every host compiles it on every run, and a first run sends it. Ansible runs a module
 // by its interpreter line and passes it JSON arguments when it says WANT_JSON.
 await build({
   ...common,

@@ -1,4 +1,4 @@
-// Entry of the self-contained agent bundle (dist/stapctl.cjs) that the controller uploads to hosts.
+// Entry of the self-contained agent bundle (dist/stapctl.cjs) that the controller sends to hosts.
 // WANT_JSON: run by Ansible with the path of a JSON file of arguments (src/ansible-module.ts).
 import { runAgent } from './agent.js';
 import { runAnsibleModule } from './ansible-module.js';

@@ -76,7 +76,6 @@ const OUTCOME_OF_ERROR: Readonly<Record<ErrorCode, Outcome>> = {
   HOST_KEY_MISMATCH: 'unreachable',
   HOST_KEY_REVOKED: 'unreachable',
   KNOWN_HOSTS_UNREADABLE: 'unreachable',
-  UPLOAD_FAILED: 'failed',
   NO_NODE_ON_HOST: 'failed',
   AGENT_FAILED: 'failed',
   // The agent was asked something it does not understand: the agent process exits 2; on the

@@ -256,7 +256,7 @@ describe('a tampered agent cache on a real host', () => {
     ['a replaced cached agent', `require("fs").writeFileSync(${JSON.stringify(evilMark)}, "ran")`],
     ['an empty cached agent', ''],
   ] as const) {
-    test(`${name} is uploaded again and never run`, async () => {
+    test(`${name} is replaced by the bundle and never run`, async () => {
       const [h1] = farm.hosts;
       assert.ok(h1);
       const cached = `/root/${bundle.remotePath}`;
@@ -268,6 +268,40 @@ describe('a tampered agent cache on a real host', () => {
       assert.equal(hostOf(run.json, 'h1')?.result?.exitCode, 3);
       assert.equal((await farm.exec(h1, ['sh', '-c', `test -e ${evilMark} && echo ran || echo never`])).stdout.trim(), 'never');
       assert.equal((await farm.exec(h1, ['sha256sum', cached])).stdout.split(' ')[0], bundle.sha256);
+      await assertFarmConsistent();
+    });
+  }
+
+  test('a symlink planted at the cached agent\'s name is replaced, never written through', async () => {
+    const [h1] = farm.hosts;
+    assert.ok(h1);
+    const cached = `/root/${bundle.remotePath}`;
+    const target = '/tmp/stapctl-planted-target';
+    await farm.exec(h1, ['sh', '-c', `umask 077; mkdir -p "$(dirname ${cached})" && rm -f ${cached} && printf precious > ${target} && ln -s ${target} ${cached}`]);
+    const run = await fleet(inventoryWith({}), ['-H', 'h1,h2', 'reload']);
+    assert.equal(hostOf(run.json, 'h1')?.result?.exitCode, 3, JSON.stringify(hostOf(run.json, 'h1')));
+    assert.equal((await farm.exec(h1, ['cat', target])).stdout, 'precious');
+    assert.equal((await farm.exec(h1, ['sh', '-c', `test -f ${cached} && test ! -L ${cached} && sha256sum ${cached}`])).stdout.split(' ')[0], bundle.sha256);
+    await assertFarmConsistent();
+  });
+
+  for (const [name, change, restore] of [
+    ['writable by its group', 'chmod 0770', 'chmod 0700'],
+    ['owned by another user', 'chown 65534', 'chown 0'],
+  ] as const) {
+    test(`a cache directory ${name} is AGENT_CACHE_UNSAFE on that host, nothing is written there, the other host answers`, async () => {
+      const [h1] = farm.hosts;
+      assert.ok(h1);
+      const directory = `/root/${bundle.remotePath.slice(0, bundle.remotePath.lastIndexOf('/'))}`;
+      await farm.exec(h1, ['sh', '-c', `umask 077; mkdir -p ${directory} && rm -f ${directory}/* && ${change} ${directory}`]);
+      try {
+        const run = await fleet(inventoryWith({}), ['-H', 'h1,h2', 'reload']);
+        assert.equal(hostOf(run.json, 'h1')?.error?.code, 'AGENT_CACHE_UNSAFE', JSON.stringify(hostOf(run.json, 'h1')));
+        assert.equal(hostOf(run.json, 'h2')?.result?.exitCode, 3, JSON.stringify(hostOf(run.json, 'h2')));
+        assert.equal((await farm.exec(h1, ['ls', '-A', directory])).stdout, '');
+      } finally {
+        await farm.exec(h1, ['sh', '-c', `${restore} ${directory}`]);
+      }
       await assertFarmConsistent();
     });
   }

@@ -83,13 +83,15 @@ describe('fleet mode on a namespace farm', () => {
     }
   });
 
-  test('the agent is uploaded once and reused on the next run', () => {
+  test('the first run installed the agent through its launcher (the hosts offer no SFTP), and the next run reuses it', () => {
     const cacheOf = (host: (typeof farm.hosts)[number]) => join(host.dir, 'state/root/.cache/stapctl');
     const [host] = farm.hosts;
     assert.ok(host);
     const versions = readdirSync(cacheOf(host));
     assert.equal(versions.length, 1);
+    assert.deepEqual(readdirSync(join(cacheOf(host), versions[0] as string)), ['stapctl.cjs']);
     const agent = join(cacheOf(host), versions[0] as string, 'stapctl.cjs');
+    assert.equal(statSync(agent).mode & 0o777, 0o600);
     const before = statSync(agent).mtimeMs;
     assert.equal(fleet(['-H', 'h1', 'status']).code, 0);
     assert.equal(statSync(agent).mtimeMs, before);

@@ -230,18 +230,18 @@ function protocolError(message: string, hint: string): StapctlError {
 // ---- The bundle and its cache on a host ------------------------------------------------------
 
 export interface AgentBundle {
-  /** The bundle on this machine. */
-  localPath: string;
+  /** The bundle's bytes: what a host without the agent receives on the launcher's stdin. */
+  content: Buffer;
   /** Where it is cached on a host, relative to the login user's home. */
   remotePath: string;
-  /** SHA-256 of the bundle, hex: the launcher runs a cached copy only if it has this hash. */
+  /** SHA-256 of the bundle, hex: the launcher runs a cached or received copy only if it has this hash. */
   sha256: string;
 }
 
 /** A cache directory per version and content, so hosts never run a stale or foreign agent. */
-export function agentBundle(localPath: string, content: Buffer, version = VERSION): AgentBundle {
+export function agentBundle(content: Buffer, version = VERSION): AgentBundle {
   const sha256 = createHash('sha256').update(content).digest('hex');
-  return { localPath, remotePath: `${AGENT_CACHE_ROOT}/${version}-${sha256.slice(0, 12)}/stapctl.cjs`, sha256 };
+  return { content, remotePath: `${AGENT_CACHE_ROOT}/${version}-${sha256.slice(0, 12)}/stapctl.cjs`, sha256 };
 }
 
 /** Relative to the login user's home. This directory and everything below it is the user's, 0700. */
@@ -251,27 +251,45 @@ const AGENT_CACHE_ROOT = '.cache/stapctl';
 
 /** The launcher's exit code when a cache directory is unsafe (someone else's, a symlink, writable by others). */
 export const CACHE_UNSAFE = 96;
-/** The launcher's exit code when the cached agent is missing or is not the bundle (hash): upload, then run again. */
+/**
+ * The launcher's exit code when the cached agent is missing or is not the bundle (hash): run the
+ * installing launcher. From the installing launcher: the bytes it received are not the bundle.
+ */
 export const AGENT_MISSING = 97;
 /** The launcher's exit code when the host has no node. */
 export const NODE_MISSING = 98;
 
 /**
- * The first stage, run by node on the host (`node -e`, argv: agent path, SHA-256, owner uid).
- * It checks the two cache directories (real directories owned by the login user, writable by
- * nobody else), reads the agent once through O_NOFOLLOW, hashes those bytes and compiles the
- * same bytes, so no file swapped after the check can run. One node start, check included.
+ * The first stage, run by node on the host (`node -e`, argv: agent path, SHA-256, owner uid and,
+ * when installing, the bundle's length). It checks the two cache directories (real directories
+ * owned by the login user, writable by nobody else). It then either reads the cached agent once
+ * through O_NOFOLLOW or, installing, reads that many bytes of its stdin (the request follows them
+ * there, for the agent); it hashes those bytes and compiles the same bytes, so nothing swapped
+ * after the check can run. One node start, check (and install) included.
  * Double quotes only: it travels inside single quotes.
  */
 const BOOTSTRAP = [
-  'const fs=require("fs"),path=require("path"),M=require("module");',
-  'const [f,h,u]=process.argv.slice(1),uid=Number(u);',
-  'const unsafe=(p,why)=>{process.stderr.write("stapctl-cache-unsafe "+p+": "+why+"\\n");process.exit(96)};',
-  'for(const d of [path.dirname(path.dirname(f)),path.dirname(f)]){let s;try{s=fs.lstatSync(d)}catch{process.exit(97)}',
-  'if(!s.isDirectory())unsafe(d,"not a directory");if(s.uid!==uid)unsafe(d,"owned by uid "+s.uid);if(s.mode&18)unsafe(d,"writable by others")}',
-  'let b;try{const fd=fs.openSync(f,fs.constants.O_RDONLY|fs.constants.O_NOFOLLOW),s=fs.fstatSync(fd);if(!s.isFile()||s.uid!==uid)process.exit(97);b=fs.readFileSync(fd)}catch{process.exit(97)}',
-  'if(require("crypto").createHash("sha256").update(b).digest("hex")!==h)process.exit(97);',
-  'const m=new M(f,null);m.filename=f;m.paths=M._nodeModulePaths(path.dirname(f));process.argv.splice(1,3,f,"agent");m._compile(b.toString("utf8"),f)',
+  'const fs=require("fs"),path=require("path"),M=require("module"),C=require("crypto"),K=fs.constants;',
+  'const [f,h,u,n]=process.argv.slice(1),uid=Number(u),say=(w,m)=>process.stderr.write("stapctl-"+w+" "+m+"\\n");',
+  'const unsafe=(p,why)=>{say("cache-unsafe",p+": "+why);process.exit(96)};',
+  'let g;for(const d of [path.dirname(path.dirname(f)),path.dirname(f)]){let s;try{s=fs.lstatSync(d)}catch{process.exit(97)}',
+  'if(!s.isDirectory())unsafe(d,"not a directory");if(s.uid!==uid)unsafe(d,"owned by uid "+s.uid);if(s.mode&18)unsafe(d,"writable by others");g=s.gid}',
+  // Reading the bundle from stdin: exactly its length, so that the request stays there for the agent.
+  // A non-blocking stdin (EAGAIN) is waited on in 5 ms steps.
+  'const readIn=N=>{const b=Buffer.alloc(N);let o=0;while(o<N){let r;try{r=fs.readSync(0,b,o,N-o,null)}catch(e){if(e.code!=="EAGAIN")throw e;Atomics.wait(new Int32Array(new SharedArrayBuffer(4)),0,0,5);continue}if(r===0)break;o+=r}return b.subarray(0,o)};',
+  // Installing: a random name created exclusively (never through a planted file or symlink), 0600
+  // and the login user's (with become, root writes it), then renamed over the final name. No fsync:
+  // every run hashes the cached bytes before running them, so a file torn by a crash is only
+  // installed again. A failed write (full disk, read-only home) removes what it created, says why
+  // on stderr, and the agent still runs from the verified bytes in memory.
+  'const install=b=>{const t=f+".tmp-"+C.randomBytes(8).toString("hex");let fd,made=false;try{fd=fs.openSync(t,K.O_WRONLY|K.O_CREAT|K.O_EXCL|K.O_NOFOLLOW,384);made=true;',
+  'fs.writeFileSync(fd,b);fs.fchmodSync(fd,384);if(process.getuid()!==uid)fs.fchownSync(fd,uid,g);fs.closeSync(fd);fd=undefined;fs.renameSync(t,f)}catch(e){if(fd!==undefined)fs.closeSync(fd);',
+  'if(made)try{fs.unlinkSync(t)}catch{}say("cache-unwritable",t+": "+(e.code||e.message))}};',
+  'const sha=b=>C.createHash("sha256").update(b).digest("hex");let b;',
+  'if(n){b=readIn(Number(n));if(sha(b)!==h){say("agent-corrupt","the "+b.length+" bytes received are not the bundle");process.exit(97)}install(b)}',
+  'else{try{const fd=fs.openSync(f,K.O_RDONLY|K.O_NOFOLLOW),s=fs.fstatSync(fd);if(!s.isFile()||s.uid!==uid)process.exit(97);b=fs.readFileSync(fd)}catch{process.exit(97)}',
+  'if(sha(b)!==h)process.exit(97)}',
+  'const m=new M(f,null);m.filename=f;m.paths=M._nodeModulePaths(path.dirname(f));process.argv.splice(1,n?4:3,f,"agent");m._compile(b.toString("utf8"),f)',
 ].join('');
 
 const NODE = 'n=$(command -v node || command -v nodejs)';
@@ -287,18 +305,34 @@ export const sudo: Become = (argv) => `sudo -n -- ${argv}`;
 /**
  * One exec per host and action: reports its PID, finds node, creates the cache directories
  * (0700) when missing, and starts the first stage, which runs the cached agent if it checks out.
+ * With no agent file at all it exits 97 before starting node: a first run pays one node start.
  */
 export function launcherCommand(bundle: AgentBundle, become?: Become): string {
+  return launcher(bundle, become, undefined);
+}
+
+/**
+ * The launcher that installs the agent from its stdin (the bundle's bytes, then the request) and
+ * runs it: one exec for install and run. Its command line holds only the fixed path, the hash and
+ * the bundle's length.
+ */
+export function installingLauncherCommand(bundle: AgentBundle, become?: Become): string {
+  return launcher(bundle, become, bundle.content.length);
+}
+
+function launcher(bundle: AgentBundle, become: Become | undefined, installBytes: number | undefined): string {
   if (!/^[\w./-]+$/.test(bundle.remotePath)) throw new Error(`unsafe agent path ${bundle.remotePath}`);
   if (!/^[0-9a-f]{64}$/.test(bundle.sha256)) throw new Error(`not a SHA-256: ${bundle.sha256}`);
   const directory = bundle.remotePath.slice(0, bundle.remotePath.lastIndexOf('/'));
+  const install = installBytes === undefined ? '' : ` ${installBytes}`;
   return [
     PID_REPORT,
     NODE,
     `[ -n "$n" ] || { echo "node not found in PATH=$PATH" >&2; exit ${NODE_MISSING}; }`,
     `d="$HOME/${directory}"`,
     `[ -d "$d" ] || (umask 077 && mkdir -p "$d") || exit ${CACHE_UNSAFE}`,
-    `exec ${wrapped(`"$n" -e '${BOOTSTRAP}' "$HOME/${bundle.remotePath}" ${bundle.sha256} "$(id -u)"`, become)}`,
+    ...(installBytes === undefined ? [`[ -f "$HOME/${bundle.remotePath}" ] || exit ${AGENT_MISSING}`] : []),
+    `exec ${wrapped(`"$n" -e '${BOOTSTRAP}' "$HOME/${bundle.remotePath}" ${bundle.sha256} "$(id -u)"${install}`, become)}`,
   ].join('; ');
 }
 
@@ -351,41 +385,51 @@ export interface RunOptions {
   /** The deadline of the whole host, as a time in ms (Date.now()). */
   deadline: number;
   signal?: AbortSignal;
+  /** What the user should hear about although the host answered (the cache could not be written). */
+  warn?: (message: string) => void;
 }
 
-/** Runs one request on a connected host: launch, upload and launch again if needed, decode. */
+/**
+ * Runs one request on a connected host and decodes the answer: the launcher runs the cached
+ * agent; when the host has none that checks out, the installing launcher sends the bundle on
+ * stdin ahead of the request, and the host caches and runs it in the same exec.
+ */
 export async function runAgent(session: SshSession, host: string, request: AgentRequest, options: RunOptions): Promise<AgentResponse> {
-  const stdin = JSON.stringify(request);
-  const exec = () =>
-    session
-      .exec(launcherCommand(options.bundle, options.become), {
-        stdin,
-        timeoutMs: Math.max(1, options.deadline - Date.now()),
-        maxOutputBytes: MAX_OUTPUT_BYTES,
-        ...(options.signal && { signal: options.signal }),
-        stopCommand: (stderr) => {
-          const group = reportedPid(stderr);
-          return group === undefined ? undefined : killCommand(group, options.become);
-        },
-      })
-      .catch((error: unknown) => {
-        // A stopped command's stderr is its detail: without the PID report, cleaned for a terminal.
-        if (!(error instanceof StapctlError) || error.detail === undefined) throw error;
-        const detail = excerpt(withoutPidReport(Buffer.from(error.detail)).toString('utf8').trim());
-        throw new StapctlError(error.code, error.message, { ...error.toJSON(), ...(detail !== '' ? { detail } : { detail: undefined }), cause: error });
-      });
-  let result = await exec();
+  const json = Buffer.from(JSON.stringify(request));
+  let result = await execLauncher(session, launcherCommand(options.bundle, options.become), json, options);
   if (result.code === AGENT_MISSING) {
-    await session.upload(options.bundle.localPath, options.bundle.remotePath, 0o600);
-    result = await exec();
+    result = await execLauncher(session, installingLauncherCommand(options.bundle, options.become), Buffer.concat([options.bundle.content, json]), options);
     if (result.code === AGENT_MISSING) {
-      throw new StapctlError('AGENT_FAILED', 'the uploaded agent does not check out on the host (its SHA-256 differs), so it was not run', {
+      throw new StapctlError('AGENT_FAILED', 'the agent the host received does not check out (its SHA-256 differs), so it was not run', {
         host,
-        hint: `something on the host changes ~/${options.bundle.remotePath}; remove ~/${AGENT_CACHE_ROOT} and check the host`,
+        detail: excerpt(stripTerminalEscapes(withoutPidReport(result.stderr).toString('utf8')).trim()),
+        hint: "something between the login shell and node changes the launcher's stdin on this host (a login script reading stdin?)",
       });
     }
+    const unwritable = /stapctl-cache-unwritable ([^\n]*)/.exec(stripTerminalEscapes(result.stderr.toString('utf8')))?.[1];
+    if (unwritable !== undefined) options.warn?.(`the agent ran from memory: it could not be cached (${unwritable.slice(0, 200)}); the next run sends it again`);
   }
   return decodeLauncherResult(host, result);
+}
+
+function execLauncher(session: SshSession, command: string, stdin: Buffer, options: RunOptions): Promise<ExecResult> {
+  return session
+    .exec(command, {
+      stdin,
+      timeoutMs: Math.max(1, options.deadline - Date.now()),
+      maxOutputBytes: MAX_OUTPUT_BYTES,
+      ...(options.signal && { signal: options.signal }),
+      stopCommand: (stderr) => {
+        const group = reportedPid(stderr);
+        return group === undefined ? undefined : killCommand(group, options.become);
+      },
+    })
+    .catch((error: unknown) => {
+      // A stopped command's stderr is its detail: without the PID report, cleaned for a terminal.
+      if (!(error instanceof StapctlError) || error.detail === undefined) throw error;
+      const detail = excerpt(withoutPidReport(Buffer.from(error.detail)).toString('utf8').trim());
+      throw new StapctlError(error.code, error.message, { ...error.toJSON(), ...(detail !== '' ? { detail } : { detail: undefined }), cause: error });
+    });
 }
 
 function decodeLauncherResult(host: string, result: ExecResult): AgentResponse {

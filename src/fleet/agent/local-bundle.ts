@@ -18,5 +18,5 @@ export function findAgentBundle(env: NodeJS.ProcessEnv = process.env): AgentBund
   if (!localPath) {
     throw new StapctlError('AGENT_FAILED', `the agent bundle is missing (looked in ${candidates.join(', ')})`, { hint: "run 'npm run build'" });
   }
-  return agentBundle(localPath, readFileSync(localPath));
+  return agentBundle(readFileSync(localPath));
 }

@@ -1,6 +1,6 @@
 /**
  * Fleet mode: one SSH connection and one agent exec per host (two on a host's first run, when the
- * agent is uploaded), fanned out with bounded concurrency. Each host ends with one HostResult.
+ * agent is sent), fanned out with bounded concurrency. Each host ends with one HostResult.
  */
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -172,6 +172,7 @@ async function runOnHost(entry: HostEntry, request: ServiceRequest | ProvisionTa
   let abandoned = false;
   // What the ssh config could not evaluate (`Match exec`): the user hears of it with the results.
   const configWarnings: string[] = [];
+  const agentWarnings: string[] = [];
   const guard = hostGuard(entry.name, settings.timeoutMs, () => session !== undefined, signal);
   const work = (async () => {
     configWarnings.push(...hostSshConfig(entry, ssh).warnings);
@@ -190,8 +191,9 @@ async function runOnHost(entry: HostEntry, request: ServiceRequest | ProvisionTa
       deadline,
       ...(entry.become && { become: sudo }),
       ...(signal && { signal }),
+      warn: (message) => agentWarnings.push(message),
     });
-    return { response, warnings: [...configWarnings, ...connected.warnings] };
+    return { response, warnings: [...configWarnings, ...connected.warnings, ...agentWarnings] };
   })();
   // Once the guard has won, a later failure of the abandoned work must not go unhandled.
   work.catch(() => undefined);
@@ -240,7 +242,7 @@ function agentRequest(entry: HostEntry, request: ServiceRequest | ProvisionTask)
 }
 
 /**
- * Bounds what has no deadline of its own (connecting, an upload). A running command stops its
+ * Bounds what has no deadline of its own (connecting). A running command stops its
  * remote agent itself on timeout or interrupt, so for it the guard fires only later, as a
  * backstop; while connecting, an interrupt ends the host at once.
  */

@@ -1,14 +1,13 @@
 /**
  * One SSH connection to one host, in-process with ssh2: verified host key, planned authentication,
- * optional ProxyJump hops, exec with stdin, a deadline, an abort signal and an output cap, and
- * atomic uploads over SFTP. Plain SSH: what runs on the host is the caller's business.
+ * optional ProxyJump hops, exec with stdin, a deadline, an abort signal and an output cap. No SFTP:
+ * the agent installs itself through an exec's stdin. Plain SSH: what runs on the host is the
+ * caller's business.
  * Every failure is a StapctlError that carries the host.
  */
-import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
-import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
+import type { ClientChannel, ConnectConfig } from 'ssh2';
 import { StapctlError } from '../../errors.js';
 import { authFailure, createAuthSession, type AuthPlan, type AuthSession } from './auth.js';
 import type { HostKeyPolicy } from './config.js';
@@ -66,11 +65,6 @@ export interface ExecOptions {
 
 export interface SshSession {
   exec(command: string, options?: ExecOptions): Promise<ExecResult>;
-  /**
-   * Into an existing directory. Never leaves a half-written file at remotePath, and never writes
-   * through a planted file: it creates a random temporary name exclusively, then renames.
-   */
-  upload(localPath: string, remotePath: string, mode: number): Promise<void>;
   close(): void;
   /** Things the user should hear about although the connection works (host key not checked, ...). */
   readonly warnings: string[];
@@ -374,7 +368,6 @@ type StopReason = 'timeout' | 'interrupted' | 'output';
 class Session implements SshSession {
   private closed = false;
   private lastError?: Error;
-  private sftpChannel?: Promise<SFTPWrapper>;
 
   constructor(
     private readonly client: ssh2.Client,
@@ -479,36 +472,6 @@ class Session implements SshSession {
     });
   }
 
-  async upload(localPath: string, remotePath: string, mode: number): Promise<void> {
-    const sftp = await this.sftp();
-    const temporary = `${remotePath}.tmp-${randomBytes(8).toString('hex')}`;
-    let created = false;
-    try {
-      const content = await readFile(localPath);
-      // 'wx' is O_CREAT|O_EXCL: a file or symlink planted at the temporary name is never written through.
-      const handle = await new Promise<Buffer>((resolve, reject) => sftp.open(temporary, 'wx', { mode }, (error, opened) => (error ? reject(error) : resolve(opened))));
-      created = true;
-      try {
-        for (let offset = 0; offset < content.length; offset += UPLOAD_CHUNK_BYTES) {
-          const length = Math.min(UPLOAD_CHUNK_BYTES, content.length - offset);
-          await call((cb) => sftp.write(handle, content, offset, length, offset, cb));
-        }
-        // The remote umask trims the mode given at creation.
-        await call((cb) => sftp.fchmod(handle, mode, cb));
-      } finally {
-        await call((cb) => sftp.close(handle, cb));
-      }
-      await call((cb) => sftp.ext_openssh_rename(temporary, remotePath, cb));
-    } catch (error) {
-      if (created) await call((cb) => sftp.unlink(temporary, cb)).catch(() => undefined);
-      throw new StapctlError('UPLOAD_FAILED', `${this.options.host}: upload to ${remotePath} failed: ${(error as Error).message}`, {
-        host: this.options.host,
-        hint: "the host's sshd must offer SFTP and the target directory must be writable",
-        cause: error,
-      });
-    }
-  }
-
   /** Runs a direct-tcpip channel to the next hop, as `ssh -J` does. */
   forward(next: ConnectOptions): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
@@ -536,13 +499,6 @@ class Session implements SshSession {
     this.client.end();
     this.jump?.close();
     this.proxy?.stop();
-  }
-
-  private sftp(): Promise<SFTPWrapper> {
-    this.sftpChannel ??= new Promise<SFTPWrapper>((resolve, reject) => {
-      this.client.sftp((error, sftp) => (error !== undefined && error !== null ? reject(error) : resolve(sftp)));
-    });
-    return this.sftpChannel;
   }
 
   private lost(when: string): StapctlError {
@@ -678,11 +634,3 @@ export function signalAfterEof(channel: ClientChannel, name: string): boolean {
 }
 
 const STOP_GRACE_MS = 5000;
-/** Below the 32 kB SFTP packet payload every server accepts. */
-const UPLOAD_CHUNK_BYTES = 32 * 1024;
-
-function call(operation: (callback: (error?: Error | null) => void) => void): Promise<void> {
-  return new Promise((resolve, reject) => {
-    operation((error) => (error !== undefined && error !== null ? reject(error) : resolve()));
-  });
-}

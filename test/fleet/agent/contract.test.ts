@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, readdirSync, readlinkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { StapctlError } from '../../../src/errors.js';
 import {
@@ -17,6 +17,7 @@ import {
   agentBundle,
   CACHE_UNSAFE,
   decodeAgentResponse,
+  installingLauncherCommand,
   killCommand,
   launcherCommand,
   NODE_MISSING,
@@ -42,19 +43,30 @@ function fixture(source = AGENT_SOURCE): { home: string; bundle: AgentBundle; ca
   const dir = join(scratch, `case-${++counter}`);
   const home = join(dir, 'home');
   mkdirSync(home, { recursive: true });
-  const localPath = join(dir, 'stapctl.cjs');
-  writeFileSync(localPath, source);
-  const bundle = agentBundle(localPath, Buffer.from(source), '9.9.9');
+  const bundle = agentBundle(Buffer.from(source), '9.9.9');
   return { home, bundle, cached: join(home, bundle.remotePath) };
 }
 
-function cache(f: { bundle: AgentBundle; cached: string }, content = readFileSync(f.bundle.localPath)): void {
+function cache(f: { bundle: AgentBundle; cached: string }, content = f.bundle.content): void {
   mkdirSync(dirname(f.cached), { recursive: true, mode: 0o700 });
   writeFileSync(f.cached, content);
 }
 
-function launch(command: string, home: string, path = process.env.PATH ?? '') {
-  return spawnSync('/bin/sh', ['-c', command], { env: { HOME: home, PATH: path }, encoding: 'utf8', input: '{"protocol":1}' });
+const REQUEST = '{"protocol":1}';
+
+function launch(command: string, home: string, path = process.env.PATH ?? '', input: string | Buffer = REQUEST, env: NodeJS.ProcessEnv = {}) {
+  return spawnSync('/bin/sh', ['-c', command], { env: { HOME: home, PATH: path, ...env }, encoding: 'utf8', input });
+}
+
+/** The installing launcher as the controller runs it: the bundle, then the request, on stdin. */
+function install(f: { home: string; bundle: AgentBundle }, options: { path?: string; env?: NodeJS.ProcessEnv; prefix?: string; content?: Buffer } = {}) {
+  const input = Buffer.concat([options.content ?? f.bundle.content, Buffer.from(REQUEST)]);
+  return launch(`${options.prefix ?? ''}${installingLauncherCommand(f.bundle)}`, f.home, options.path, input, options.env);
+}
+
+/** The cache directory's entries: the agent and nothing else, or nothing at all. */
+function cacheEntries(f: { cached: string }): string[] {
+  return readdirSync(dirname(f.cached)).sort();
 }
 
 /** A directory of fake commands put first in PATH. */
@@ -70,14 +82,20 @@ function fakeBin(scripts: Record<string, string>): string {
 
 describe('the agent cache path', () => {
   test('changes with the bundle content and the version', () => {
-    const a = agentBundle('/x', Buffer.from('one'), '1.0.0').remotePath;
+    const a = agentBundle(Buffer.from('one'), '1.0.0').remotePath;
     assert.match(a, /^\.cache\/stapctl\/1\.0\.0-[0-9a-f]{12}\/stapctl\.cjs$/);
-    assert.notEqual(a, agentBundle('/x', Buffer.from('two'), '1.0.0').remotePath);
-    assert.notEqual(a, agentBundle('/x', Buffer.from('one'), '1.0.1').remotePath);
+    assert.notEqual(a, agentBundle(Buffer.from('two'), '1.0.0').remotePath);
+    assert.notEqual(a, agentBundle(Buffer.from('one'), '1.0.1').remotePath);
   });
 
   test('a remote path with shell characters is refused', () => {
-    assert.throws(() => launcherCommand({ localPath: '/x', remotePath: '.cache/$(id)/a', sha256: 'a'.repeat(64) }), /unsafe/);
+    assert.throws(() => launcherCommand({ content: Buffer.from('x'), remotePath: '.cache/$(id)/a', sha256: 'a'.repeat(64) }), /unsafe/);
+    assert.throws(() => installingLauncherCommand({ content: Buffer.from('x'), remotePath: '.cache/$(id)/a', sha256: 'a'.repeat(64) }), /unsafe/);
+  });
+
+  test('the installing launcher differs from the launcher only by the bundle length it reads', () => {
+    const bundle = agentBundle(Buffer.from('x'.repeat(1234)), '1.0.0');
+    assert.equal(installingLauncherCommand(bundle), `${launcherCommand(bundle).replace(/; \[ -f "[^"]*" \] \|\| exit 97/, '')} 1234`);
   });
 });
 
@@ -102,7 +120,16 @@ describe('the launcher under a local sh', () => {
     cache(f);
     const result = launch(launcherCommand(f.bundle), f.home);
     assert.equal(result.status, 0, result.stderr);
-    assert.equal(result.stdout, '{"protocol":1}');
+    assert.equal(result.stdout, REQUEST);
+  });
+
+  test('with no cached agent at all it exits 97 without starting node', () => {
+    const f = fixture();
+    const log = join(scratch, `node-started-${counter}`);
+    const bin = fakeBin({ node: `echo started >> ${log}; exec ${process.execPath} "$@"` });
+    const result = launch(launcherCommand(f.bundle), f.home, `${bin}:${process.env.PATH ?? ''}`);
+    assert.equal(result.status, AGENT_MISSING, result.stderr);
+    assert.equal(existsSync(log), false);
   });
 
   test('reports its pid first on stderr', () => {
@@ -129,7 +156,9 @@ describe('the launcher under a local sh', () => {
   test('a cached agent that is a symlink to the right content is not followed: exit 97', () => {
     const f = fixture();
     mkdirSync(dirname(f.cached), { recursive: true, mode: 0o700 });
-    symlinkSync(f.bundle.localPath, f.cached);
+    const elsewhere = join(scratch, `right-content-${counter}`);
+    writeFileSync(elsewhere, f.bundle.content);
+    symlinkSync(elsewhere, f.cached);
     const result = launch(launcherCommand(f.bundle), f.home);
     assert.equal(result.status, AGENT_MISSING);
     assert.equal(existsSync(join(f.home, 'ran')), false);
@@ -141,6 +170,7 @@ describe('the launcher under a local sh', () => {
     mkdirSync(elsewhere, { mode: 0o700 });
     mkdirSync(join(f.home, '.cache'), { recursive: true });
     symlinkSync(elsewhere, join(f.home, '.cache/stapctl'));
+    cache(f);
     const result = launch(launcherCommand(f.bundle), f.home);
     assert.equal(result.status, CACHE_UNSAFE);
     assert.match(result.stderr, /stapctl-cache-unsafe .*\.cache\/stapctl: not a directory/);
@@ -181,6 +211,126 @@ describe('the launcher under a local sh', () => {
     assert.deepEqual(args.slice(0, 2), ['-n', '--']);
     assert.match(args[2] ?? '', /node/);
     assert.equal(args[3], '-e');
+  });
+});
+
+describe('the installing launcher under a local sh', () => {
+  /** The agent echoes its stdin: what is left there after the bundle must be the request alone. */
+  const ECHO = 'process.stdin.pipe(process.stdout)';
+  /** Makes the first stage's random temporary name predictable: ".tmp-" then 16 zeros. */
+  const fixedRandom = join(scratch, 'fixed-random.cjs');
+  writeFileSync(fixedRandom, 'require("crypto").randomBytes = (n) => Buffer.alloc(n);\n');
+  const temporaryOf = (f: { cached: string }) => `${f.cached}.tmp-${'0'.repeat(16)}`;
+
+  test('installs the agent it received (0600, no temporary file left) and runs it with the request on its stdin', () => {
+    const f = fixture(ECHO);
+    const result = install(f);
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout, REQUEST);
+    assert.deepEqual(readFileSync(f.cached), f.bundle.content);
+    assert.equal(statSync(f.cached).mode & 0o777, 0o600);
+    assert.deepEqual(cacheEntries(f), ['stapctl.cjs']);
+    assert.equal(launch(launcherCommand(f.bundle), f.home).stdout, REQUEST);
+  });
+
+  test('bytes that are not the bundle are refused: exit 97, nothing cached, nothing run', () => {
+    const f = fixture();
+    const tampered = Buffer.from(f.bundle.content);
+    tampered[0] = 0x20;
+    const result = install(f, { content: tampered });
+    assert.equal(result.status, AGENT_MISSING);
+    assert.match(result.stderr, /stapctl-agent-corrupt the \d+ bytes received are not the bundle/);
+    assert.deepEqual(cacheEntries(f), []);
+    assert.equal(existsSync(join(f.home, 'ran')), false);
+  });
+
+  test('a stdin that ends before the bundle does is refused: exit 97, nothing run', () => {
+    const f = fixture();
+    const result = launch(installingLauncherCommand(f.bundle), f.home, undefined, f.bundle.content.subarray(0, 10));
+    assert.equal(result.status, AGENT_MISSING);
+    assert.deepEqual(cacheEntries(f), []);
+    assert.equal(existsSync(join(f.home, 'ran')), false);
+  });
+
+  test('a corrupted cached agent is replaced by the one received', () => {
+    const f = fixture(ECHO);
+    cache(f, Buffer.from('process.exit(3)'));
+    assert.equal(install(f).status, 0);
+    assert.deepEqual(readFileSync(f.cached), f.bundle.content);
+  });
+
+  test('a symlink planted at the final name is replaced, never written through', () => {
+    const f = fixture(ECHO);
+    const target = join(scratch, `planted-target-${counter}`);
+    writeFileSync(target, 'precious');
+    mkdirSync(dirname(f.cached), { recursive: true, mode: 0o700 });
+    symlinkSync(target, f.cached);
+    assert.equal(install(f).status, 0);
+    assert.equal(readFileSync(target, 'utf8'), 'precious');
+    assert.equal(lstatSync(f.cached).isFile(), true);
+    assert.deepEqual(readFileSync(f.cached), f.bundle.content);
+  });
+
+  for (const planted of ['symlink', 'file'] as const) {
+    test(`a ${planted} planted at the temporary name is never written through: the agent runs from memory, with a warning`, () => {
+      const f = fixture(ECHO);
+      const target = join(scratch, `planted-target-${counter}`);
+      writeFileSync(target, 'precious');
+      mkdirSync(dirname(f.cached), { recursive: true, mode: 0o700 });
+      if (planted === 'symlink') symlinkSync(target, temporaryOf(f));
+      else writeFileSync(temporaryOf(f), 'precious');
+      const result = install(f, { env: { NODE_OPTIONS: `--require ${fixedRandom}` } });
+      assert.equal(result.status, 0, result.stderr);
+      assert.equal(result.stdout, REQUEST);
+      assert.match(result.stderr, /stapctl-cache-unwritable .*EEXIST/);
+      assert.equal(readFileSync(target, 'utf8'), 'precious');
+      if (planted === 'symlink') assert.equal(readlinkSync(temporaryOf(f)), target);
+      else assert.equal(readFileSync(temporaryOf(f), 'utf8'), 'precious');
+      assert.equal(existsSync(f.cached), false);
+    });
+  }
+
+  test('a write that fails (file size limit 0, as a full disk) runs the agent from memory and leaves no file behind', () => {
+    const f = fixture(ECHO);
+    // node ignores SIGXFSZ itself, so the write fails with EFBIG as it would with ENOSPC.
+    const result = install(f, { prefix: 'ulimit -f 0; ' });
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout, REQUEST);
+    assert.match(result.stderr, /stapctl-cache-unwritable .*\.tmp-[0-9a-f]{16}: EFBIG/);
+    assert.deepEqual(cacheEntries(f), []);
+  });
+
+  test('a group-writable cache directory is refused before anything is written: exit 96', () => {
+    const f = fixture();
+    mkdirSync(dirname(f.cached), { recursive: true, mode: 0o700 });
+    chmodSync(dirname(f.cached), 0o770);
+    const result = install(f);
+    assert.equal(result.status, CACHE_UNSAFE);
+    assert.match(result.stderr, /stapctl-cache-unsafe .*: writable by others/);
+    assert.deepEqual(cacheEntries(f), []);
+    assert.equal(existsSync(join(f.home, 'ran')), false);
+  });
+
+  test('a cache directory that is a symlink is refused before anything is written through it: exit 96', () => {
+    const f = fixture();
+    const elsewhere = join(scratch, `elsewhere-${counter}`);
+    mkdirSync(elsewhere, { mode: 0o700 });
+    mkdirSync(join(f.home, '.cache'), { recursive: true });
+    symlinkSync(elsewhere, join(f.home, '.cache/stapctl'));
+    const result = install(f);
+    assert.equal(result.status, CACHE_UNSAFE);
+    assert.match(result.stderr, /\.cache\/stapctl: not a directory/);
+    // The login shell's mkdir -p made the version directory through the link; no file is in it.
+    assert.deepEqual(readdirSync(elsewhere, { recursive: true }), [basename(dirname(f.cached))]);
+  });
+
+  test('a cache directory owned by another user is refused before anything is written: exit 96', () => {
+    const f = fixture();
+    const bin = fakeBin({ id: `echo ${(process.getuid?.() ?? 0) + 4242}` });
+    const result = install(f, { path: `${bin}:${process.env.PATH ?? ''}` });
+    assert.equal(result.status, CACHE_UNSAFE);
+    assert.match(result.stderr, /owned by uid/);
+    assert.deepEqual(cacheEntries(f), []);
   });
 });
 
@@ -267,27 +417,23 @@ describe('the schema', () => {
   });
 });
 
-/** An SshSession whose commands run under the local sh with HOME set, and whose uploads copy. */
+/** An SshSession whose commands run under the local sh with HOME set; `alter` may change their stdin. */
 class LocalShellSession implements SshSession {
   readonly warnings: string[] = [];
   readonly commands: string[] = [];
-  uploads = 0;
+  readonly stdins: Buffer[] = [];
 
   constructor(
     private readonly home: string,
-    private readonly onUpload: (remote: string) => void = () => {},
+    private readonly alter: (stdin: Buffer) => Buffer = (stdin) => stdin,
   ) {}
 
   async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    const stdin = this.alter(Buffer.from(options.stdin ?? ''));
     this.commands.push(command);
-    const result = spawnSync('/bin/sh', ['-c', command], { env: { HOME: this.home, PATH: process.env.PATH ?? '' }, input: options.stdin ?? '' });
+    this.stdins.push(stdin);
+    const result = spawnSync('/bin/sh', ['-c', command], { env: { HOME: this.home, PATH: process.env.PATH ?? '' }, input: stdin });
     return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-  }
-
-  async upload(localPath: string, remotePath: string): Promise<void> {
-    this.uploads += 1;
-    copyFileSync(localPath, join(this.home, remotePath));
-    this.onUpload(join(this.home, remotePath));
   }
 
   close(): void {}
@@ -295,39 +441,69 @@ class LocalShellSession implements SshSession {
 
 describe('runAgent on a session', () => {
   const request = { protocol: AGENT_PROTOCOL, request: { action: 'status', tokens: [] } } satisfies AgentRequest;
+  const run = (session: SshSession, f: { bundle: AgentBundle }, warn?: (message: string) => void) =>
+    runAgent(session, 'h1', request, { bundle: f.bundle, deadline: Date.now() + 10_000, ...(warn && { warn }) });
 
-  test('uploads a missing agent, runs it and decodes its answer', async () => {
+  test('a first run installs the agent through the second exec\'s stdin and decodes its answer', async () => {
     const f = fixture();
     const session = new LocalShellSession(f.home);
-    const response = await runAgent(session, 'h1', request, { bundle: f.bundle, deadline: Date.now() + 10_000 });
-    assert.deepEqual(response, RESPONSE);
-    assert.equal(session.uploads, 1);
-    assert.equal(session.commands.length, 2);
+    assert.deepEqual(await run(session, f), RESPONSE);
+    assert.deepEqual(session.commands, [launcherCommand(f.bundle), installingLauncherCommand(f.bundle)]);
+    assert.deepEqual(session.stdins[1], Buffer.concat([f.bundle.content, Buffer.from(JSON.stringify(request))]));
+    assert.deepEqual(readFileSync(f.cached), f.bundle.content);
   });
 
-  test('a replaced cached agent is uploaded again and only then run', async () => {
+  test('the next run is one exec of the cached agent', async () => {
     const f = fixture();
-    cache(f, Buffer.from('process.exit(0)'));
+    await run(new LocalShellSession(f.home), f);
     const session = new LocalShellSession(f.home);
-    assert.deepEqual(await runAgent(session, 'h1', request, { bundle: f.bundle, deadline: Date.now() + 10_000 }), RESPONSE);
-    assert.equal(session.uploads, 1);
-    assert.equal(readFileSync(f.cached, 'utf8'), AGENT_SOURCE);
+    assert.deepEqual(await run(session, f), RESPONSE);
+    assert.deepEqual(session.commands, [launcherCommand(f.bundle)]);
   });
 
-  test('an upload that does not check out is AGENT_FAILED and nothing runs', async () => {
+  test('a replaced cached agent is replaced and only the bundle runs', async () => {
     const f = fixture();
-    const session = new LocalShellSession(f.home, (remote) => writeFileSync(remote, 'tampered'));
-    await assert.rejects(runAgent(session, 'h1', request, { bundle: f.bundle, deadline: Date.now() + 10_000 }), (error: StapctlError) => error.code === 'AGENT_FAILED' && /SHA-256/.test(error.message));
+    cache(f, Buffer.from(`require("fs").writeFileSync(process.env.HOME + "/ran", "evil")`));
+    assert.deepEqual(await run(new LocalShellSession(f.home), f), RESPONSE);
+    assert.equal(readFileSync(join(f.home, 'ran'), 'utf8'), 'yes');
+    assert.deepEqual(readFileSync(f.cached), f.bundle.content);
+  });
+
+  test('a bundle altered on the way is AGENT_FAILED: nothing runs, nothing is cached', async () => {
+    const f = fixture();
+    const session = new LocalShellSession(f.home, (stdin) => (stdin.length > 100 ? Buffer.concat([Buffer.from('/*x*/'), stdin.subarray(5)]) : stdin));
+    await assert.rejects(run(session, f), (error: StapctlError) => error.code === 'AGENT_FAILED' && error.host === 'h1' && /SHA-256/.test(error.message));
     assert.equal(existsSync(join(f.home, 'ran')), false);
+    assert.deepEqual(cacheEntries(f), []);
   });
 
-  test('an unsafe cache is AGENT_CACHE_UNSAFE and nothing is uploaded', async () => {
+  test('an unsafe cache is AGENT_CACHE_UNSAFE and nothing is sent', async () => {
     const f = fixture();
     cache(f);
     chmodSync(join(f.home, '.cache/stapctl'), 0o777);
     const session = new LocalShellSession(f.home);
-    await assert.rejects(runAgent(session, 'h1', request, { bundle: f.bundle, deadline: Date.now() + 10_000 }), (error: StapctlError) => error.code === 'AGENT_CACHE_UNSAFE' && /writable by others/.test(error.message));
-    assert.equal(session.uploads, 0);
+    await assert.rejects(run(session, f), (error: StapctlError) => error.code === 'AGENT_CACHE_UNSAFE' && /writable by others/.test(error.message));
+    assert.equal(session.commands.length, 1);
+  });
+
+  test('an unsafe cache found while installing is AGENT_CACHE_UNSAFE and nothing is written', async () => {
+    const f = fixture();
+    mkdirSync(dirname(f.cached), { recursive: true, mode: 0o700 });
+    chmodSync(dirname(f.cached), 0o770);
+    await assert.rejects(run(new LocalShellSession(f.home), f), (error: StapctlError) => error.code === 'AGENT_CACHE_UNSAFE');
+    assert.deepEqual(cacheEntries(f), []);
+  });
+
+  test('an agent that could not be cached still answers, and the user is warned', async () => {
+    const f = fixture(`process.stdout.write(${JSON.stringify(JSON.stringify(RESPONSE))})`);
+    const warnings: string[] = [];
+    const session = new LocalShellSession(f.home);
+    const exec = session.exec.bind(session);
+    session.exec = (command, options) => exec(`ulimit -f 0; ${command}`, options);
+    assert.deepEqual(await run(session, f, (message) => warnings.push(message)), RESPONSE);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0] ?? '', /ran from memory.*EFBIG/);
+    assert.deepEqual(cacheEntries(f), []);
   });
 
   test('a response with a wrongly typed field is AGENT_PROTOCOL with a short excerpt', async () => {
