@@ -165,7 +165,7 @@ function commandLine(tokens: OptionToken[], output: { stdout: string; stderr: st
     .option('--root <dir>', 'prefix every file path stapctl reads and writes (as systemctl --root); default $STAPCTL_ROOT')
     .option('--json', 'print the results as one JSON document')
     .option('-H, --hosts <spec>', "fleet mode: groups, hosts, globs, ~regex, ranges (build[01-20]), subscripts (web[0:2]), inventory files; ',' or ':' between terms, '&' to intersect, '!' to exclude; a trailing ',' makes a host list (h1,h2:2222,)")
-    .option('--inventory <source>', 'fleet inventory: a YAML or INI file, a directory, an executable (--list JSON), a host list (h1,h2:2222,); repeatable (default: $STAPCTL_INVENTORY, ./inventory.yaml, ~/.config/stapctl/inventory.yaml, /etc/stapctl/inventory.yaml)', (value: string, previous: string[] = []) => [...previous, value])
+    .option('--inventory <source>', 'fleet inventory: a YAML, INI or TOML file, a directory, an executable (--list JSON), a host list (h1,h2:2222,); repeatable (default: $STAPCTL_INVENTORY, ./inventory.yaml, ~/.config/stapctl/inventory.yaml, /etc/stapctl/inventory.yaml)', (value: string, previous: string[] = []) => [...previous, value])
     .option('--adhoc', 'fleet: names outside the inventory and ~/.ssh/config are hosts to reach with the default settings')
     .option('--identity <file>', 'fleet: an SSH private key to try')
     .option('--known-hosts <file>', 'fleet: the known_hosts file to check and record host keys in (default: ~/.ssh/known_hosts, then /etc/ssh/ssh_known_hosts)')

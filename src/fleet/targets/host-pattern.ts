@@ -280,7 +280,7 @@ function adHocWithUser(user: string, name: string, term: SpecTerm, run: Resoluti
 function looksLikeInventoryFile(term: string): boolean {
   // A "/" inside brackets is a range step (n[0-10/2]), not a directory.
   const outsideBrackets = term.replace(/\[[^\]]*\]/g, '');
-  return !term.startsWith('~') && (outsideBrackets.includes('/') || /\.(ya?ml|ini|json)$/.test(term));
+  return !term.startsWith('~') && (outsideBrackets.includes('/') || /\.(ya?ml|ini|json|toml)$/.test(term));
 }
 
 /**

@@ -12,6 +12,7 @@ import { isMissingFile, StapctlError } from '../../errors.js';
 import { HostBudget } from './host-range.js';
 import { isHostList, readHostList } from './inventory-host-list.js';
 import { readIniInventory } from './inventory-ini.js';
+import { readTomlInventory } from './inventory-toml.js';
 import { InventoryBuilder, type HostEntry, type Inventory } from './inventory-model.js';
 import { isListFormat, readListInventory, readVariablesFile, readYamlInventory, YamlText } from './inventory-yaml.js';
 
@@ -158,19 +159,24 @@ function readDirectory(path: string, builder: InventoryBuilder, runScript: Scrip
 const YAML_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 
 /**
- * One file, by what it is: an executable is a dynamic inventory script; `.ini` is INI; `.yaml`,
- * `.yml` and `.json` are YAML or `--list` JSON; any other name is YAML when it reads as a YAML
- * mapping and INI otherwise, as Ansible tries its yaml plugin before its ini plugin.
+ * One file, by what it is: an executable is a dynamic inventory script; `.ini` is INI; `.toml` is
+ * TOML (Ansible's toml plugin reads only that extension); `.yaml`, `.yml` and `.json` are YAML or
+ * `--list` JSON; any other name is YAML when it reads as a YAML mapping and INI otherwise, as
+ * Ansible tries its yaml plugin before its ini plugin.
  */
 function readSourceFile(path: string, stats: Stats, builder: InventoryBuilder, runScript: ScriptRunner): void {
   const extension = extname(path).toLowerCase();
-  if ((stats.mode & 0o111) !== 0 && !YAML_EXTENSIONS.has(extension) && extension !== '.ini') {
+  if ((stats.mode & 0o111) !== 0 && !YAML_EXTENSIONS.has(extension) && extension !== '.ini' && extension !== '.toml') {
     readScript(path, builder, runScript);
     return;
   }
   const text = readText(path);
   if (extension === '.ini') {
     readIniInventory(path, text, builder);
+    return;
+  }
+  if (extension === '.toml') {
+    readTomlInventory(path, text, builder);
     return;
   }
   let yaml: YamlText;

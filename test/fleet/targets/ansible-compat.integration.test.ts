@@ -140,3 +140,43 @@ describe('a host list', { skip: !ANSIBLE_INVENTORY && 'ansible-inventory is not 
     assert.deepEqual(ours, ansible);
   });
 });
+
+describe('a TOML inventory', { skip: !ANSIBLE_INVENTORY && 'ansible-inventory is not installed' }, () => {
+  test("the toml plugin documentation's examples give the hosts, addresses, users and ports ansible-inventory --list reports", () => {
+    const file = join(scratch, 'farm.toml');
+    writeFileSync(
+      file,
+      [
+        '[all.vars]',
+        'ansible_user = "deploy"',
+        '',
+        '[web]',
+        'children = ["apache", "nginx"]',
+        'vars = { http_port = 8080, ansible_port = 2200 }',
+        '',
+        '[web.hosts]',
+        'host1 = {}',
+        'host2 = { ansible_port = 222 }',
+        '"host5:2205" = {}',
+        '',
+        '[apache.hosts]',
+        'tomcat1 = {}',
+        'tomcat2 = { ansible_ssh_user = "tc", ansible_host = "127.0.0.9" }',
+        '',
+        '[nginx.hosts.jenkins1]',
+        'ansible_ssh_port = 2299',
+        '',
+        '[nginx.vars]',
+        'ansible_user = "www"',
+        '',
+        '[ungrouped.hosts]',
+        'host3 = { ansible_host = "127.0.0.1", ansible_port = 44 }',
+        '"www[01:02]" = {}',
+        '',
+      ].join('\n'),
+    );
+    const expected = ansibleView(file);
+    assert.equal(expected.length, 9);
+    assert.deepEqual(stapctlView(file), expected);
+  });
+});

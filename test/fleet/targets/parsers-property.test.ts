@@ -10,6 +10,9 @@ import { resolveTargets } from '../../../src/fleet/targets/host-pattern.js';
 import { compileGlob, expandRange } from '../../../src/fleet/targets/host-range.js';
 import { compileRegex } from '../../../src/fleet/targets/host-regex.js';
 import { emptyInventory, loadInventories, parseInventory } from '../../../src/fleet/targets/inventory.js';
+import { readTomlInventory } from '../../../src/fleet/targets/inventory-toml.js';
+import { InventoryBuilder } from '../../../src/fleet/targets/inventory-model.js';
+import { TomlPlaces } from '../../../src/fleet/targets/toml-places.js';
 
 const BOUND_MS = 2_000;
 const RUNS = { numRuns: 300 };
@@ -82,6 +85,21 @@ describe('parsers on any input', () => {
 
   test('a host list of long runs of blanks and colons is read within the bound', () => {
     behaves(() => loadInventories([`${' '.repeat(100_000)}a${':'.repeat(100_000)}1,[${']:1'.repeat(30_000)},`]));
+  });
+
+  test('the TOML reader returns or throws a StapctlError on TOML-like text', () => {
+    const tomlWords = fc.constantFrom(
+      '[', ']', '[[', ']]', '{', '}', '=', ',', '.', '"', "'", '"""', '#', '\n', ' ', 'web', 'hosts', 'vars', 'children', 'all',
+      'h1', 'ansible_port', '22', '"22a"', 'true', '1979-05-27', '[1, 2]', '{}', '__proto__', 'stap_servers', '"x:22"', '\\',
+    );
+    const tomlText = fc.oneof(fc.string({ maxLength: 120 }), fc.array(tomlWords, { maxLength: 60 }).map((words) => words.join('')));
+    fc.assert(
+      fc.property(tomlText, (text) => behaves(() => {
+        new TomlPlaces(text);
+        readTomlInventory('any.toml', text, new InventoryBuilder());
+      })),
+      { numRuns: 1000 },
+    );
   });
 
   test('resolveTargets returns or throws a StapctlError on any spec', () => {
