@@ -24,109 +24,163 @@ export const AGENT_PROTOCOL = 1;
 
 // ---- The schema ----------------------------------------------------------------------------
 
-const text = z.string();
-const texts = z.array(text);
-const count = z.int().check(z.nonnegative());
-const pid = z.int().check(z.positive());
-const port = z.int().check(z.gte(0), z.lte(65_535));
+/**
+ * Each part of the schema is built on its first use, not at load: the agent, loaded on every
+ * host for every run, needs only the request's part, and building the whole schema cost ~4 ms of
+ * CPU at each load; the controller needs only the answers'.
+ */
+function lazily<T>(build: () => T): () => T {
+  let built: T | undefined;
+  return () => (built ??= build());
+}
 
-const errorCode = z.custom<ErrorCode>((value) => typeof value === 'string' && /^[A-Z][A-Z0-9_]{0,63}$/.test(value), 'not an error code');
-
-const serializedError = z.object({
-  code: errorCode,
-  message: text,
-  hint: z.optional(text),
-  file: z.optional(text),
-  line: z.optional(count),
-  column: z.optional(count),
-  host: z.optional(text),
-  detail: z.optional(text),
+const common = lazily(() => {
+  const text = z.string();
+  const count = z.int().check(z.nonnegative());
+  const errorCode = z.custom<ErrorCode>((value) => typeof value === 'string' && /^[A-Z][A-Z0-9_]{0,63}$/.test(value), 'not an error code');
+  const serializedError = z.object({
+    code: errorCode,
+    message: text,
+    hint: z.optional(text),
+    file: z.optional(text),
+    line: z.optional(count),
+    column: z.optional(count),
+    host: z.optional(text),
+    detail: z.optional(text),
+  });
+  const texts = z.array(text);
+  const serverSpec = z.object({
+    arch: text,
+    releases: texts,
+    runtime: text,
+    defines: texts,
+    includes: texts,
+    builds: texts,
+    user: text,
+    nickname: text,
+    log: text,
+    port: text,
+    ssl: text,
+    maxThreads: text,
+    maxRequestSize: text,
+    maxCompressedRequest: text,
+  });
+  const pid = z.int().check(z.positive());
+  const port = z.int().check(z.gte(0), z.lte(65_535));
+  return { text, texts, count, pid, port, serializedError, serverSpec };
 });
 
-const serverSpec = z.object({
-  arch: text,
-  releases: texts,
-  runtime: text,
-  defines: texts,
-  includes: texts,
-  builds: texts,
-  user: text,
-  nickname: text,
-  log: text,
-  port: text,
-  ssl: text,
-  maxThreads: text,
-  maxRequestSize: text,
-  maxCompressedRequest: text,
+const requestSchemas = lazily(() => {
+  const { text, texts, count, serverSpec } = common();
+  const optionToken = z.union([
+    z.object({ flag: z.literal('i') }),
+    z.object({
+      flag: z.enum(['a', 'r', 'u', 'I', 'R', 'B', 'D', 'n', 'p', 'port', 'log', 'ssl', 'max-threads', 'max-request-size', 'max-compressed-request']),
+      value: text,
+    }),
+  ]);
+  const serviceRequest = z.object({
+    action: z.enum(ACTIONS),
+    tokens: z.array(optionToken),
+    configFile: z.optional(text),
+    keepTemp: z.optional(z.boolean()),
+    usePassword: z.optional(z.boolean()),
+    root: z.optional(text),
+    serverUser: z.optional(text),
+    startTimeoutMs: z.optional(count),
+    stopTimeoutMs: z.optional(count),
+  });
+  // The provisioning requests: apply with the host's declared servers, its endpoint facts, trust.
+  const provisionTask = z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('apply'), servers: z.array(serverSpec), check: z.boolean(), root: z.optional(text), serverUser: z.optional(text) }),
+    z.object({ kind: z.literal('endpoints'), root: z.optional(text) }),
+    z.object({ kind: z.literal('trust'), certificates: texts, revoke: z.boolean(), root: z.optional(text) }),
+  ]);
+  // Typed as the request's type, so that the schema and the type cannot drift apart unnoticed.
+  const service: z.ZodMiniType<AgentRequest> = z.object({ protocol: z.literal(AGENT_PROTOCOL), request: serviceRequest });
+  const provision: z.ZodMiniType<AgentRequest> = z.object({ protocol: z.literal(AGENT_PROTOCOL), request: provisionTask });
+  return { service, provision };
 });
 
-const step = z.discriminatedUnion('kind', [
-  z.object({
-    kind: z.literal('start'),
-    spec: serverSpec,
-    outcome: z.enum(['started', 'already-running', 'failed']),
-    pid: z.optional(pid),
-    port: z.optional(port),
-    error: z.optional(serializedError),
-    logTail: z.optional(texts),
-  }),
-  z.object({
-    kind: z.literal('stop'),
-    spec: serverSpec,
-    outcome: z.enum(['stopped', 'killed', 'not-running', 'failed', 'unknown-nickname']),
-    pid: z.optional(pid),
-    error: z.optional(serializedError),
-  }),
-  z.object({
-    kind: z.literal('status'),
-    spec: serverSpec,
-    outcome: z.enum(['running', 'dead', 'not-running', 'unknown-nickname']),
-    pid: z.optional(pid),
-    port: z.optional(port),
-  }),
-  z.object({ kind: z.literal('skip'), spec: serverSpec }),
-  z.object({ kind: z.literal('none-running'), action: z.enum(['stop', 'status', 'condrestart']) }),
-  z.object({ kind: z.literal('error'), error: serializedError }),
-]);
-
-const actionReport = z.object({
-  action: z.enum(ACTIONS),
-  steps: z.array(step),
-  exitCode: z.int().check(z.gte(0), z.lte(255)),
-  warnings: texts,
+const actionReportSchema = lazily(() => {
+  const { texts, pid, port, serializedError, serverSpec } = common();
+  const step = z.discriminatedUnion('kind', [
+    z.object({
+      kind: z.literal('start'),
+      spec: serverSpec,
+      outcome: z.enum(['started', 'already-running', 'failed']),
+      pid: z.optional(pid),
+      port: z.optional(port),
+      error: z.optional(serializedError),
+      logTail: z.optional(texts),
+    }),
+    z.object({
+      kind: z.literal('stop'),
+      spec: serverSpec,
+      outcome: z.enum(['stopped', 'killed', 'not-running', 'failed', 'unknown-nickname']),
+      pid: z.optional(pid),
+      error: z.optional(serializedError),
+    }),
+    z.object({
+      kind: z.literal('status'),
+      spec: serverSpec,
+      outcome: z.enum(['running', 'dead', 'not-running', 'unknown-nickname']),
+      pid: z.optional(pid),
+      port: z.optional(port),
+    }),
+    z.object({ kind: z.literal('skip'), spec: serverSpec }),
+    z.object({ kind: z.literal('none-running'), action: z.enum(['stop', 'status', 'condrestart']) }),
+    z.object({ kind: z.literal('error'), error: serializedError }),
+  ]);
+  return z.object({ action: z.enum(ACTIONS), steps: z.array(step), exitCode: z.int().check(z.gte(0), z.lte(255)), warnings: texts });
 });
 
-const responseHeader = { protocol: z.literal(AGENT_PROTOCOL), version: text, hostname: text };
-
-const optionToken = z.union([
-  z.object({ flag: z.literal('i') }),
-  z.object({
-    flag: z.enum(['a', 'r', 'u', 'I', 'R', 'B', 'D', 'n', 'p', 'port', 'log', 'ssl', 'max-threads', 'max-request-size', 'max-compressed-request']),
-    value: text,
-  }),
-]);
-
-const serviceRequest = z.object({
-  action: z.enum(ACTIONS),
-  tokens: z.array(optionToken),
-  configFile: z.optional(text),
-  keepTemp: z.optional(z.boolean()),
-  usePassword: z.optional(z.boolean()),
-  root: z.optional(text),
-  serverUser: z.optional(text),
-  startTimeoutMs: z.optional(count),
-  stopTimeoutMs: z.optional(count),
+const provisionReportSchemas = lazily(() => {
+  const { text, texts, count, pid, port, serializedError } = common();
+  const applyReport = z.object({
+    check: z.boolean(),
+    servers: z.array(
+      z.object({
+        nickname: text,
+        file: text,
+        change: z.enum(['added', 'changed', 'removed', 'unchanged', 'conflict']),
+        action: z.enum(['start', 'restart', 'stop', 'none']),
+        before: z.optional(text),
+        after: z.optional(text),
+        outcome: z.enum(['planned', 'done', 'failed']),
+        pid: z.optional(pid),
+        port: z.optional(port),
+        error: z.optional(serializedError),
+      }),
+    ),
+    changed: z.boolean(),
+    exitCode: count,
+    errors: z.array(serializedError),
+    warnings: texts,
+  });
+  const endpointReport = z.object({
+    endpoints: z.array(
+      z.object({ nickname: text, pid, port, arch: text, releases: texts, certificate: z.optional(text), fingerprint: z.optional(text) }),
+    ),
+    exitCode: count,
+    errors: z.array(serializedError),
+  });
+  const trustReport = z.object({ database: text, changed: texts, trusted: texts, exitCode: count, errors: z.array(serializedError) });
+  return { applyReport, endpointReport, trustReport };
 });
 
-// The provisioning requests: apply with the host's declared servers, its endpoint facts, trust.
-const provisionTask = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('apply'), servers: z.array(serverSpec), check: z.boolean(), root: z.optional(text), serverUser: z.optional(text) }),
-  z.object({ kind: z.literal('endpoints'), root: z.optional(text) }),
-  z.object({ kind: z.literal('trust'), certificates: texts, revoke: z.boolean(), root: z.optional(text) }),
-]);
-
-const serviceRequestSchema = z.object({ protocol: z.literal(AGENT_PROTOCOL), request: serviceRequest });
-const provisionRequestSchema = z.object({ protocol: z.literal(AGENT_PROTOCOL), request: provisionTask });
+const responseSchemas = lazily(() => {
+  const { text, serializedError } = common();
+  const { applyReport, endpointReport, trustReport } = provisionReportSchemas();
+  const header = { protocol: z.literal(AGENT_PROTOCOL), version: text, hostname: text };
+  // Typed as the engine's types, so that the schema and the types cannot drift apart unnoticed.
+  const report: z.ZodMiniType<Extract<AgentResponse, { report: unknown }>> = z.object({ ...header, report: actionReportSchema() });
+  const error: z.ZodMiniType<Extract<AgentResponse, { error: unknown }>> = z.object({ ...header, error: serializedError });
+  const apply: z.ZodMiniType<Extract<AgentResponse, { apply: unknown }>> = z.object({ ...header, apply: applyReport });
+  const endpoints: z.ZodMiniType<Extract<AgentResponse, { endpoints: unknown }>> = z.object({ ...header, endpoints: endpointReport });
+  const trust: z.ZodMiniType<Extract<AgentResponse, { trust: unknown }>> = z.object({ ...header, trust: trustReport });
+  return { report, error, apply, endpoints, trust };
+});
 
 export type ProvisionTask = ({ kind: 'apply' } & ApplyRequest) | { kind: 'endpoints'; root?: string } | ({ kind: 'trust' } & TrustRequest);
 
@@ -140,46 +194,6 @@ type ResponseHeader = { protocol: typeof AGENT_PROTOCOL; version: string; hostna
 export type AgentResponse = ResponseHeader &
   ({ report: ActionReport } | { error: SerializedError } | { apply: ApplyReport } | { endpoints: EndpointReport } | { trust: TrustReport });
 
-const conflictChange = z.enum(['added', 'changed', 'removed', 'unchanged', 'conflict']);
-const applyReport = z.object({
-  check: z.boolean(),
-  servers: z.array(
-    z.object({
-      nickname: text,
-      file: text,
-      change: conflictChange,
-      action: z.enum(['start', 'restart', 'stop', 'none']),
-      before: z.optional(text),
-      after: z.optional(text),
-      outcome: z.enum(['planned', 'done', 'failed']),
-      pid: z.optional(pid),
-      port: z.optional(port),
-      error: z.optional(serializedError),
-    }),
-  ),
-  changed: z.boolean(),
-  exitCode: count,
-  errors: z.array(serializedError),
-  warnings: texts,
-});
-const endpointReport = z.object({
-  endpoints: z.array(
-    z.object({ nickname: text, pid, port, arch: text, releases: texts, certificate: z.optional(text), fingerprint: z.optional(text) }),
-  ),
-  exitCode: count,
-  errors: z.array(serializedError),
-});
-const trustReport = z.object({ database: text, changed: texts, trusted: texts, exitCode: count, errors: z.array(serializedError) });
-
-// Typed as the engine's types, so that the schema and the types cannot drift apart unnoticed.
-const reportResponse: z.ZodMiniType<Extract<AgentResponse, { report: unknown }>> = z.object({ ...responseHeader, report: actionReport });
-const errorResponse: z.ZodMiniType<Extract<AgentResponse, { error: unknown }>> = z.object({ ...responseHeader, error: serializedError });
-const applyResponse: z.ZodMiniType<Extract<AgentResponse, { apply: unknown }>> = z.object({ ...responseHeader, apply: applyReport });
-const endpointsResponse: z.ZodMiniType<Extract<AgentResponse, { endpoints: unknown }>> = z.object({ ...responseHeader, endpoints: endpointReport });
-const trustResponse: z.ZodMiniType<Extract<AgentResponse, { trust: unknown }>> = z.object({ ...responseHeader, trust: trustReport });
-const serviceMatchesType: z.ZodMiniType<AgentRequest> = serviceRequestSchema;
-const provisionMatchesType: z.ZodMiniType<AgentRequest> = provisionRequestSchema;
-
 /** The agent's side: the request it was given, or AGENT_PROTOCOL naming the first mismatch. */
 export function parseAgentRequest(input: string): ServiceRequest | ProvisionTask {
   let data: unknown;
@@ -191,7 +205,8 @@ export function parseAgentRequest(input: string): ServiceRequest | ProvisionTask
   // Chosen by key, as the answers are, so that a mismatch names the field.
   const request = typeof data === 'object' && data !== null && 'request' in data ? data.request : undefined;
   const isTask = typeof request === 'object' && request !== null && 'kind' in request;
-  const parsed = (isTask ? provisionMatchesType : serviceMatchesType).safeParse(data);
+  const schemas = requestSchemas();
+  const parsed = (isTask ? schemas.provision : schemas.service).safeParse(data);
   if (!parsed.success) throw protocolError(`the request does not match the protocol: ${firstIssue(parsed.error)}`, 'the controller and the agent must be the same stapctl version');
   return parsed.data.request;
 }
@@ -204,7 +219,8 @@ export function parseAgentRequest(input: string): ServiceRequest | ProvisionTask
 export function decodeAgentResponse(host: string, data: unknown, excerpt: string): AgentResponse {
   // Chosen by key rather than as a union, so that a mismatch names the field, not "invalid input".
   const has = (key: string) => typeof data === 'object' && data !== null && key in data;
-  const schema = has('report') ? reportResponse : has('apply') ? applyResponse : has('endpoints') ? endpointsResponse : has('trust') ? trustResponse : errorResponse;
+  const schemas = responseSchemas();
+  const schema = has('report') ? schemas.report : has('apply') ? schemas.apply : has('endpoints') ? schemas.endpoints : has('trust') ? schemas.trust : schemas.error;
   const parsed = schema.safeParse(data);
   if (!parsed.success) {
     throw new StapctlError('AGENT_PROTOCOL', `the agent's answer does not match the protocol: ${firstIssue(parsed.error)}`, {
@@ -260,8 +276,8 @@ export const AGENT_MISSING = 97;
 export const NODE_MISSING = 98;
 
 /**
- * The first stage, run by node on the host (`node -e`, argv: agent path, SHA-256, owner uid and,
- * when installing, the bundle's length). It checks the two cache directories (real directories
+ * The first stage, run by node on the host (`node -e`, argv: agent path, SHA-256, the login user's
+ * uid or `-` when node runs as the login user, and, when installing, the bundle's length). It checks the two cache directories (real directories
  * owned by the login user, writable by nobody else). It then either reads the cached agent once
  * through O_NOFOLLOW or, installing, reads that many bytes of its stdin (the request follows them
  * there, for the agent); it hashes those bytes and compiles the same bytes, so nothing swapped
@@ -270,7 +286,7 @@ export const NODE_MISSING = 98;
  */
 const BOOTSTRAP = [
   'const fs=require("fs"),path=require("path"),M=require("module"),C=require("crypto"),K=fs.constants;',
-  'const [f,h,u,n]=process.argv.slice(1),uid=Number(u),say=(w,m)=>process.stderr.write("stapctl-"+w+" "+m+"\\n");',
+  'const [f,h,u,n]=process.argv.slice(1),uid=u==="-"?process.getuid():Number(u),say=(w,m)=>process.stderr.write("stapctl-"+w+" "+m+"\\n");',
   'const unsafe=(p,why)=>{say("cache-unsafe",p+": "+why);process.exit(96)};',
   'let g;for(const d of [path.dirname(path.dirname(f)),path.dirname(f)]){let s;try{s=fs.lstatSync(d)}catch{process.exit(97)}',
   'if(!s.isDirectory())unsafe(d,"not a directory");if(s.uid!==uid)unsafe(d,"owned by uid "+s.uid);if(s.mode&18)unsafe(d,"writable by others");g=s.gid}',
@@ -303,9 +319,9 @@ export type Become = (argv: string) => string;
 export const sudo: Become = (argv) => `sudo -n -- ${argv}`;
 
 /**
- * One exec per host and action: reports its PID, finds node, creates the cache directories
- * (0700) when missing, and starts the first stage, which runs the cached agent if it checks out.
- * With no agent file at all it exits 97 before starting node: a first run pays one node start.
+ * One exec per host and action: reports its PID, finds node and starts the first stage, which
+ * runs the cached agent if it checks out. With no agent file at all it exits 97 before anything
+ * else: a first run pays one `sh`, not a second node start.
  */
 export function launcherCommand(bundle: AgentBundle, become?: Become): string {
   return launcher(bundle, become, undefined);
@@ -313,8 +329,8 @@ export function launcherCommand(bundle: AgentBundle, become?: Become): string {
 
 /**
  * The launcher that installs the agent from its stdin (the bundle's bytes, then the request) and
- * runs it: one exec for install and run. Its command line holds only the fixed path, the hash and
- * the bundle's length.
+ * runs it: one exec for install and run. It creates the cache directories (0700) when missing.
+ * Its command line holds only the fixed path, the hash and the bundle's length.
  */
 export function installingLauncherCommand(bundle: AgentBundle, become?: Become): string {
   return launcher(bundle, become, bundle.content.length);
@@ -325,14 +341,17 @@ function launcher(bundle: AgentBundle, become: Become | undefined, installBytes:
   if (!/^[0-9a-f]{64}$/.test(bundle.sha256)) throw new Error(`not a SHA-256: ${bundle.sha256}`);
   const directory = bundle.remotePath.slice(0, bundle.remotePath.lastIndexOf('/'));
   const install = installBytes === undefined ? '' : ` ${installBytes}`;
+  // Without become node runs as the login user, so it is its own uid: no `id` process to start.
+  const owner = become === undefined ? '-' : '"$(id -u)"';
   return [
     PID_REPORT,
+    // A cached agent implies its directories; without one there is nothing to check yet.
+    ...(installBytes === undefined
+      ? [`[ -f "$HOME/${bundle.remotePath}" ] || exit ${AGENT_MISSING}`]
+      : [`d="$HOME/${directory}"`, `[ -d "$d" ] || (umask 077 && mkdir -p "$d") || exit ${CACHE_UNSAFE}`]),
     NODE,
     `[ -n "$n" ] || { echo "node not found in PATH=$PATH" >&2; exit ${NODE_MISSING}; }`,
-    `d="$HOME/${directory}"`,
-    `[ -d "$d" ] || (umask 077 && mkdir -p "$d") || exit ${CACHE_UNSAFE}`,
-    ...(installBytes === undefined ? [`[ -f "$HOME/${bundle.remotePath}" ] || exit ${AGENT_MISSING}`] : []),
-    `exec ${wrapped(`"$n" -e '${BOOTSTRAP}' "$HOME/${bundle.remotePath}" ${bundle.sha256} "$(id -u)"${install}`, become)}`,
+    `exec ${wrapped(`"$n" -e '${BOOTSTRAP}' "$HOME/${bundle.remotePath}" ${bundle.sha256} ${owner}${install}`, become)}`,
   ].join('; ');
 }
 

@@ -80,6 +80,11 @@ function fakeBin(scripts: Record<string, string>): string {
   return bin;
 }
 
+/** Fake `id` and `sudo`: the login user seems another uid than the one that made the cache; sudo runs what follows `--`. */
+function anotherLoginUser(): string {
+  return fakeBin({ id: `echo ${(process.getuid?.() ?? 0) + 4242}`, sudo: '[ "$1" = -n ] && [ "$2" = -- ] || exit 1; shift 2; exec "$@"' });
+}
+
 describe('the agent cache path', () => {
   test('changes with the bundle content and the version', () => {
     const a = agentBundle(Buffer.from('one'), '1.0.0').remotePath;
@@ -93,26 +98,30 @@ describe('the agent cache path', () => {
     assert.throws(() => installingLauncherCommand({ content: Buffer.from('x'), remotePath: '.cache/$(id)/a', sha256: 'a'.repeat(64) }), /unsafe/);
   });
 
-  test('the installing launcher differs from the launcher only by the bundle length it reads', () => {
+  test('the launchers\' command lines hold only the fixed path, the hash and numbers after the first stage', () => {
     const bundle = agentBundle(Buffer.from('x'.repeat(1234)), '1.0.0');
-    assert.equal(installingLauncherCommand(bundle), `${launcherCommand(bundle).replace(/; \[ -f "[^"]*" \] \|\| exit 97/, '')} 1234`);
+    const tail = (command: string) => command.slice(command.lastIndexOf("'") + 1);
+    const path = `"$HOME/${bundle.remotePath}"`;
+    assert.equal(tail(launcherCommand(bundle)), ` ${path} ${bundle.sha256} -`);
+    assert.equal(tail(installingLauncherCommand(bundle)), ` ${path} ${bundle.sha256} - 1234`);
+    assert.equal(tail(installingLauncherCommand(bundle, sudo)), ` ${path} ${bundle.sha256} "$(id -u)" 1234`);
   });
 });
 
 describe('the launcher under a local sh', () => {
   test('exits 98 with a message when the host has no node', () => {
     const f = fixture();
+    cache(f);
     const result = launch(launcherCommand(f.bundle), f.home, '/nonexistent-bin');
     assert.equal(result.status, NODE_MISSING);
     assert.match(result.stderr, /node not found/);
   });
 
-  test('exits 97 when the agent is not cached yet, having created the cache directories 0700', () => {
+  test('exits 97 when the agent is not cached yet, creating nothing', () => {
     const f = fixture();
     const result = launch(launcherCommand(f.bundle), f.home);
     assert.equal(result.status, AGENT_MISSING, result.stderr);
-    assert.equal(statSync(join(f.home, '.cache/stapctl')).mode & 0o777, 0o700);
-    assert.equal(statSync(dirname(f.cached)).mode & 0o777, 0o700);
+    assert.equal(existsSync(join(f.home, '.cache')), false);
   });
 
   test('runs the cached agent with the request on its stdin when its SHA-256 matches', () => {
@@ -187,12 +196,10 @@ describe('the launcher under a local sh', () => {
     assert.equal(existsSync(join(f.home, 'ran')), false);
   });
 
-  test("a cache directory owned by another user is refused: exit 96 (another uid faked through id)", () => {
+  test('(become) a cache directory not owned by the login user is refused: exit 96 (another login uid faked through id)', () => {
     const f = fixture();
     cache(f);
-    const otherUid = (process.getuid?.() ?? 0) + 4242;
-    const bin = fakeBin({ id: `echo ${otherUid}` });
-    const result = launch(launcherCommand(f.bundle), f.home, `${bin}:${process.env.PATH ?? ''}`);
+    const result = launch(launcherCommand(f.bundle, sudo), f.home, `${anotherLoginUser()}:${process.env.PATH ?? ''}`);
     assert.equal(result.status, CACHE_UNSAFE);
     assert.match(result.stderr, /owned by uid/);
     assert.equal(existsSync(join(f.home, 'ran')), false);
@@ -222,13 +229,15 @@ describe('the installing launcher under a local sh', () => {
   writeFileSync(fixedRandom, 'require("crypto").randomBytes = (n) => Buffer.alloc(n);\n');
   const temporaryOf = (f: { cached: string }) => `${f.cached}.tmp-${'0'.repeat(16)}`;
 
-  test('installs the agent it received (0600, no temporary file left) and runs it with the request on its stdin', () => {
+  test('creates the cache directories 0700, installs the agent it received (0600, no temporary file left) and runs it with the request on its stdin', () => {
     const f = fixture(ECHO);
     const result = install(f);
     assert.equal(result.status, 0, result.stderr);
     assert.equal(result.stdout, REQUEST);
     assert.deepEqual(readFileSync(f.cached), f.bundle.content);
     assert.equal(statSync(f.cached).mode & 0o777, 0o600);
+    assert.equal(statSync(join(f.home, '.cache/stapctl')).mode & 0o777, 0o700);
+    assert.equal(statSync(dirname(f.cached)).mode & 0o777, 0o700);
     assert.deepEqual(cacheEntries(f), ['stapctl.cjs']);
     assert.equal(launch(launcherCommand(f.bundle), f.home).stdout, REQUEST);
   });
@@ -324,10 +333,10 @@ describe('the installing launcher under a local sh', () => {
     assert.deepEqual(readdirSync(elsewhere, { recursive: true }), [basename(dirname(f.cached))]);
   });
 
-  test('a cache directory owned by another user is refused before anything is written: exit 96', () => {
+  test('(become) a cache directory not owned by the login user is refused before anything is written: exit 96', () => {
     const f = fixture();
-    const bin = fakeBin({ id: `echo ${(process.getuid?.() ?? 0) + 4242}` });
-    const result = install(f, { path: `${bin}:${process.env.PATH ?? ''}` });
+    const input = Buffer.concat([f.bundle.content, Buffer.from(REQUEST)]);
+    const result = launch(installingLauncherCommand(f.bundle, sudo), f.home, `${anotherLoginUser()}:${process.env.PATH ?? ''}`, input);
     assert.equal(result.status, CACHE_UNSAFE);
     assert.match(result.stderr, /owned by uid/);
     assert.deepEqual(cacheEntries(f), []);
