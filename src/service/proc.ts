@@ -126,14 +126,19 @@ function socketInodes(pid: number, procRoot: string, host: HostFiles): Set<numbe
 }
 
 /**
- * TCP ports the process listens on. The tables are read through /proc/PID/net so that a process in
- * another network namespace (a simulated host of the test farm) is seen in its own namespace.
+ * TCP ports the process listens on: those of the first table that has any. The tables are read
+ * through /proc/PID/net so that a process in another network namespace (a simulated host of the
+ * test farm) is seen in its own namespace. tcp6 first, and tcp only when the process listens on
+ * none there: stap-serverd listens on IPv6's any address (dual stack), and the kernel writes out
+ * every socket of the namespace for each read, most of them (ssh sessions, clients) in tcp, so a
+ * start (which polls this) and a status read the large table no more.
  */
 export function listeningPorts(pid: number, procRoot = '/proc', host: HostFiles = localFiles): number[] {
   const inodes = socketInodes(pid, procRoot, host);
   if (inodes.size === 0) return [];
   const ports = new Set<number>();
-  for (const table of ['tcp', 'tcp6']) {
+  for (const table of ['tcp6', 'tcp']) {
+    if (ports.size > 0) break;
     let text: string;
     try {
       text = host.readText(`${procRoot}/${pid}/net/${table}`);

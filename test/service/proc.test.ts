@@ -15,6 +15,7 @@ import {
   readProcess,
   type ProcessInfo,
 } from '../../src/service/proc.js';
+import { localFiles, type HostFiles } from '../../src/service/host-files.js';
 
 const TCP_TABLE = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 21345 1 0000000000000000 100 0 0 10 0
@@ -141,6 +142,23 @@ describe('readProcess and listeningPorts on a fake /proc', () => {
 
   test('only the process own sockets in LISTEN count, not its connections or other processes', () => {
     assert.deepEqual(listeningPorts(611, root), [44517]);
+  });
+
+  test('tcp is not read when the process listens in tcp6', () => {
+    const read: string[] = [];
+    const recording: HostFiles = { ...localFiles, readText: (path) => (read.push(path), localFiles.readText(path)) };
+    assert.deepEqual(listeningPorts(611, root, recording), [44517]);
+    assert.deepEqual(read, [join(dir, 'net', 'tcp6')]);
+  });
+
+  test('tcp is read when the process listens on nothing in tcp6', () => {
+    const only4 = join(root, '612');
+    mkdirSync(join(only4, 'fd'), { recursive: true });
+    mkdirSync(join(only4, 'net'));
+    symlinkSync('socket:[21345]', join(only4, 'fd', '3'));
+    writeFileSync(join(only4, 'net', 'tcp'), TCP_TABLE);
+    writeFileSync(join(only4, 'net', 'tcp6'), TCP6_TABLE);
+    assert.deepEqual(listeningPorts(612, root), [22]);
   });
 });
 
