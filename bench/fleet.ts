@@ -43,7 +43,7 @@ const FIRST_ADDRESS = '127.0.16.1';
 const SCALE_ABOVE = 64;
 const MAX_HOSTS = 1000;
 
-export const TOOLS = ['stapctl', 'pssh', 'pssh-c25519', 'clush', 'ansible'] as const;
+export const TOOLS = ['stapctl', 'stapctl-openssh', 'pssh', 'pssh-c25519', 'clush', 'ansible'] as const;
 export type Tool = (typeof TOOLS)[number];
 
 interface BenchOptions {
@@ -109,7 +109,12 @@ export function toolArgv(tool: Tool, context: Pick<FarmContext, 'hostsFile' | 'f
   const seconds = String(Math.ceil(context.timeoutMs / 1000));
   switch (tool) {
     case 'stapctl':
-      return ['node', CLI, '--inventory', context.inventory, '--known-hosts', context.knownHosts, '-f', String(context.forks), '-H', 'farm', ...action, '--json'];
+    case 'stapctl-openssh':
+      return [
+        'node', CLI, '--inventory', context.inventory, '--known-hosts', context.knownHosts, '-f', String(context.forks), '-H', 'farm', ...action, '--json',
+        // The system ssh client, one ControlMaster per host (OpenSSH's default key exchange).
+        ...(tool === 'stapctl-openssh' ? ['--transport', 'openssh'] : []),
+      ];
     case 'pssh':
     case 'pssh-c25519':
       return [
@@ -199,6 +204,7 @@ export function parseAnsible(stdout: string): Map<string, HostOutput> {
 export function parseToolOutput(tool: Tool, stdout: string, stderr: string): Map<string, HostOutput> {
   switch (tool) {
     case 'stapctl':
+    case 'stapctl-openssh':
       return parseStapctl(stdout);
     case 'pssh':
     case 'pssh-c25519':
@@ -336,6 +342,7 @@ function commandOutput(command: string, argv: readonly string[]): Promise<string
 
 const TOOL_ENV: Partial<Record<Tool, NodeJS.ProcessEnv>> = {
   stapctl: { NO_COLOR: '1' },
+  'stapctl-openssh': { NO_COLOR: '1' },
   // The hosts share this machine's /usr, so python3 is where Ansible's discovery would find it.
   ansible: { ANSIBLE_PYTHON_INTERPRETER: '/usr/bin/python3', ANSIBLE_NOCOLOR: '1', ANSIBLE_HOST_KEY_CHECKING: 'True' },
 };
@@ -724,7 +731,7 @@ async function benchFarm(hostCount: number, options: BenchOptions, report: strin
     report.push(`### ${NO_SERVER_STATUS}`, '', renderRows(scenarioRows(noServer, 'stapctl')), '', renderPerHostRows(noServer), '');
 
     if (options.cycles && options.startI) {
-      await cycleScenario(bench, 'start -i', options.tools, options.rounds, (tool) => (tool === 'stapctl' ? { action: ['start', '-i'], servers: releases } : { action: ['start', '-i'], servers: 1 }));
+      await cycleScenario(bench, 'start -i', options.tools, options.rounds, (tool) => (tool.startsWith('stapctl') ? { action: ['start', '-i'], servers: releases } : { action: ['start', '-i'], servers: 1 }));
       report.push(
         '### start -i, then stop (not the same work)',
         '',

@@ -8,7 +8,7 @@
 #
 # Usage: host-setup.sh [--host NAME] [--authorized-keys FILE] [--server-cert DIR]
 #                      [--sshd-config FILE] [--host-key FILE] [--listen ADDR:PORT]
-#                      [--login-users HOMES]
+#                      [--login-users HOMES] [--trusted-user-ca-keys FILE]
 #   --host NAME             per-host part: fake kernel releases 6.1.0-NAME-a and 6.1.0-NAME-b in
 #                           /lib/modules and an ed25519 host key (kept when it exists)
 #   --authorized-keys FILE  public keys allowed to log in as root
@@ -21,6 +21,8 @@
 #                           logging in with the --authorized-keys: deploy, whom sudo lets run
 #                           anything as root without a password, and nopass, whom sudo asks for
 #                           a password (it has none, so `sudo -n` always refuses)
+#   --trusted-user-ca-keys FILE  sshd's TrustedUserCAKeys: user certificates signed by these CA
+#                           keys log in (for principals that name the login user)
 set -eu
 
 server_user=stap-server
@@ -31,6 +33,7 @@ sshd_config=/etc/ssh/sshd_config
 host_key=/etc/ssh/ssh_host_ed25519_key
 listen=
 login_homes=
+user_ca_keys=
 
 fail() {
   echo "host-setup.sh: $*" >&2
@@ -47,6 +50,7 @@ while [ $# -gt 0 ]; do
     --host-key) host_key=$2 ;;
     --listen) listen=$2 ;;
     --login-users) login_homes=$2 ;;
+    --trusted-user-ca-keys) user_ca_keys=$2 ;;
     *) fail "unknown option $1 (see the usage at the top of $0)" ;;
   esac
   shift 2
@@ -136,4 +140,5 @@ mkdir -p "$(dirname "$sshd_config")" /run/sshd
   echo "PrintMotd no"
   echo "PrintLastLog no"
   [ -z "$session_path" ] || echo "$session_path"
+  [ -z "$user_ca_keys" ] || echo "TrustedUserCAKeys $user_ca_keys"
 } >"$sshd_config"

@@ -67,6 +67,8 @@ const OUTCOME_OF_ERROR: Readonly<Record<ErrorCode, Outcome>> = {
   // Only ever a warning: the run's results stand without their retry file.
   RETRY_FILE_UNWRITABLE: 'failed',
   SSH_CONFIG_INVALID: 'unreachable',
+  // --transport openssh without an ssh client: said once, before any host is contacted.
+  SSH_CLIENT_MISSING: 'usage',
   CONNECT_FAILED: 'unreachable',
   CONNECT_TIMEOUT: 'unreachable',
   AUTH_FAILED: 'unreachable',

@@ -6,6 +6,7 @@ import { Command as Commander, CommanderError, Option } from 'commander';
 import { StapctlError } from '../errors.js';
 import { EXIT_CODE } from '../exit-code.js';
 import type { FleetSettings } from '../fleet/run/fleet-run.js';
+import { TRANSPORTS, type TransportName } from '../fleet/ssh/transport-names.js';
 import { parseMaxFail, parseSerial, type RollingPlan } from '../fleet/run/rolling.js';
 import type { HostKeyPolicy } from '../fleet/ssh/config.js';
 import { ACTIONS, type Action } from '../service/report.js';
@@ -170,6 +171,7 @@ function commandLine(tokens: OptionToken[], output: { stdout: string; stderr: st
     .option('--identity <file>', 'fleet: an SSH private key to try')
     .option('--known-hosts <file>', 'fleet: the known_hosts file to check and record host keys in (default: ~/.ssh/known_hosts, then /etc/ssh/ssh_known_hosts)')
     .addOption(new Option('--host-key-check <policy>', 'fleet: unknown host keys are refused (strict), recorded (accept-new) or accepted with a warning (off) (default: StrictHostKeyChecking of ~/.ssh/config, else strict)').choices(['strict', 'accept-new', 'off']))
+    .addOption(new Option('--transport <name>', 'fleet: in-process ssh2, or the system ssh client (openssh: ssh config, certificates, GSSAPI, FIDO and PKCS#11 keys; one ControlMaster per host) (default: ssh2)').choices([...TRANSPORTS]))
     .option('--connect-timeout <seconds>', 'fleet: SSH connect timeout (default: ConnectTimeout of ~/.ssh/config, else 10)')
     .option('--timeout <seconds>', 'fleet: time allowed per host; the remote agent is stopped when it fires (default: 120)')
     .option('-f, --forks <n>', 'fleet: hosts handled at once (default: 32)')
@@ -202,6 +204,7 @@ function fleetOptions(opts: CommanderOptions): FleetCliOptions {
     ...(typeof opts.identity === 'string' && { identity: opts.identity }),
     ...(typeof opts.knownHosts === 'string' && { knownHosts: opts.knownHosts }),
     ...(opts.hostKeyCheck !== undefined && { hostKeyCheck: opts.hostKeyCheck as HostKeyPolicy }),
+    ...(opts.transport !== undefined && { transport: opts.transport as TransportName }),
     ...(opts.connectTimeout !== undefined && { connectTimeoutMs: seconds('--connect-timeout', opts.connectTimeout) }),
     ...(opts.timeout !== undefined && { timeoutMs: seconds('--timeout', opts.timeout) }),
     ...(opts.forks !== undefined && { forks: positiveInteger('--forks', opts.forks) }),

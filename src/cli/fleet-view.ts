@@ -66,8 +66,15 @@ export async function runFleetCommand(parsed: FleetCommand, env: NodeJS.ProcessE
 
   const began = performance.now();
   const onProgress = liveProgress(view, facts) ? progressPrinter() : undefined;
-  const results = await runInterruptibly(command, hosts, bundle, env, onProgress);
-  if (onProgress) process.stderr.write('\r\u001b[K');
+  let results: HostResult[];
+  try {
+    results = await runInterruptibly(command, hosts, bundle, env, onProgress);
+  } catch (error) {
+    // The run could not begin: no ssh client for --transport openssh, no private control directory.
+    return failedBeforeRun(error, view === 'json');
+  } finally {
+    if (onProgress) process.stderr.write('\r\u001b[K');
+  }
 
   const exitCode = fleetExitCode(results);
   const summary = summaryLine(results, performance.now() - began);

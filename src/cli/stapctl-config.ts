@@ -11,6 +11,7 @@ import { isMap, isScalar, LineCounter, parseDocument, type Node } from 'yaml';
 import { z } from 'zod';
 import { isMissingFile, StapctlError } from '../errors.js';
 import type { FleetSettings } from '../fleet/run/fleet-run.js';
+import { TRANSPORTS } from '../fleet/ssh/transport-names.js';
 import type { FleetCliOptions } from './argv.js';
 import type { ColorChoice } from './terminal.js';
 
@@ -24,6 +25,7 @@ export const CONFIG_SCHEMA = z
     timeout: seconds,
     'connect-timeout': seconds,
     'host-key-check': z.enum(['strict', 'accept-new', 'off']),
+    transport: z.enum(TRANSPORTS),
     identity: z.string().min(1),
     inventory: z.string().min(1),
     output: z.enum(['table', 'lines', 'json']),
@@ -116,6 +118,7 @@ export function withConfig(flags: FleetCliOptions, config: StapctlConfig): Fleet
   const ms = (value: number | undefined) => (value === undefined ? undefined : Math.round(value * 1000));
   const connectTimeoutMs = flags.connectTimeoutMs ?? ms(config['connect-timeout']);
   const hostKeyCheck = flags.hostKeyCheck ?? config['host-key-check'];
+  const transport = flags.transport ?? config.transport;
   const identity = flags.identity ?? config.identity;
   const inventories = flags.inventories.length > 0 ? flags.inventories : config.inventory !== undefined ? [config.inventory] : [];
   const output = flags.output ?? config.output;
@@ -126,6 +129,7 @@ export function withConfig(flags: FleetCliOptions, config: StapctlConfig): Fleet
     color: flags.color ?? config.color ?? 'auto',
     ...(connectTimeoutMs !== undefined && { connectTimeoutMs }),
     ...(hostKeyCheck !== undefined && { hostKeyCheck }),
+    ...(transport !== undefined && { transport }),
     ...(identity !== undefined && { identity }),
     inventories,
     ...(output !== undefined && { output }),

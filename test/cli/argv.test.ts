@@ -113,6 +113,12 @@ describe('the command line', () => {
     assert.deepEqual([command.fleet.inventories, command.fleet.adHoc], [['a.ini', 'group_dir'], true]);
   });
 
+  test('--transport chooses ssh2 or openssh and refuses anything else', () => {
+    const command = parseArgv(['-H', 'web', 'status', '--transport', 'openssh']);
+    assert.equal(command.kind === 'fleet' && command.fleet.transport, 'openssh');
+    assert.match(usageError(['-H', 'web', 'status', '--transport', 'rsh']).message, /rsh/);
+  });
+
   test('hosts is an action only in fleet mode', () => {
     assert.equal(parseArgv(['-H', 'web', 'hosts']).kind, 'hosts');
     usageError(['hosts']);

@@ -25,6 +25,13 @@ describe("stapctl's config file", () => {
     });
   });
 
+  test('gives the transport, from the file or STAPCTL_TRANSPORT, and the flag wins', () => {
+    assert.equal(withConfig(flags, parseConfigFile('transport: openssh\n', 'c.yaml')).transport, 'openssh');
+    assert.deepEqual(configFromEnvironment({ STAPCTL_TRANSPORT: 'openssh' }), { transport: 'openssh' });
+    assert.equal(withConfig({ ...flags, transport: 'ssh2' }, { transport: 'openssh' }).transport, 'ssh2');
+    failure(() => parseConfigFile('transport: telnet\n', 'c.yaml'), 'CONFIG_INVALID');
+  });
+
   test('an empty file sets nothing and the defaults hold', () => {
     assert.deepEqual(withConfig(flags, parseConfigFile('# nothing yet\n', 'c.yaml')), { ...flags, forks: 32, timeoutMs: 120_000, color: 'auto' });
   });

@@ -42,6 +42,8 @@ export interface Farm {
   clientKey: string;
   /** The certificate database every host's stap-serverd uses (stap.cert is its certificate). */
   serverCert: string;
+  /** With userCa: the private key of the CA whose user certificates every host's sshd trusts. */
+  userCaKey?: string;
   down(): Promise<void>;
   /** Runs argv inside the host's namespaces (nsenter), as root, without ssh. */
   exec(host: FarmHost, argv: string[]): Promise<ExecResult>;
@@ -59,6 +61,8 @@ export interface FarmOptions {
    * farm's client key. Default false.
    */
   loginUsers?: boolean;
+  /** Also a user CA (ssh-keygen) whose certificates every host's sshd trusts (TrustedUserCAKeys). Default false. */
+  userCa?: boolean;
 }
 
 /** The non-root login users a farm started with loginUsers has (docker/host-setup.sh --login-users). */
@@ -80,7 +84,7 @@ const UNSHARE_FLAGS = ['--mount', '--pid', '--uts', '--fork', '--mount-proc', '-
 const LAUNCHER = fileURLToPath(new URL('./host-namespace.sh', import.meta.url));
 const HOST_SETUP = fileURLToPath(new URL('../../docker/host-setup.sh', import.meta.url));
 /** Everything a farm writes into its directory, so that `down` removes exactly that. */
-const FARM_ENTRIES = ['farm.json', 'inventory.yaml', 'known_hosts', 'ssh_config', 'client_key', 'client_key.pub', 'server-cert', 'hosts'];
+const FARM_ENTRIES = ['farm.json', 'inventory.yaml', 'known_hosts', 'ssh_config', 'client_key', 'client_key.pub', 'user_ca', 'user_ca.pub', 'server-cert', 'hosts'];
 
 /**
  * STAPCTL_FARM_NET=N moves every farm of this process to 127.N.x.y, so that several checkouts can
@@ -206,11 +210,11 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
   const knownHostsFile = join(dir, 'known_hosts');
   const sshConfigFile = join(dir, 'ssh_config');
   const inventoryFile = join(dir, 'inventory.yaml');
-  await Promise.all([generateClientKey(clientKey), generateServerCert(join(dir, 'server-cert'))]);
+  const userCaKey = options.userCa === true ? join(dir, 'user_ca') : undefined;
+  await Promise.all([generateClientKey(clientKey), generateServerCert(join(dir, 'server-cert')), ...(userCaKey === undefined ? [] : [generateClientKey(userCaKey)])]);
 
-  const launches = await Promise.allSettled(
-    addresses.map((address, index) => launchHost(dir, `h${index + 1}`, address, clientKey, options.loginUsers === true)),
-  );
+  const extras = [...(options.loginUsers === true ? ['login-users'] : []), ...(userCaKey === undefined ? [] : [`user-ca=${userCaKey}.pub`])];
+  const launches = await Promise.allSettled(addresses.map((address, index) => launchHost(dir, `h${index + 1}`, address, clientKey, extras)));
   const hosts = launches.flatMap((launch) => (launch.status === 'fulfilled' ? [launch.value] : []));
   try {
     await writeRecord(dir, { hosts });
@@ -238,6 +242,7 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
     sshConfigFile,
     clientKey,
     serverCert: join(dir, 'server-cert'),
+    ...(userCaKey !== undefined && { userCaKey }),
     down: () => stopFarm(dir),
     exec: (host, argv) => run('nsenter', ['-t', String(host.pid), '-m', '-u', '-p', '--', ...argv]),
   };
@@ -305,7 +310,8 @@ async function generateServerCert(destination: string): Promise<void> {
   }
 }
 
-async function launchHost(dir: string, name: string, address: string, clientKey: string, loginUsers: boolean): Promise<FarmHost> {
+/** EXTRAS: host-namespace.sh's optional arguments (login-users, user-ca=FILE). */
+async function launchHost(dir: string, name: string, address: string, clientKey: string, extras: readonly string[]): Promise<FarmHost> {
   const hostDir = join(dir, 'hosts', name);
   await mkdir(join(hostDir, 'scratch'), { recursive: true });
   const log = openSync(join(hostDir, 'sshd.log'), 'a');
@@ -323,7 +329,7 @@ async function launchHost(dir: string, name: string, address: string, clientKey:
         `${clientKey}.pub`,
         join(dir, 'server-cert'),
         HOST_SETUP,
-        ...(loginUsers ? ['login-users'] : []),
+        ...extras,
       ],
       { detached: true, stdio: ['ignore', log, log], cwd: '/' },
     );

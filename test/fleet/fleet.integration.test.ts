@@ -1,16 +1,19 @@
 /**
  * Fleet mode end to end: the built CLI against a namespace farm of real sshd hosts, each running
- * real stap-serverd servers. Traffic stays on 127.0.1.x (127.N.1.x with STAPCTL_FARM_NET=N).
+ * real stap-serverd servers, once per transport (ssh2, then the system ssh client). Traffic stays
+ * on 127.0.1.x (127.N.1.x with STAPCTL_FARM_NET=N).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { FleetJson } from '../../src/cli/fleet-json.js';
+import { TRANSPORTS, type TransportName } from '../../src/fleet/ssh/transport-names.js';
 import { acceptsTcp } from '../support/expect.js';
+import { controlDirectoriesIn, processesNaming } from '../support/ssh-leftovers.js';
 import { holdServers, inFarmNetwork, startFarm, type Farm } from './farm.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -18,12 +21,22 @@ const HOSTS = 3;
 let farm: Farm;
 let scratch: string;
 
+let transport: TransportName = 'ssh2';
+
+/**
+ * The CLI on the farm with the current transport. Every openssh run keeps its control directory
+ * under its own TMPDIR, and must leave neither an ssh process nor that directory behind.
+ */
 function stapctl(args: string[], options: { knownHosts?: string; inventory?: string } = {}) {
+  const tmp = join(scratch, `tmp-${transport}`);
+  mkdirSync(tmp, { recursive: true });
   const result = spawnSync(
     process.execPath,
-    [CLI, '--inventory', options.inventory ?? farm.inventoryFile, '--known-hosts', options.knownHosts ?? farm.knownHostsFile, ...args],
-    { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', SSH_AUTH_SOCK: '' }, timeout: 120_000 },
+    [CLI, '--inventory', options.inventory ?? farm.inventoryFile, '--known-hosts', options.knownHosts ?? farm.knownHostsFile, '--transport', transport, ...args],
+    { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', SSH_AUTH_SOCK: '', TMPDIR: tmp, XDG_RUNTIME_DIR: '' }, timeout: 120_000 },
   );
+  assert.deepEqual(processesNaming(tmp), [], 'no ssh process of the run is left');
+  assert.deepEqual(controlDirectoriesIn(tmp), [], 'no control directory is left');
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -56,7 +69,11 @@ after(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-describe('fleet mode on a namespace farm', () => {
+for (const name of TRANSPORTS) describe(`fleet mode on a namespace farm over ${name}`, () => {
+  before(() => {
+    transport = name;
+  });
+
   test('hosts lists the resolved hosts and their settings without connecting', () => {
     const result = stapctl(['-H', 'farm,!h2', 'hosts']);
     assert.equal(result.code, 0);

@@ -4,11 +4,21 @@
 # hostname and private state directories, runs the shared docker/host-setup.sh, and then becomes
 # the host's sshd, so that signalling this PID ends the whole host.
 #
-# Usage: host-namespace.sh NAME HOST_DIR ADDRESS AUTHORIZED_KEYS SERVER_CERT SETUP_SCRIPT [login-users]
+# Usage: host-namespace.sh NAME HOST_DIR ADDRESS AUTHORIZED_KEYS SERVER_CERT SETUP_SCRIPT [login-users] [user-ca=FILE]
 #   login-users: also the non-root login users deploy and nopass (see host-setup.sh --login-users)
+#   user-ca=FILE: sshd trusts user certificates signed by the CA key FILE (TrustedUserCAKeys)
 set -eu
 
-name=$1 host_dir=$2 address=$3 authorized_keys=$4 server_cert=$5 setup_script=$6 login_users=${7:-}
+name=$1 host_dir=$2 address=$3 authorized_keys=$4 server_cert=$5 setup_script=$6
+shift 6
+login_users= user_ca=
+for extra in "$@"; do
+  case $extra in
+    login-users) login_users=login-users ;;
+    user-ca=*) user_ca=${extra#user-ca=} ;;
+    *) echo "host-namespace.sh: unknown argument $extra" >&2; exit 1 ;;
+  esac
+done
 
 hostname "$name"
 
@@ -65,6 +75,7 @@ set -- --host "$name" --listen "$address:22" --authorized-keys "$authorized_keys
 if [ "$login_users" = login-users ]; then
   set -- "$@" --login-users "$(dirname "$(canonical /var/run/stap-server)")/stapctl-farm-homes"
 fi
+[ -z "$user_ca" ] || set -- "$@" --trusted-user-ca-keys "$user_ca"
 "$setup_script" "$@"
 
 exec /usr/sbin/sshd -D -e -f "$host_dir/sshd_config"

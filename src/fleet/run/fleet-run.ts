@@ -15,9 +15,12 @@ import type { EndpointReport } from '../../provision/endpoint-facts.js';
 import { fanOut, type FinalState, type Progress } from './fan-out.js';
 import type { HostEntry } from '../targets/inventory.js';
 import { KnownHostsFiles } from '../ssh/known-hosts.js';
-import { IdentityFiles, planAuth } from '../ssh/auth.js';
+import { IdentityFiles } from '../ssh/auth.js';
 import { expandTilde, parseProxyJump, resolveSshConfig, SshConfigFiles, type HostKeyPolicy, type SshHostConfig } from '../ssh/config.js';
-import { connect, JumpHosts, type ConnectOptions, type ExecResult, type SshSession } from '../ssh/transport.js';
+import type { HostRoute } from '../ssh/host-route.js';
+import { JumpHosts, type ExecResult, type SshSession } from '../ssh/transport.js';
+import type { TransportName } from '../ssh/transport-names.js';
+import { openFleetTransport, type FleetTransport } from './fleet-transport.js';
 import { FACTS_COMMAND } from '../facts/facts-command.js';
 import { factsCanAnswer, statusFromFacts } from '../facts/status-from-facts.js';
 import { sanitizeDeep } from '../../sanitize.js';
@@ -38,6 +41,8 @@ export interface FleetSettings {
   connectTimeoutMs?: number;
   timeoutMs: number;
   forks: number;
+  /** Undefined: ssh2. */
+  transport?: TransportName;
 }
 
 export interface HostResult {
@@ -56,6 +61,8 @@ export interface HostResult {
 }
 
 export interface SshEnvironment {
+  /** The controller's environment: PATH and XDG_RUNTIME_DIR for --transport openssh. */
+  env: NodeJS.ProcessEnv;
   home: string;
   localUser: string;
   agentSocket?: string;
@@ -71,6 +78,7 @@ export interface SshEnvironment {
 export function sshEnvironment(env: NodeJS.ProcessEnv = process.env): SshEnvironment {
   const home = env.HOME || homedir();
   return {
+    env,
     home,
     localUser: userInfo().username,
     ...(env.SSH_AUTH_SOCK && { agentSocket: env.SSH_AUTH_SOCK }),
@@ -113,34 +121,27 @@ export function hostEndpoint(config: SshHostConfig, ssh: SshEnvironment): HostEn
   };
 }
 
-async function connectOptions(
-  entry: Pick<HostEntry, 'name' | 'address' | 'port' | 'user' | 'identityFile'>,
-  settings: FleetSettings,
-  ssh: SshEnvironment,
-  depth = 0,
-): Promise<ConnectOptions> {
+/**
+ * How a host is reached, from the inventory, the options and ~/.ssh/config; hops of a ProxyJump
+ * chain are resolved the same way, each by its own name.
+ */
+function hostRoute(entry: Pick<HostEntry, 'name' | 'address' | 'port' | 'user' | 'identityFile'>, settings: FleetSettings, ssh: SshEnvironment, depth = 0): HostRoute {
   const config = hostSshConfig(entry, ssh);
   const { address, port, user, proxyJump } = hostEndpoint(config, ssh);
-  const auth = await planAuth({
-    ...(ssh.agentSocket && { agentSocket: ssh.agentSocket }),
+  const knownHostsFiles = settings.knownHosts
+    ? [settings.knownHosts]
+    : [...(config.userKnownHostsFiles ?? [join(ssh.home, '.ssh', 'known_hosts')]), '/etc/ssh/ssh_known_hosts'];
+  const route: HostRoute = {
+    host: entry.name,
+    address,
+    port,
+    user,
     identities: [
       ...(entry.identityFile ? [{ file: expandTilde(entry.identityFile, ssh.home), origin: 'inventory' as const }] : []),
       ...(settings.identity ? [{ file: expandTilde(settings.identity, ssh.home), origin: 'option' as const }] : []),
       ...config.identityFiles.map((file) => ({ file, origin: 'ssh-config' as const })),
     ],
     identitiesOnly: config.identitiesOnly,
-    defaultKeyDir: join(ssh.home, '.ssh'),
-    host: entry.name,
-  }, ssh.identityFiles);
-  const knownHostsFiles = settings.knownHosts
-    ? [settings.knownHosts]
-    : [...(config.userKnownHostsFiles ?? [join(ssh.home, '.ssh', 'known_hosts')]), '/etc/ssh/ssh_known_hosts'];
-  const options: ConnectOptions = {
-    host: entry.name,
-    address,
-    port,
-    user,
-    auth,
     // The options (flags, STAPCTL_* variables, stapctl's config file) win over ~/.ssh/config.
     hostKeyPolicy: settings.hostKeyCheck ?? config.strictHostKeyChecking ?? 'strict',
     knownHostsFiles,
@@ -148,15 +149,15 @@ async function connectOptions(
     connectTimeoutMs: settings.connectTimeoutMs ?? config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     ...(config.proxyCommand && { proxyCommand: config.proxyCommand }),
   };
-  if (proxyJump === undefined) return options;
+  if (proxyJump === undefined) return route;
   if (depth >= 8) throw new StapctlError('SSH_CONFIG_INVALID', `ProxyJump of ${entry.name} loops`, { host: entry.name, hint: 'check the ProxyJump chain in ~/.ssh/config' });
   // Hops are connected first to last; each later hop goes through the one before it.
-  let previous: ConnectOptions | undefined;
+  let previous: HostRoute | undefined;
   for (const hop of parseProxyJump(proxyJump)) {
-    const hopOptions: ConnectOptions = await connectOptions({ name: hop.host, address: hop.host, port: hop.port, user: hop.user }, settings, ssh, depth + 1);
-    previous = previous ? { ...hopOptions, proxyJump: previous } : hopOptions;
+    const hopRoute = hostRoute({ name: hop.host, address: hop.host, port: hop.port, user: hop.user }, settings, ssh, depth + 1);
+    previous = previous ? { ...hopRoute, proxyJump: previous } : hopRoute;
   }
-  return previous ? { ...options, proxyJump: previous } : options;
+  return previous ? { ...route, proxyJump: previous } : route;
 }
 
 type HostOutcome = Omit<HostResult, 'state' | 'durationMs'>;
@@ -164,7 +165,7 @@ type HostOutcome = Omit<HostResult, 'state' | 'durationMs'>;
 type ProvisionAnswer = ApplyReport | EndpointReport | TrustReport;
 
 /** Runs the request on one host. Never throws: a host's failure, even a bug, is in its result. */
-async function runOnHost(entry: HostEntry, request: ServiceRequest | ProvisionTask, bundle: AgentBundle, settings: FleetSettings, ssh: SshEnvironment, signal?: AbortSignal): Promise<HostOutcome> {
+async function runOnHost(entry: HostEntry, request: ServiceRequest | ProvisionTask, bundle: AgentBundle, settings: FleetSettings, ssh: SshEnvironment, transport: FleetTransport, signal?: AbortSignal): Promise<HostOutcome> {
   const base = { host: entry.name, address: entry.address };
   if (signal?.aborted) return { ...base, error: interrupted(entry.name).toJSON(), warnings: [] };
   const deadline = Date.now() + settings.timeoutMs;
@@ -176,8 +177,8 @@ async function runOnHost(entry: HostEntry, request: ServiceRequest | ProvisionTa
   const guard = hostGuard(entry.name, settings.timeoutMs, () => session !== undefined, signal);
   const work = (async () => {
     configWarnings.push(...hostSshConfig(entry, ssh).warnings);
-    const options = await connectOptions(entry, settings, ssh);
-    const connected = await connect({ ...options, connectTimeoutMs: Math.min(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, Math.max(1, deadline - Date.now())) }, ssh.knownHosts, ssh.jumps);
+    const route = hostRoute(entry, settings, ssh);
+    const connected = await transport.connect({ ...route, connectTimeoutMs: Math.min(route.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, Math.max(1, deadline - Date.now())) });
     if (abandoned) {
       connected.close();
       throw interrupted(entry.name);
@@ -302,11 +303,12 @@ export async function runFleet(
   ssh: SshEnvironment = sshEnvironment(),
   signal?: AbortSignal,
 ): Promise<HostResult[]> {
-  const finished = await fanOut(hosts, (entry) => runOnHost(entry, request, bundle, settings, ssh, signal), {
+  const transport = await openFleetTransport(settings.transport ?? 'ssh2', ssh);
+  const finished = await fanOut(hosts, (entry) => runOnHost(entry, request, bundle, settings, ssh, transport, signal), {
     forks: settings.forks,
     classify: (result) => classify(request.action, result),
     ...(onProgress && { onChange: onProgress }),
-  }).finally(() => ssh.jumps.close());
+  }).finally(() => transport.close());
   return finished.map(({ state, durationMs, result }) => ({ ...result, state, durationMs }));
 }
 
@@ -328,10 +330,11 @@ export interface AgentAnswerResult<T> extends Omit<HostResult, 'report' | 'answe
  * host is ok when its agent answered with exit code 0.
  */
 export async function askHosts<T extends ProvisionAnswer>(hosts: readonly HostEntry[], taskFor: (host: HostEntry) => ProvisionTask, run: AskSettings): Promise<AgentAnswerResult<T>[]> {
-  const finished = await fanOut(hosts, (entry) => runOnHost(entry, taskFor(entry), run.bundle, run.settings, run.ssh, run.signal), {
+  const transport = await openFleetTransport(run.settings.transport ?? 'ssh2', run.ssh);
+  const finished = await fanOut(hosts, (entry) => runOnHost(entry, taskFor(entry), run.bundle, run.settings, run.ssh, transport, run.signal), {
     forks: run.settings.forks,
     classify: (result) => classify('provision', result),
     ...(run.onProgress && { onChange: run.onProgress }),
-  });
+  }).finally(() => transport.close());
   return finished.map(({ state, durationMs, result: { report: _report, answer, ...result } }) => ({ ...result, state, durationMs, ...(answer && { answer: answer as T }) }));
 }

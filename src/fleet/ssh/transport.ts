@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
 import { StapctlError } from '../../errors.js';
+import { CappedBuffer, commandStopped, DEFAULT_MAX_OUTPUT_BYTES, STOP_GRACE_MS, type StopReason } from './command-limits.js';
 import { authFailure, createAuthSession, type AuthPlan, type AuthSession } from './auth.js';
 import type { HostKeyPolicy } from './config.js';
 import { startProxyCommand, type ProxyCommandProcess } from './proxy-command.js';
@@ -71,7 +72,6 @@ export interface SshSession {
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
 const DEFAULT_KEEPALIVE_INTERVAL_MS = 15_000;
 
 /** ssh2's own default host key algorithms (lib/protocol/constants.js), which it does not export. */
@@ -362,9 +362,6 @@ function connectFailed(error: Ssh2Error, options: ConnectOptions): StapctlError 
   });
 }
 
-/** Why a command was stopped before it ended by itself. */
-type StopReason = 'timeout' | 'interrupted' | 'output';
-
 class Session implements SshSession {
   private closed = false;
   private lastError?: Error;
@@ -426,21 +423,7 @@ class Session implements SshSession {
   }
 
   private stopped(reason: StopReason, options: ExecOptions, stderr: Buffer): StapctlError {
-    const host = this.options.host;
-    if (reason === 'timeout') {
-      return new StapctlError('HOST_TIMEOUT', `${host}: the command did not finish within ${(options.timeoutMs ?? 0) / 1000} s and was stopped`, {
-        host,
-        detail: stderr.toString('utf8'),
-        hint: 'raise --timeout if the host is just slow',
-      });
-    }
-    if (reason === 'output') {
-      return new StapctlError('OUTPUT_TOO_LARGE', `${host}: the command wrote more than ${options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES} bytes and was stopped`, {
-        host,
-        hint: 'the host answers with far more than a stapctl agent ever writes: check what runs there',
-      });
-    }
-    return new StapctlError('INTERRUPTED', `${host}: interrupted, the command was stopped`, { host, hint: 'run the action again to finish it on this host' });
+    return commandStopped(this.options.host, reason, options, stderr);
   }
 
   /**
@@ -599,25 +582,6 @@ class OpeningChannel {
   }
 }
 
-/** Keeps at most `limit` bytes; push says whether the chunk fitted. */
-class CappedBuffer {
-  private readonly chunks: Buffer[] = [];
-  private size = 0;
-
-  constructor(private readonly limit: number) {}
-
-  push(chunk: Buffer): boolean {
-    if (this.size + chunk.length > this.limit) return false;
-    this.chunks.push(chunk);
-    this.size += chunk.length;
-    return true;
-  }
-
-  bytes(): Buffer {
-    return Buffer.concat(this.chunks);
-  }
-}
-
 /**
  * ssh2's channel.signal() stays silent once our side sent EOF, which it always has after stdin,
  * so the request goes through ssh2's private protocol object (test/fleet/ssh/transport.test.ts
@@ -632,5 +596,3 @@ export function signalAfterEof(channel: ClientChannel, name: string): boolean {
   (protocol.signal as (id: number, name: string) => void).call(protocol, outgoing.id, name);
   return true;
 }
-
-const STOP_GRACE_MS = 5000;
