@@ -284,6 +284,15 @@ describe('fleet runs over the openssh transport', () => {
     assert.equal(overOpenssh.json.hosts[0]?.state, 'not-running');
   });
 
+  test("a named key that cannot be read fails the host before connecting with ssh2, and is ssh's business with openssh", () => {
+    const missing = ['--identity', join(scratch, 'no-such-key')];
+    const overSsh2 = stapctl(['-H', 'h1', 'status', '--transport', 'ssh2', ...missing], { HOME: certificateHome() });
+    assert.equal(overSsh2.json.hosts[0]?.state, 'unreachable');
+    assert.equal(overSsh2.json.hosts[0]?.error?.code, 'IDENTITY_UNREADABLE');
+    const overOpenssh = stapctl(['-H', 'h1', 'status', '--transport', 'openssh', ...missing], { HOME: certificateHome() });
+    assert.equal(overOpenssh.code, 3, JSON.stringify(overOpenssh.json));
+  });
+
   test('STAPCTL_TRANSPORT=openssh chooses the transport as --transport does', () => {
     const { code, json } = stapctl(['-H', 'h1', 'status'], { HOME: certificateHome(), STAPCTL_TRANSPORT: 'openssh' });
     assert.equal(code, 3, JSON.stringify(json));
