@@ -6,8 +6,13 @@ import { after, describe, test } from 'node:test';
 import { StapctlError } from '../../../src/errors.js';
 import { ControlDirectory } from '../../../src/fleet/ssh/control-directory.js';
 
-const scratch = mkdtempSync(join(tmpdir(), 'stapctl-control-dir-test-'));
-after(() => rmSync(scratch, { recursive: true, force: true }));
+// Short: a socket path must fit in sun_path, and an unprivileged run's TMPDIR is already deep.
+const scratch = mkdtempSync(join(tmpdir(), 'ctl-'));
+const runtime = mkdtempSync('/tmp/stapctl-rt-');
+after(() => {
+  rmSync(scratch, { recursive: true, force: true });
+  rmSync(runtime, { recursive: true, force: true });
+});
 
 async function refusal(promise: Promise<unknown>): Promise<StapctlError> {
   try {
@@ -31,8 +36,6 @@ describe('the control directory of an openssh run', () => {
   });
 
   test('goes under XDG_RUNTIME_DIR when that is usable', async () => {
-    const runtime = join(scratch, 'runtime');
-    mkdirSync(runtime, { mode: 0o700 });
     const directory = await ControlDirectory.create({ XDG_RUNTIME_DIR: runtime, TMPDIR: scratch });
     assert.ok(directory.path.startsWith(`${runtime}/`));
     await directory.remove();
