@@ -1,6 +1,7 @@
 /**
  * `become: true` end to end: the built CLI logs in to namespace hosts as a non-root user and runs
- * the agent through the hosts' real sudo. Traffic stays on 127.0.4.x.
+ * the agent through the hosts' real sudo, once per transport (ssh2, then the system ssh client).
+ * Traffic stays on 127.0.4.x.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -11,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import type { FleetJson } from '../../src/cli/fleet-json.js';
+import { TRANSPORTS, type TransportName } from '../../src/fleet/ssh/transport-names.js';
 import { holdServers, homeOf, LOGIN_USERS, startFarm, type Farm, type FarmHost } from './farm.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -31,8 +33,10 @@ function writeInventory(name: string, user: string, become: boolean): string {
   return file;
 }
 
+let transport: TransportName = 'ssh2';
+
 function fleet(inventory: string, args: string[]): { code: number | null; json: FleetJson } {
-  const result = spawnSync(process.execPath, [CLI, '--inventory', inventory, '--known-hosts', farm.knownHostsFile, ...args, '--json'], {
+  const result = spawnSync(process.execPath, [CLI, '--inventory', inventory, '--known-hosts', farm.knownHostsFile, '--transport', transport, ...args, '--json'], {
     encoding: 'utf8',
     env: { ...process.env, NO_COLOR: '1', SSH_AUTH_SOCK: '' },
     timeout: 120_000,
@@ -80,7 +84,14 @@ after(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-describe('become: the agent runs as root through sudo -n', () => {
+for (const name of TRANSPORTS) describe(`become over ${name}: the agent runs as root through sudo -n`, () => {
+  before(async () => {
+    transport = name;
+    // What the previous transport's timeout test left (a server stopped half-way) goes first.
+    assert.equal(fleet(sudoers, ['-H', 'h1,h2', 'stop']).code, 0);
+    assert.deepEqual(await statusFiles(h1), []);
+  });
+
   test('the login users and their homes exist only inside the farm hosts', async () => {
     const home = await homeOn(h1, LOGIN_USERS.passwordlessSudo);
     assert.equal(homeOf(readFileSync('/etc/passwd', 'utf8'), LOGIN_USERS.passwordlessSudo) === home, false);
