@@ -75,6 +75,12 @@ class Master {
   }
 }
 
+/** A master that came up, and what ssh said about the host key on the way. */
+interface StartedMaster {
+  master: Master;
+  warnings: string[];
+}
+
 /**
  * The ssh processes of one run. Every process is started in its own session (detached), so that
  * a Ctrl-C at the terminal reaches the controller only, which then stops each host's command
@@ -83,7 +89,7 @@ class Master {
 export class OpensshTransport {
   private readonly children = new Set<ChildProcess>();
   private readonly masters = new Set<Master>();
-  private readonly jumps = new Map<string, Promise<Master>>();
+  private readonly jumps = new Map<string, Promise<StartedMaster>>();
   private readonly pending = new Set<Promise<unknown>>();
   private readonly sockets: { socket: string; route: HostRoute }[] = [];
   private closed = false;
@@ -119,27 +125,28 @@ export class OpensshTransport {
 
   private async connectHost(route: HostRoute): Promise<SshSession> {
     const jump = route.proxyJump === undefined ? undefined : await this.jumpMaster(route.proxyJump);
-    const { master, warnings } = await this.startMaster(route, jump?.socket);
-    return new OpensshSession(this, master, warnings);
+    const { master, warnings } = await this.startMaster(route, jump?.master.socket);
+    return new OpensshSession(this, master, [...(jump?.warnings ?? []), ...warnings]);
   }
 
   /** A jump host's master, shared by every host behind it; started again if it has gone. */
-  private async jumpMaster(route: HostRoute): Promise<Master> {
+  private async jumpMaster(route: HostRoute): Promise<StartedMaster> {
     const key = JSON.stringify(route);
     const known = this.jumps.get(key);
     if (known !== undefined) {
-      const master = await known.catch(() => undefined);
-      if (master !== undefined && (await master.running())) return master;
+      const started = await known.catch(() => undefined);
+      if (started !== undefined && (await started.master.running())) return started;
     }
     const started = (async () => {
       const jump = route.proxyJump === undefined ? undefined : await this.jumpMaster(route.proxyJump);
-      return (await this.startMaster(route, jump?.socket)).master;
+      const own = await this.startMaster(route, jump?.master.socket);
+      return { master: own.master, warnings: [...(jump?.warnings ?? []), ...own.warnings] };
     })();
     this.jumps.set(key, started);
     return started;
   }
 
-  private async startMaster(route: HostRoute, jumpSocket: string | undefined): Promise<{ master: Master; warnings: string[] }> {
+  private async startMaster(route: HostRoute, jumpSocket: string | undefined): Promise<StartedMaster> {
     this.refuseWhenClosed(route);
     const socket = this.directory.socketPath();
     this.sockets.push({ socket, route });
