@@ -1,4 +1,5 @@
 /** Fleet mode at the terminal: resolve the targets, run, show progress, render the results. */
+import { setMaxListeners } from 'node:events';
 import { homedir } from 'node:os';
 import { StapctlError } from '../errors.js';
 import { EXIT_CODE, exitCodeOf } from '../exit-code.js';
@@ -107,6 +108,9 @@ function configured<C extends FleetCommand | HostsCommand>(parsed: C, env: NodeJ
 async function runInterruptibly(command: Configured<FleetCommand>, hosts: readonly HostEntry[], bundle: AgentBundle, env: NodeJS.ProcessEnv, onProgress?: (progress: Progress) => void): Promise<HostResult[]> {
   const ssh = sshEnvironment(env);
   const interrupt = new AbortController();
+  // Every host in flight listens for the interrupt twice (its guard and its command); Node's
+  // default limit of 10 would call that a leak from the sixth concurrent host on.
+  setMaxListeners(2 * command.fleet.forks + 10, interrupt.signal);
   const onInterrupt = () => interrupt.abort();
   for (const signal of INTERRUPTS) process.on(signal, onInterrupt);
   try {

@@ -248,7 +248,6 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
   };
 }
 
-/** Stops the farm recorded in DIR/farm.json, if any, and removes its files. Safe to repeat. */
 /**
  * Stops (SIGSTOP) every server recorded on a host, so that a `stapctl stop` of it waits for them
  * far longer than a short --timeout, however loaded the machine is. The returned function lets
@@ -264,6 +263,7 @@ export async function holdServers(farm: Farm, host: FarmHost): Promise<() => Pro
   };
 }
 
+/** Stops the farm recorded in DIR/farm.json, if any, and removes its files. Safe to repeat. */
 export async function stopFarm(dir: string): Promise<void> {
   const record = await readRecord(dir);
   if (record === undefined) return;

@@ -122,6 +122,17 @@ for (const name of TRANSPORTS) describe(`fleet mode on a namespace farm over ${n
     assert.match(result.stdout, /^3 hosts: 3 ok in \d+\.\d s$/m);
   });
 
+  test("a run with more hosts in flight than Node's default listener limit writes no Node warning", () => {
+    const [host] = farm.hosts;
+    assert.ok(host);
+    const names = Array.from({ length: 12 }, (_, index) => `alias${index + 1}`);
+    const inventory = join(scratch, 'aliases.yaml');
+    writeFileSync(inventory, `all:\n  hosts:\n${names.map((name) => `    ${name}: { ansible_host: ${host.address}, ansible_user: root, ansible_ssh_private_key_file: ${farm.clientKey} }\n`).join('')}`);
+    const { json, stderr } = fleet(['-H', 'all', '-f', '12', 'status'], { inventory });
+    assert.deepEqual(json.hosts.map((item) => item.host).sort(), [...names].sort());
+    assert.doesNotMatch(stderr, /Warning|\(node:\d+\)/);
+  });
+
   test("the stock stap-server status on a host lists the servers the fleet started", async () => {
     const [host] = farm.hosts;
     assert.ok(host);
