@@ -312,17 +312,26 @@ describe('the link or the agent dies mid-run', () => {
     const [h1] = farm.hosts;
     assert.ok(h1);
     const files = inventoryWith({});
-    const child = spawn(process.execPath, argv(files, ['-H', 'h1', 'start', '-n', 'late', '-r', '6.1.0-h1-a']), { env: { ...process.env, SSH_AUTH_SOCK: '' } });
-    let stdout = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    const exited = once(child, 'exit');
-    const agents = await waitForProcess(h1, /stapctl\.cjs/);
-    await farm.exec(h1, ['kill', '-KILL', ...agents.map(String)]);
-    const [code] = (await exited) as [number | null];
-    const json = parse(stdout, code, '');
-    assert.equal(hostOf(json, 'h1')?.state, 'failed');
-    assert.equal(hostOf(json, 'h1')?.error?.code, 'AGENT_FAILED');
-    await assertFarmConsistent();
+    // Under load the agent can finish between being seen and being killed: that host is then ok,
+    // and the attempt is repeated after stopping the server it started. Every attempt must leave
+    // the farm consistent; one of them must be the kill mid-start.
+    const states: (string | undefined)[] = [];
+    for (let attempt = 0; attempt < 3 && !states.includes('failed'); attempt++) {
+      const child = spawn(process.execPath, argv(files, ['-H', 'h1', 'start', '-n', 'late', '-r', '6.1.0-h1-a']), { env: { ...process.env, SSH_AUTH_SOCK: '' } });
+      let stdout = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      const exited = once(child, 'exit');
+      const agents = await waitForProcess(h1, /stapctl\.cjs/);
+      await farm.exec(h1, ['kill', '-KILL', ...agents.map(String)]).catch(() => undefined);
+      const [code] = (await exited) as [number | null];
+      const host = hostOf(parse(stdout, code, ''), 'h1');
+      states.push(host?.state);
+      if (host?.state === 'failed') assert.equal(host.error?.code, 'AGENT_FAILED', JSON.stringify(host));
+      else assert.equal(host?.state, 'ok', JSON.stringify(host));
+      await assertFarmConsistent();
+      if (host?.state === 'ok') assert.equal((await fleet(files, ['-H', 'h1', 'stop', '-n', 'late'])).code, 0);
+    }
+    assert.ok(states.includes('failed'), `the kill never came mid-start: ${states.join(', ')}`);
   });
 
   test('sshd killed mid-run fails that host with a lost connection; the other host is unaffected', async () => {
