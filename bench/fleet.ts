@@ -413,15 +413,15 @@ class Bench {
 }
 
 /**
- * The agent upload on a fresh farm against a cached agent, stapctl only. `status` needs no agent
+ * The agent install on a fresh farm against a cached agent, stapctl only. `status` needs no agent
  * (the facts answer it), so this is `start -i` with its servers already running: the agent checks
  * each and starts nothing, and the status files stay as they are.
  */
 async function firstRunScenario(bench: Bench, rounds: number, running: number): Promise<void> {
   for (let round = 0; round < rounds; round += 1) {
     await bench.clearAgentCache();
-    bench.record('first run (agent upload)', 'stapctl', round, await bench.run('stapctl', ['start', '-i']));
-    bench.record('first run (agent upload)', 'stapctl warm', round, await bench.run('stapctl', ['start', '-i']));
+    bench.record('first run (agent install)', 'stapctl', round, await bench.run('stapctl', ['start', '-i']));
+    bench.record('first run (agent install)', 'stapctl warm', round, await bench.run('stapctl', ['start', '-i']));
     await bench.expectStatFiles(running, 'start -i of running servers');
   }
 }
@@ -533,7 +533,7 @@ export function targetRows(samples: readonly Sample[], startup: readonly Startup
     row(`status, ${base} hosts, vs pssh defaults`, ratio('status', 'pssh'), 0.4),
     row(`status, ${base} hosts, vs Ansible`, ratio('status', 'ansible'), 0.15),
     row(`start + stop, same work, ${base} hosts, vs pssh with curve25519`, ratio('start: start + stop', 'pssh-c25519'), 0.8),
-    row(`first run (upload) vs warm, ${base} hosts`, wall(base, 'first run (agent upload)', 'stapctl') / wall(base, 'first run (agent upload)', 'stapctl warm'), 1.1),
+    row(`first run (agent install) vs warm, ${base} hosts`, wall(base, 'first run (agent install)', 'stapctl') / wall(base, 'first run (agent install)', 'stapctl warm'), 1.1),
     row('local `stapctl status` vs `node -e 0`', startupRatio('stapctl status'), 1.15),
     row('`stapctl --version` vs `node -e 0`', startupRatio('stapctl --version'), 1.15),
     row(`controller CPU per host, status, ${base} hosts (2 servers each)`, perHostMs(base, 'status', controllerCpu), 5, 'ms', 1),
@@ -700,11 +700,11 @@ async function benchFarm(hostCount: number, options: BenchOptions, report: strin
     const releases = 2;
     const first = await bench.run('stapctl', ['start', '-i']);
     await bench.expectStatFiles(releases, 'stapctl start -i');
-    report.push(`Very first stapctl run (start -i with agent upload, ${releases} servers per host): ${(first.wallMs / 1000).toFixed(2)} s.`, '');
+    report.push(`Very first stapctl run (start -i with the agent installed, ${releases} servers per host): ${(first.wallMs / 1000).toFixed(2)} s.`, '');
 
     if (options.tools.includes('stapctl')) {
       await firstRunScenario(bench, options.rounds, releases);
-      report.push('### stapctl: first run on a fresh farm (agent upload) vs warm', '', renderRows(scenarioRows(bench.samples.filter((sample) => sample.scenario.startsWith('first run')), 'stapctl warm')), '');
+      report.push('### stapctl: first run on a fresh farm (agent installed through the launcher) vs warm', '', renderRows(scenarioRows(bench.samples.filter((sample) => sample.scenario.startsWith('first run')), 'stapctl warm')), '');
     }
 
     await statusScenario(bench, options.tools, options.rounds, releases);
