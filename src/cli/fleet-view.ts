@@ -22,6 +22,7 @@ import { renderFleetLines, renderGatheredLines } from './fleet-lines.js';
 import { fleetJson, type RetryHint } from './fleet-json.js';
 import { hostSetLines, progressLine, renderFleetTable, renderGatheredTable, type Style } from './fleet-table.js';
 import { retryCommand } from './retry-command.js';
+import './schema-messages.js';
 import { errorLines } from './service-text.js';
 import { loadStapctlConfig, withConfig, type FleetOptions } from './stapctl-config.js';
 import { colorEnabled, defaultView, liveProgress, type OutputView, type TerminalFacts } from './terminal.js';

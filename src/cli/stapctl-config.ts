@@ -8,31 +8,32 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Node } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { isMissingFile, StapctlError } from '../errors.js';
 import type { FleetSettings } from '../fleet/run/fleet-run.js';
 import { TRANSPORTS } from '../fleet/ssh/transport-names.js';
 import type { FleetCliOptions } from './argv.js';
 import type { ColorChoice } from './terminal.js';
 
-const seconds = z.union([z.number().positive(), z.string().regex(/^\d+(\.\d+)?$/, 'a number of seconds').transform(Number)]).refine((value) => value > 0, 'more than 0 seconds');
-const count = z.union([z.number().int().positive(), z.string().regex(/^[1-9]\d*$/, 'a positive whole number').transform(Number)]);
+const seconds = z
+  .union([z.number().check(z.positive()), z.pipe(z.string().check(z.regex(/^\d+(\.\d+)?$/, 'a number of seconds')), z.transform(Number))])
+  .check(z.refine((value) => value > 0, 'more than 0 seconds'));
+const count = z.union([z.int().check(z.positive()), z.pipe(z.string().check(z.regex(/^[1-9]\d*$/, 'a positive whole number')), z.transform(Number))]);
 
 /** The settings a file or the environment may give, by their option names. */
-export const CONFIG_SCHEMA = z
-  .object({
+export const CONFIG_SCHEMA = z.partial(
+  z.strictObject({
     forks: count,
     timeout: seconds,
     'connect-timeout': seconds,
     'host-key-check': z.enum(['strict', 'accept-new', 'off']),
     transport: z.enum(TRANSPORTS),
-    identity: z.string().min(1),
-    inventory: z.string().min(1),
+    identity: z.string().check(z.minLength(1)),
+    inventory: z.string().check(z.minLength(1)),
     output: z.enum(['table', 'lines', 'json']),
     color: z.enum(['auto', 'always', 'never']),
-  })
-  .partial()
-  .strict();
+  }),
+);
 
 export type StapctlConfig = z.infer<typeof CONFIG_SCHEMA>;
 type ConfigKey = keyof StapctlConfig;

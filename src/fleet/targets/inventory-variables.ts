@@ -4,7 +4,7 @@
  * Every inventory format (YAML, INI, `--list` JSON, group_vars/host_vars files) builds the same
  * layers, so the same value means the same thing wherever it is written.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { StapctlError } from '../../errors.js';
 import { isPort, parsePort, PORT_RANGE } from '../../port.js';
 
@@ -34,24 +34,24 @@ const TRUE_WORDS = new Set(['y', 'yes', 'on', '1', 'true', 't']);
 const FALSE_WORDS = new Set(['n', 'no', 'off', '0', 'false', 'f']);
 
 const port = z.union([
-  z.number().refine(isPort),
-  z.string().refine((text) => parsePort(text) !== undefined).transform(Number),
+  z.number().check(z.refine(isPort)),
+  z.pipe(z.string().check(z.refine((text) => parsePort(text) !== undefined)), z.transform(Number)),
 ]);
 // Ansible's boolean(): yes/no, on/off, true/false, 1/0, any case.
 const flag = z.union([
   z.boolean(),
-  z.literal(0).transform(() => false),
-  z.literal(1).transform(() => true),
-  z
-    .string()
-    .refine((word) => TRUE_WORDS.has(word.toLowerCase()) || FALSE_WORDS.has(word.toLowerCase()))
-    .transform((word) => TRUE_WORDS.has(word.toLowerCase())),
+  z.pipe(z.literal(0), z.transform(() => false)),
+  z.pipe(z.literal(1), z.transform(() => true)),
+  z.pipe(
+    z.string().check(z.refine((word) => TRUE_WORDS.has(word.toLowerCase()) || FALSE_WORDS.has(word.toLowerCase()))),
+    z.transform((word) => TRUE_WORDS.has(word.toLowerCase())),
+  ),
 ]);
-const word = z.string().regex(/^\S+$/);
-const path = z.string().min(1);
-const unixUser = z.string().regex(/^[a-z_][a-z0-9_-]*\$?$/i);
-const absolutePath = z.string().startsWith('/');
-const priority = z.union([z.number().int(), z.string().regex(/^-?\d+$/).transform(Number)]);
+const word = z.string().check(z.regex(/^\S+$/));
+const path = z.string().check(z.minLength(1));
+const unixUser = z.string().check(z.regex(/^[a-z_][a-z0-9_-]*\$?$/i));
+const absolutePath = z.string().check(z.startsWith('/'));
+const priority = z.union([z.int(), z.pipe(z.string().check(z.regex(/^-?\d+$/)), z.transform(Number))]);
 
 const ADDRESS = 'a host name or address';
 const PORT = PORT_RANGE;
@@ -77,7 +77,7 @@ const KNOWN = {
   stapctl_server_user: [unixUser, USER],
   stapctl_root: [absolutePath, 'an absolute directory path'],
   ansible_group_priority: [priority, 'an integer'],
-} as const satisfies Record<string, readonly [z.ZodType, string]>;
+} as const satisfies Record<string, readonly [z.ZodMiniType, string]>;
 
 export type KnownName = keyof typeof KNOWN;
 
