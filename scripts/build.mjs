@@ -25,7 +25,7 @@ const cli = {
 
 // Fleet mode is a second CommonJS bundle that main.js require()s (esbuild turns its import() into
 // one): no ES module loader at all, and no scan of the file for export names, which import() of
-// a CommonJS file costs. ssh2 loads an optional native addon by a computed path: it stays a package.
+// a CommonJS file costs.
 // commander requires node:child_process at load for a feature stapctl does not use (executable
 // subcommands); a local run that starts no process should not pay for loading it.
 const lazyChildProcessForCommander = {
@@ -40,6 +40,32 @@ const lazyChildProcessForCommander = {
     }));
   },
 };
+// ssh2 is bundled into the fleet bundle: one file to read and compile instead of some forty. Its
+// index loads at once what a client never runs: the server, key generation and HTTP agents over
+// SSH (with node:http, https and tls); stapctl's 'ssh2' is the client's parts, the rest loaded only
+// if asked for. bcrypt-pbkdf (with tweetnacl) only decrypts passphrase-protected keys: loaded when
+// one is. Its two native addons stay packages, found at run time as ssh2 finds them.
+const SSH2_LIB = /[\\/]node_modules[\\/]ssh2[\\/]lib[\\/]/;
+const ssh2ClientOnly = {
+  name: 'ssh2-client-only',
+  setup(build) {
+    build.onResolve({ filter: /^ssh2$/ }, () => ({ path: 'ssh2', namespace: 'ssh2-client' }));
+    build.onLoad({ filter: /.*/, namespace: 'ssh2-client' }, () => ({
+      resolveDir: process.cwd(),
+      loader: 'js',
+      contents: `const agent = require('ssh2/lib/agent.js');
+const client = { Client: require('ssh2/lib/client.js'), BaseAgent: agent.BaseAgent, createAgent: agent.createAgent, utils: { parseKey: require('ssh2/lib/protocol/keyParser.js').parseKey } };
+module.exports = new Proxy(client, { get: (parts, name) => (name in parts ? parts[name] : require('ssh2/lib/index.js')[name]) });`,
+    }));
+    build.onResolve({ filter: /^\.\/crypto\/build\/Release\/sshcrypto\.node$/ }, () => ({ path: 'ssh2/lib/protocol/crypto/build/Release/sshcrypto.node', external: true }));
+    build.onResolve({ filter: /^bcrypt-pbkdf$/ }, (args) => (SSH2_LIB.test(args.importer) ? { path: 'bcrypt-pbkdf', namespace: 'lazy-bcrypt-pbkdf' } : undefined));
+    build.onLoad({ filter: /.*/, namespace: 'lazy-bcrypt-pbkdf' }, () => ({
+      resolveDir: process.cwd(),
+      loader: 'js',
+      contents: "module.exports = { pbkdf: (...args) => require('bcrypt-pbkdf').pbkdf(...args) };",
+    }));
+  },
+};
 await build({
   ...cli,
   entryPoints: ['src/cli/main.ts'],
@@ -48,7 +74,13 @@ await build({
   supported: { 'dynamic-import': false },
   plugins: [lazyChildProcessForCommander],
 });
-await build({ ...cli, entryPoints: ['src/cli/fleet-view.ts'], outfile: 'dist/cli/fleet-view.js', external: ['ssh2'] });
+await build({
+  ...cli,
+  entryPoints: ['src/cli/fleet-view.ts'],
+  outfile: 'dist/cli/fleet-view.js',
+  external: ['cpu-features'],
+  plugins: [ssh2ClientOnly],
+});
 // The root package.json says "module"; both files are CommonJS.
 writeFileSync('dist/cli/package.json', '{ "type": "commonjs" }\n');
 chmodSync('dist/cli/main.js', 0o755);
