@@ -13,8 +13,9 @@
  *                              %Y %y %U %m %n: its type through and without a symlink, owner, mode)
  *   link PATH TARGET           /proc/PID/exe and /proc/PID/fd/N (an empty TARGET: unreadable)
  *   lines, then PATH NUL LINE NEWLINE per line of each file (grep -H -Z: a line holds no newline,
- *   so no content can pose as another file's), /proc/PID/net/tcp{,6} only their header and
- *   listening sockets
+ *   so no content can pose as another file's), /proc/PID/net/tcp{,6} only their header and the
+ *   rows that hold the inode of a socket the servers have open: the engine looks at no other row,
+ *   and a host's tables list every socket of its network namespace
  *   end                        printed last: without it the output is incomplete
  */
 import { posix } from 'node:path';
@@ -57,9 +58,12 @@ export const FACTS_COMMAND = [
   `t "$@" $n ${TESTED_PATHS.map(quoted).join(' ')}`,
   // -H: a status directory that is a symlink is listed as the directory it points to.
   'find -H "$c" "$s" "$m" -maxdepth 1 -printf \'entry\\0%h\\0%f\\0%Y\\0%y\\0%U\\0%m\\0%n\\0\' 2>/dev/null',
-  '[ -z "$l" ] || find $l -maxdepth 1 -printf \'link\\0%p\\0%l\\0\' 2>/dev/null',
+  // The same find writes the servers' socket links (socket:[INODE]) to fd 3, which $( ) reads.
+  'i=; [ -z "$l" ] || { i=$(find $l -maxdepth 1 -printf \'link\\0%p\\0%l\\0\' -lname \'socket:\\[*\' -fprintf /dev/fd/3 \'%l\\n\' 3>&1 >&4 2>/dev/null); } 4>&1',
   "printf 'lines\\0'",
   'grep -a -H -Z -s "" "$@"',
-  "[ -z \"$n\" ] || grep -a -H -Z -s -e ' 0A ' -e local_address $n",
+  // No pathname expansion: socket:[123] is a bracket pattern that a file in the login directory could match.
+  'set -f; set -- -e local_address; for x in $i; do x=${x#socket:\\[}; set -- "$@" -e " ${x%]} "; done',
+  '[ -z "$n" ] || grep -a -H -Z -s -F "$@" $n',
   "printf 'end\\0'",
 ].join('\n');

@@ -90,6 +90,27 @@ describe('status from the host facts', () => {
     await assertSameAnswer(request('status'));
   });
 
+  test("the TCP tables come back as their header and the rows of the servers' own sockets only", async () => {
+    const output = (await (await session('root')).exec(FACTS_COMMAND, { timeoutMs: 60_000 })).stdout.toString('latin1');
+    const inodes = [...output.matchAll(/socket:\[(\d+)\]/g)].map((match) => match[1]);
+    const rows = [...output.matchAll(/\/proc\/\d+\/net\/tcp6?\0([^\n]*)\n/g)].map((match) => match[1] as string);
+    const listening = await farm.exec(host, ['sh', '-c', "grep -c ' 0A ' /proc/net/tcp /proc/net/tcp6 | awk -F: '{ n += $2 } END { print n }'"]);
+    assert.ok(inodes.length >= 2, output);
+    // The farm's hosts share one network namespace: its tables hold every farm sshd's socket too.
+    assert.ok(Number(listening.stdout) > inodes.length, listening.stdout);
+    for (const row of rows) assert.ok(row.includes('local_address') || inodes.some((inode) => row.includes(` ${inode} `)), row);
+    assert.ok(rows.some((row) => !row.includes('local_address')), 'no socket row at all');
+  });
+
+  test('files in the login directory named like a socket link change nothing: it is the agent report, ports included', async () => {
+    await onHost('cd ~root && for d in 0 1 2 3 4 5 6 7 8 9; do touch "socket:$d"; done');
+    try {
+      await assertSameAnswer(request('status'));
+    } finally {
+      await onHost('cd ~root && rm -f socket:?');
+    }
+  });
+
   test('for servers named by -n, -p, -r and an unknown nickname it is the agent report', async () => {
     const status = await agent(request('status'));
     const first = 'report' in status ? status.report.steps[0] : undefined;
