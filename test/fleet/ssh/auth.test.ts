@@ -92,6 +92,32 @@ describe('planAuth', () => {
     );
   });
 
+  test("an identity file's key signs as ssh2's own would, for Ed25519, RSA with each hash and ECDSA", async () => {
+    const make = (type: string, bits: string) => {
+      const file = join(scratch, `signs-${type}-${bits}`);
+      execFileSync('ssh-keygen', ['-q', '-t', type, '-b', bits, '-N', '', '-C', '', '-f', file]);
+      return file;
+    };
+    const data = Buffer.from('session id and the userauth request');
+    for (const [file, hashes] of [
+      [plain, [undefined]],
+      [make('rsa', '2048'), [undefined, 'sha256', 'sha512']],
+      [make('ecdsa', '384'), [undefined]],
+    ] as const) {
+      const key = (await planAuth({ identities: [{ file, origin: 'option' }], identitiesOnly: true, defaultKeyDir: scratch })).keys[0]?.key;
+      assert.ok(key !== undefined);
+      const reference = classifyPrivateKey(readFileSync(file, 'utf8'));
+      assert.ok(reference.kind === 'key');
+      for (const hash of hashes) {
+        const signature = key.sign(data, hash);
+        assert.ok(Buffer.isBuffer(signature), `${file} ${hash}: ${String(signature)}`);
+        // ECDSA signatures are randomised: each must verify; the others are the same bytes.
+        if (key.type.startsWith('ecdsa')) assert.equal(reference.key.verify(data, signature, hash), true, file);
+        else assert.deepEqual(signature, reference.key.sign(data, hash), `${file} ${hash}`);
+      }
+    }
+  });
+
   test('named identities keep their order and a repeated file is read once', async () => {
     const plan = await planAuth({
       identities: [
