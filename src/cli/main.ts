@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /** The only place that prints and sets the exit code; everything below returns values. */
 import { StapctlError } from '../errors.js';
 import { EXIT_CODE, exitCodeOf } from '../exit-code.js';

@@ -1,0 +1,58 @@
+/**
+ * The stapctl command (dist/cli/main.js): runs the CLI bundle (dist/cli/cli.js) and, when it asks
+ * for it, the fleet bundle (dist/cli/fleet-view.js), each compiled with the V8 code cache that
+ * scripts/build.mjs made for it. Node 20 caches no compiled code of a CommonJS file: V8 parses and
+ * compiles the bundles anew on every run, which costs more than anything a local `status` does
+ * and as much again as Node's own start for fleet mode.
+ *
+ * V8 checks a cache against the V8 version, its flags and the source's length only: each cache
+ * starts with the CRC-32 of the bundle it was made from, and any other bundle is compiled without it.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { Script } from 'node:vm';
+import { crc32 } from 'node:zlib';
+
+/** Set by the build to the directory of the bundles: each run with it writes the caches there. */
+const WRITE_CACHES_IN = 'STAPCTL_WRITE_CODE_CACHES_IN';
+const CHECKSUM_BYTES = 4;
+
+/** The bundles' own `require`: the CLI's one external, the fleet bundle, is loaded by loadBundle too. */
+function bundleRequire(file: string): NodeJS.Require {
+  const plain = createRequire(file);
+  return Object.assign((id: string) => (id === './fleet-view.js' ? loadBundle('fleet-view.js') : plain(id)), plain);
+}
+
+function cachedCode(cacheFile: string, checksum: number): Buffer | undefined {
+  let cache: Buffer;
+  try {
+    cache = readFileSync(cacheFile);
+  } catch {
+    return undefined;
+  }
+  return cache.length > CHECKSUM_BYTES && cache.readUInt32BE(0) === checksum ? cache.subarray(CHECKSUM_BYTES) : undefined;
+}
+
+function loadBundle(name: string): unknown {
+  const file = join(__dirname, name);
+  const bytes = readFileSync(file);
+  // zlib.crc32 came with Node 20.15: before it, no cache is trusted.
+  const checksum = typeof crc32 === 'function' ? crc32(bytes) : undefined;
+  const cacheFile = `${file}.v8cache`;
+  const cachedData = checksum === undefined ? undefined : cachedCode(cacheFile, checksum);
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${bytes.toString('utf8')}\n})`, { filename: file, ...(cachedData && { cachedData }) });
+  if (checksum !== undefined && process.env[WRITE_CACHES_IN] === __dirname) {
+    // At exit, the cache holds every function this run compiled, not only the top level.
+    process.on('exit', () => {
+      const header = Buffer.alloc(CHECKSUM_BYTES);
+      header.writeUInt32BE(checksum);
+      writeFileSync(cacheFile, Buffer.concat([header, script.createCachedData()]));
+    });
+  }
+  const module = { exports: {} };
+  (script.runInThisContext() as (...args: unknown[]) => void).call(module.exports, module.exports, bundleRequire(file), module, file, __dirname);
+  return module.exports;
+}
+
+loadBundle('cli.js');
