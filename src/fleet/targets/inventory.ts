@@ -203,14 +203,17 @@ function readScript(path: string, builder: InventoryBuilder, runScript: ScriptRu
 
 /** group_vars/NAME and host_vars/NAME beside an inventory source. */
 function readVarsDirectories(base: string, builder: InventoryBuilder): void {
-  for (const group of builder.groupNames()) {
-    for (const file of varsFiles(join(base, 'group_vars'), group)) {
+  // Most inventories have neither directory: one look each, not four failed stats per group and host.
+  const groupVars = join(base, 'group_vars');
+  const hostVars = join(base, 'host_vars');
+  for (const group of existsSync(groupVars) ? builder.groupNames() : []) {
+    for (const file of varsFiles(groupVars, group)) {
       const layer = readVariablesFile(new YamlText(file, readText(file)));
       if (layer !== undefined) builder.groupVars(group, layer, 'files');
     }
   }
-  for (const host of builder.hostNames()) {
-    for (const file of varsFiles(join(base, 'host_vars'), host)) {
+  for (const host of existsSync(hostVars) ? builder.hostNames() : []) {
+    for (const file of varsFiles(hostVars, host)) {
       const layer = readVariablesFile(new YamlText(file, readText(file)));
       if (layer !== undefined) builder.hostVars(host, layer, 'files');
     }
