@@ -93,7 +93,9 @@ describe('status from the host facts', () => {
   test("the TCP tables come back as their header and the rows of the servers' own sockets only", async () => {
     const output = (await (await session('root')).exec(FACTS_COMMAND, { timeoutMs: 60_000 })).stdout.toString('latin1');
     const inodes = [...output.matchAll(/socket:\[(\d+)\]/g)].map((match) => match[1]);
-    const rows = [...output.matchAll(/\/proc\/\d+\/net\/tcp6?\0([^\n]*)\n/g)].map((match) => match[1] as string);
+    // The files' lines follow the `lines` record, each as PATH NUL LINE NEWLINE.
+    const lines = output.slice(output.indexOf('\0lines\0') + '\0lines\0'.length);
+    const rows = [...lines.matchAll(/(?:^|\n)\/proc\/\d+\/net\/tcp6?\0([^\n]*)/g)].map((match) => match[1] as string);
     const listening = await farm.exec(host, ['sh', '-c', "grep -c ' 0A ' /proc/net/tcp /proc/net/tcp6 | awk -F: '{ n += $2 } END { print n }'"]);
     assert.ok(inodes.length >= 2, output);
     // The farm's hosts share one network namespace: its tables hold every farm sshd's socket too.
