@@ -125,8 +125,13 @@ export function hostEndpoint(config: SshHostConfig, ssh: SshEnvironment): HostEn
  * How a host is reached, from the inventory, the options and ~/.ssh/config; hops of a ProxyJump
  * chain are resolved the same way, each by its own name.
  */
-function hostRoute(entry: Pick<HostEntry, 'name' | 'address' | 'port' | 'user' | 'identityFile'>, settings: FleetSettings, ssh: SshEnvironment, depth = 0): HostRoute {
-  const config = hostSshConfig(entry, ssh);
+function hostRoute(
+  entry: Pick<HostEntry, 'name' | 'address' | 'port' | 'user' | 'identityFile'>,
+  settings: FleetSettings,
+  ssh: SshEnvironment,
+  config: SshHostConfig = hostSshConfig(entry, ssh),
+  depth = 0,
+): HostRoute {
   const { address, port, user, proxyJump } = hostEndpoint(config, ssh);
   const knownHostsFiles = settings.knownHosts
     ? [settings.knownHosts]
@@ -154,7 +159,7 @@ function hostRoute(entry: Pick<HostEntry, 'name' | 'address' | 'port' | 'user' |
   // Hops are connected first to last; each later hop goes through the one before it.
   let previous: HostRoute | undefined;
   for (const hop of parseProxyJump(proxyJump)) {
-    const hopRoute = hostRoute({ name: hop.host, address: hop.host, port: hop.port, user: hop.user }, settings, ssh, depth + 1);
+    const hopRoute = hostRoute({ name: hop.host, address: hop.host, port: hop.port, user: hop.user }, settings, ssh, undefined, depth + 1);
     previous = previous ? { ...hopRoute, proxyJump: previous } : hopRoute;
   }
   return previous ? { ...route, proxyJump: previous } : route;
@@ -176,8 +181,9 @@ async function runOnHost(entry: HostEntry, request: ServiceRequest | ProvisionTa
   const agentWarnings: string[] = [];
   const guard = hostGuard(entry.name, settings.timeoutMs, () => session !== undefined, signal);
   const work = (async () => {
-    configWarnings.push(...hostSshConfig(entry, ssh).warnings);
-    const route = hostRoute(entry, settings, ssh);
+    const config = hostSshConfig(entry, ssh);
+    configWarnings.push(...config.warnings);
+    const route = hostRoute(entry, settings, ssh, config);
     const connected = await transport.connect({ ...route, connectTimeoutMs: Math.min(route.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, Math.max(1, deadline - Date.now())) });
     if (abandoned) {
       connected.close();
