@@ -41,11 +41,16 @@ describe('config-file properties', () => {
   test('a config repeated a thousand times takes no more than a generous multiple of one copy', () => {
     fc.assert(
       fc.property(fc.array(line, { minLength: 1, maxLength: 5 }), (lines) => {
-        const one = `${lines.join('\n')}\n`;
-        const began = performance.now();
-        parseServerConfig(one.repeat(1000), 'f.conf', ctx);
-        // 1000 copies of at most 5 short lines: linear work is milliseconds; quadratic is seconds.
-        assert.ok(performance.now() - began < 2000);
+        const input = `${lines.join('\n')}\n`.repeat(1000);
+        // 1000 copies of at most 5 short lines: linear work is milliseconds; quadratic is seconds,
+        // every time. The fastest of three tries, so that a moment of a loaded machine (50 cases
+        // each time) is not taken for the algorithm.
+        const fastest = Math.min(...[1, 2, 3].map(() => {
+          const began = performance.now();
+          parseServerConfig(input, 'f.conf', ctx);
+          return performance.now() - began;
+        }));
+        assert.ok(fastest < 2000, `took ${fastest} ms`);
       }),
       { numRuns: 50 },
     );
