@@ -213,6 +213,7 @@ for (const name of TRANSPORTS) describe(`fleet mode on a namespace farm over ${n
       assert.equal(code, 1);
       assert.equal(json.hosts[0]?.state, 'failed');
       assert.equal(json.hosts[0]?.error?.code, 'HOST_TIMEOUT');
+      assert.match(json.hosts[0]?.error?.message ?? '', /within --timeout 4 s/);
       const ps = await farm.exec(host, ['ps', '-eo', 'args']);
       assert.doesNotMatch(ps.stdout, /stapctl\.cjs/);
     } finally {

@@ -212,7 +212,7 @@ async function runOnHost(entry: HostEntry, request: ServiceRequest | ProvisionTa
     const answer = 'apply' in response ? response.apply : 'endpoints' in response ? response.endpoints : response.trust;
     return { ...base, hostname, answer, warnings };
   } catch (error) {
-    return { ...base, error: hostError(entry.name, error), warnings: [...configWarnings, ...(session?.warnings ?? [])] };
+    return { ...base, error: hostError(entry.name, error, settings.timeoutMs), warnings: [...configWarnings, ...(session?.warnings ?? [])] };
   } finally {
     abandoned = true;
     guard.dispose();
@@ -280,7 +280,14 @@ function interrupted(host: string): StapctlError {
 }
 
 /** A StapctlError is the host's failure as it is; anything else is a bug, kept to this host. */
-function hostError(host: string, error: unknown): SerializedError {
+/**
+ * A host's failure as data. A timeout names the --timeout the user gave: the transport that
+ * stopped the command knows only the part of it that was left once the host was connected.
+ */
+export function hostError(host: string, error: unknown, timeoutMs: number): SerializedError {
+  if (error instanceof StapctlError && error.code === 'HOST_TIMEOUT') {
+    return { ...error.toJSON(), message: `${host}: did not finish within --timeout ${timeoutMs / 1000} s and was stopped`, host };
+  }
   if (error instanceof StapctlError) return { ...error.toJSON(), host };
   const message = error instanceof Error ? error.message : String(error);
   return {

@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import type { ErrorCode } from '../../../src/errors.js';
+import { StapctlError, type ErrorCode } from '../../../src/errors.js';
 import { agentBundle } from '../../../src/fleet/agent/contract.js';
 import { fleetExitCode } from '../../../src/fleet/run/fan-out.js';
-import { classify, runFleet, sshEnvironment } from '../../../src/fleet/run/fleet-run.js';
+import { classify, hostError, runFleet, sshEnvironment } from '../../../src/fleet/run/fleet-run.js';
 import type { HostEntry } from '../../../src/fleet/targets/inventory.js';
 import type { ActionReport } from '../../../src/service/report.js';
 import { inFarmNetwork } from '../farm.js';
@@ -29,6 +29,17 @@ describe('the state of a host', () => {
   for (const code of ['NO_NODE_ON_HOST', 'AGENT_FAILED', 'AGENT_PROTOCOL', 'HOST_TIMEOUT'] as const) {
     test(`${code} on a reached host makes it failed`, () => assert.equal(classify('status', withError(code)), 'failed'));
   }
+});
+
+describe('a host that timed out', () => {
+  test('is reported with the --timeout the user gave, not the time that was left of it', () => {
+    const stopped = new StapctlError('HOST_TIMEOUT', 'h1: the command did not finish within 3.27 s and was stopped', { host: 'h1' });
+    assert.equal(hostError('h1', stopped, 4000).message, 'h1: did not finish within --timeout 4 s and was stopped');
+  });
+
+  test('keeps a fractional --timeout as it was written', () => {
+    assert.match(hostError('h1', new StapctlError('HOST_TIMEOUT', 'x'), 300).message, /--timeout 0\.3 s/);
+  });
 });
 
 describe('a bug while handling one host', () => {
