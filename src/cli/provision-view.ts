@@ -159,13 +159,18 @@ async function trustCommand(command: Extract<ProvisionCommand, { kind: 'trust' }
   const { rows, results: serverResults } = await endpointRows(servers, context);
   const serverCode = fleetExitCode(serverResults);
   const certificates = [...new Map(rows.filter((row) => row.certificate !== undefined && row.fingerprint !== undefined).map((row) => [row.fingerprint, row.certificate as string])).values()];
-  if (certificates.length === 0) {
+  // A revoke needs no running server: the clients remove what they recorded for these hosts.
+  if (certificates.length === 0 && !command.revoke) {
     context.failures(serverResults);
     throw new StapctlError('NO_HOSTS_MATCHED', `no running server with a readable certificate on ${command.servers}`, { hint: `check with: stapctl -H '${command.servers}' endpoints` });
   }
+  const trustedServers = servers.map((server) => ({
+    host: server.name,
+    fingerprints: rows.flatMap((row) => (row.host === server.name && row.fingerprint !== undefined ? [row.fingerprint] : [])),
+  }));
   const began = performance.now();
-  const results = await askHosts<TrustReport>(context.hosts, () => ({ kind: 'trust', certificates, revoke: command.revoke }), context.run);
-  const exitCode = Math.max(fleetExitCode(results), serverCode === 4 ? 4 : 0);
+  const results = await askHosts<TrustReport>(context.hosts, () => ({ kind: 'trust', certificates, revoke: command.revoke, servers: trustedServers }), context.run);
+  const exitCode = Math.max(fleetExitCode(results), serverCode === 4 && !command.revoke ? 4 : 0);
   if (command.json) {
     const hosts = results.map((result) => ({ host: result.host, state: result.state, ...(result.error && { error: result.error }), ...(result.answer && { trust: result.answer }) }));
     context.out(JSON.stringify({ exitCode, revoke: command.revoke, servers: rows.map(({ certificate: _certificate, ...row }) => row), hosts }, null, 2));

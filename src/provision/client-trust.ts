@@ -5,24 +5,41 @@
  * the nickname `stap-server` with trust `P,P,P`, the database files made readable by all (0644).
  * stapctl brings the certificates (read by root on the server hosts) instead of taking whatever
  * answers on the network, and uses certutil (libnss3-tools) on the database.
+ *
+ * Beside the database, root records which server host each certificate was trusted for
+ * (stapctl-servers.json), so that a revoke needs neither the servers nor their hosts: a host
+ * being retired is the usual reason to revoke, and its servers are then stopped or gone.
  */
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { StapctlError, type SerializedError } from '../errors.js';
-import { ensureDirectory, type Trust } from '../service/file-trust.js';
+import * as z from 'zod/mini';
+import { isMissingFile, StapctlError, type SerializedError } from '../errors.js';
+import { ensureDirectory, readCheckedFile, UntrustedFile, writeFileAtomically, type Trust } from '../service/file-trust.js';
 import { inRoot } from '../service/paths.js';
+import { DEFAULT_SERVER_USER, lookupGroup, lookupUser, SERVER_GROUP } from '../service/users.js';
 
 export const CLIENT_CERT_DB = '/etc/systemtap/ssl/client';
+/** Which server hosts the certificates were trusted for: `{"servers": {"build01": ["AB:CD:..."]}}`. */
+export const TRUST_RECORD = 'stapctl-servers.json';
 const NICKNAME = 'stap-server';
 const CERTUTIL = 'certutil';
+const MAX_RECORD_BYTES = 1024 * 1024;
+
+/** A server host of `--servers`, with the fingerprints of the certificates its running servers presented. */
+export interface TrustedServer {
+  host: string;
+  fingerprints: string[];
+}
 
 export interface TrustRequest {
   /** Server certificates, DER in base64. */
   certificates: string[];
   revoke: boolean;
+  /** The `--servers` hosts: recorded with their fingerprints on trust, their recorded ones removed on revoke. */
+  servers?: TrustedServer[];
   root?: string;
 }
 
@@ -76,6 +93,13 @@ function removeAll(db: string): void {
   while (trustedCertificates(db).length > 0) certutil(['-D', '-d', `sql:${db}`, '-n', NICKNAME]);
 }
 
+/** Who besides root may own directories on this host: the default server account and its group. */
+export function hostTrust(): Trust {
+  const serverUid = lookupUser(DEFAULT_SERVER_USER)?.uid;
+  const serverGid = lookupGroup(SERVER_GROUP)?.gid;
+  return { ...(serverUid !== undefined && { serverUid }), ...(serverGid !== undefined && { serverGid }) };
+}
+
 export function runTrust(request: TrustRequest, trust: Trust): TrustReport {
   const db = inRoot(request.root ?? '/', CLIENT_CERT_DB);
   const wanted = request.certificates.map((text) => Buffer.from(text, 'base64'));
@@ -85,21 +109,10 @@ export function runTrust(request: TrustRequest, trust: Trust): TrustReport {
       throw new StapctlError('UNSAFE_PATH', `refusing to change ${db}: the server account can write it`, { file: db, hint: `chown root:root ${db} && chmod 755 ${db}` });
     }
     if (!existsSync(join(db, 'cert9.db'))) certutil(['-N', '-d', `sql:${db}`, '--empty-password']);
-    const present = trustedCertificates(db);
-    const presentPrints = new Set(present.map(fingerprintOf));
-    const wantedPrints = new Set(wanted.map(fingerprintOf));
-    let changed: string[];
-    if (request.revoke) {
-      changed = [...presentPrints].filter((print) => wantedPrints.has(print));
-      if (changed.length > 0) {
-        removeAll(db);
-        for (const der of present) if (!wantedPrints.has(fingerprintOf(der))) addCertificate(db, der, scratch);
-      }
-    } else {
-      const missing = wanted.filter((der, index) => !presentPrints.has(fingerprintOf(der)) && wanted.findIndex((other) => other.equals(der)) === index);
-      for (const der of missing) addCertificate(db, der, scratch);
-      changed = missing.map(fingerprintOf);
-    }
+    const record = readTrustRecord(db);
+    const servers = request.servers ?? [];
+    const changed = request.revoke ? revoke(db, wanted, servers, record, scratch) : addMissing(db, wanted, servers, record, scratch);
+    writeFileAtomically(db, TRUST_RECORD, `${JSON.stringify(record, null, 2)}\n`, 0o600);
     // As stap does: every user's stap reads this database.
     for (const name of readdirSync(db)) if (name.endsWith('.db')) chmodSync(join(db, name), 0o644);
     return { database: db, changed, trusted: trustedCertificates(db).map(fingerprintOf), exitCode: 0, errors: [] };
@@ -109,4 +122,69 @@ export function runTrust(request: TrustRequest, trust: Trust): TrustReport {
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/** Adds the WANTED certificates not yet trusted and records them under the server hosts that presented them. */
+function addMissing(db: string, wanted: Buffer[], servers: TrustedServer[], record: TrustRecord, scratch: string): string[] {
+  const presentPrints = new Set(trustedCertificates(db).map(fingerprintOf));
+  const missing = wanted.filter((der, index) => !presentPrints.has(fingerprintOf(der)) && wanted.findIndex((other) => other.equals(der)) === index);
+  for (const der of missing) addCertificate(db, der, scratch);
+  const wantedPrints = new Set(wanted.map(fingerprintOf));
+  for (const { host, fingerprints } of servers) {
+    const kept = new Set([...(record.servers[host] ?? []), ...fingerprints.filter((print) => wantedPrints.has(print))]);
+    if (kept.size > 0) record.servers[host] = [...kept];
+  }
+  return missing.map(fingerprintOf);
+}
+
+/**
+ * Removes the WANTED certificates and those recorded for the server hosts, whether or not their
+ * servers still run; a certificate several hosts shared goes for all of them, as the database
+ * holds it once. The others are kept.
+ */
+function revoke(db: string, wanted: Buffer[], servers: TrustedServer[], record: TrustRecord, scratch: string): string[] {
+  const revoked = new Set(wanted.map(fingerprintOf));
+  for (const { host, fingerprints } of servers) for (const print of [...(record.servers[host] ?? []), ...fingerprints]) revoked.add(print);
+  const present = trustedCertificates(db);
+  const changed = [...new Set(present.map(fingerprintOf))].filter((print) => revoked.has(print));
+  if (changed.length > 0) {
+    removeAll(db);
+    for (const der of present) if (!revoked.has(fingerprintOf(der))) addCertificate(db, der, scratch);
+  }
+  for (const [host, prints] of Object.entries(record.servers)) {
+    const kept = prints.filter((print) => !revoked.has(print));
+    if (kept.length > 0) record.servers[host] = kept;
+    else delete record.servers[host];
+  }
+  return changed;
+}
+
+interface TrustRecord {
+  servers: Record<string, string[]>;
+}
+
+const trustRecord = z.object({ servers: z.record(z.string(), z.array(z.string())) });
+
+/** The record root wrote beside the database (root's, writable by nobody else); none yet is an empty one. */
+function readTrustRecord(db: string): TrustRecord {
+  const file = join(db, TRUST_RECORD);
+  let text: string;
+  try {
+    text = readCheckedFile(file, { owners: [0], privateToOwner: true }, MAX_RECORD_BYTES);
+  } catch (error) {
+    if (isMissingFile(error)) return { servers: Object.create(null) as Record<string, string[]> };
+    const reason = error instanceof UntrustedFile ? error.message : `${file}: ${(error as Error).message}`;
+    throw new StapctlError('TRUST_FAILED', `cannot use the trust record ${reason}`, { file, hint: `check it, or remove ${file}: stapctl then forgets which server host each certificate came from` });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  const checked = trustRecord.safeParse(parsed);
+  if (!checked.success) {
+    throw new StapctlError('TRUST_FAILED', `${file} is not a trust record stapctl wrote`, { file, hint: `remove ${file}: stapctl then forgets which server host each certificate came from` });
+  }
+  return { servers: Object.assign(Object.create(null) as Record<string, string[]>, checked.data.servers) };
 }

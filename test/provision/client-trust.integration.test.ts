@@ -1,11 +1,11 @@
 /** Trust for all users in a scratch --root, with the real certutil and real stap-gen-cert certificates. */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CLIENT_CERT_DB, fingerprintOf, runTrust } from '../../src/provision/client-trust.js';
+import { CLIENT_CERT_DB, fingerprintOf, runTrust, TRUST_RECORD } from '../../src/provision/client-trust.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'stapctl-provision-trust-'));
 const certificates: Buffer[] = [];
@@ -55,6 +55,38 @@ describe('trust for all users', () => {
     const report = trust(root, [certificates[0]], true);
     assert.deepEqual(report.changed, [fingerprintOf(certificates[0] as Buffer)]);
     assert.deepEqual(report.trusted, [fingerprintOf(certificates[1] as Buffer)]);
+  });
+
+  test('trust records which server host each certificate was trusted for, root-only', () => {
+    const root = newRoot();
+    const [one, two] = certificates.map(fingerprintOf) as [string, string];
+    runTrust({ certificates: certificates.map(base64), revoke: false, servers: [{ host: 'h1', fingerprints: [one] }, { host: 'h2', fingerprints: [two] }], root }, {});
+    const file = join(root, CLIENT_CERT_DB, TRUST_RECORD);
+    assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { servers: { h1: [one], h2: [two] } });
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+  });
+
+  test('revoke with no certificate at hand removes what was recorded for the server host, and keeps the others', () => {
+    const root = newRoot();
+    const [one, two] = certificates.map(fingerprintOf) as [string, string];
+    runTrust({ certificates: certificates.map(base64), revoke: false, servers: [{ host: 'h1', fingerprints: [one] }, { host: 'h2', fingerprints: [two] }], root }, {});
+    // The servers of h1 are down: the controller has no certificate and no fingerprint for it.
+    const report = runTrust({ certificates: [], revoke: true, servers: [{ host: 'h1', fingerprints: [] }], root }, {});
+    assert.deepEqual(report.changed, [one]);
+    assert.deepEqual(report.trusted, [two]);
+    assert.deepEqual(JSON.parse(readFileSync(join(root, CLIENT_CERT_DB, TRUST_RECORD), 'utf8')), { servers: { h2: [two] } });
+  });
+
+  test('a trust record that others can write is refused and changes nothing', () => {
+    const root = newRoot();
+    trust(root, [certificates[0]]);
+    const file = join(root, CLIENT_CERT_DB, TRUST_RECORD);
+    writeFileSync(file, '{"servers": {"h1": []}}');
+    chmodSync(file, 0o666);
+    const report = runTrust({ certificates: [], revoke: true, servers: [{ host: 'h1', fingerprints: [] }], root }, {});
+    assert.equal(report.errors[0]?.code, 'TRUST_FAILED');
+    assert.match(report.errors[0]?.message ?? '', /writable by group or others/);
+    assert.equal(listed(root).includes('stap-server'), true);
   });
 
   test('a client database directory that others can write is refused', () => {

@@ -27,6 +27,11 @@ interface ApplyJson {
   hosts: { host: string; state: string; apply?: { servers: { nickname: string; change: string; action: string; outcome: string; pid?: number }[] } }[];
 }
 
+interface TrustJson {
+  servers: { host: string; fingerprint?: string }[];
+  hosts: { host: string; state: string; trust?: { changed: string[]; trusted: string[] } }[];
+}
+
 interface EndpointsJson {
   endpoints: { host: string; address: string; port: number; nickname: string; arch: string; releases: string[]; fingerprint?: string }[];
 }
@@ -226,6 +231,28 @@ describe('provisioning a farm from the inventory', () => {
   test('trust --revoke makes the client refuse the server again', async () => {
     const revoked = stapctl(['-H', 'h4', 'trust', '--servers', 'h1', '--revoke']);
     assert.equal(revoked.code, 0, revoked.stdout + revoked.stderr);
+    const useServer = stapctl(['-H', 'h1', 'endpoints', '--format', 'use-server']).stdout.trim();
+    const log = join(host('h1').dir, 'state/var/log/stap-server/log');
+    const mark = readFileSync(log, 'utf8').length;
+    await stapClient(useServer);
+    assert.match(readFileSync(log, 'utf8').slice(mark), /SSL peer cannot verify your certificate/);
+  });
+
+  test('trust --revoke works while the servers are stopped, from what the client recorded', async () => {
+    const trusted = json<TrustJson>(['-H', 'h4', 'trust', '--servers', 'h1']);
+    assert.equal(trusted.code, 0);
+    const fingerprint = trusted.json.servers[0]?.fingerprint;
+    assert.ok(fingerprint !== undefined && trusted.json.hosts[0]?.trust?.trusted.includes(fingerprint));
+    assert.equal(stapctl(['-H', 'h1', 'stop']).code, 0);
+    assert.deepEqual([...running('h1').keys()], []);
+
+    const revoked = json<TrustJson>(['-H', 'h4', 'trust', '--servers', 'h1', '--revoke']);
+    assert.equal(revoked.code, 0, JSON.stringify(revoked.json));
+    assert.deepEqual(revoked.json.hosts[0]?.trust?.changed, [fingerprint]);
+    assert.equal(revoked.json.hosts[0]?.trust?.trusted.includes(fingerprint), false);
+
+    // Started again with the same certificate, the server is refused by the client.
+    assert.equal(stapctl(['-H', 'h1', 'apply']).code, 0);
     const useServer = stapctl(['-H', 'h1', 'endpoints', '--format', 'use-server']).stdout.trim();
     const log = join(host('h1').dir, 'state/var/log/stap-server/log');
     const mark = readFileSync(log, 'utf8').length;

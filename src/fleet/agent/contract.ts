@@ -94,7 +94,13 @@ const requestSchemas = lazily(() => {
   const provisionTask = z.discriminatedUnion('kind', [
     z.object({ kind: z.literal('apply'), servers: z.array(serverSpec), check: z.boolean(), root: z.optional(text), serverUser: z.optional(text) }),
     z.object({ kind: z.literal('endpoints'), root: z.optional(text) }),
-    z.object({ kind: z.literal('trust'), certificates: texts, revoke: z.boolean(), root: z.optional(text) }),
+    z.object({
+      kind: z.literal('trust'),
+      certificates: texts,
+      revoke: z.boolean(),
+      servers: z.optional(z.array(z.object({ host: text, fingerprints: texts }))),
+      root: z.optional(text),
+    }),
   ]);
   // Typed as the request's type, so that the schema and the type cannot drift apart unnoticed.
   const service: z.ZodMiniType<AgentRequest> = z.object({ protocol: z.literal(AGENT_PROTOCOL), request: serviceRequest });
