@@ -8,10 +8,9 @@ import { StapctlError } from './errors.js';
 import { EXIT_CODE, exitCodeOf } from './exit-code.js';
 import { AGENT_PROTOCOL, parseAgentRequest, type AgentResponse, type ProvisionTask } from './fleet/agent/contract.js';
 import { runApply, type ApplyReport } from './provision/apply.js';
-import { runTrust, type TrustReport } from './provision/client-trust.js';
+import { hostTrust, runTrust, type TrustReport } from './provision/client-trust.js';
 import { readEndpoints, type EndpointReport } from './provision/endpoint-facts.js';
 import { runService } from './service/engine.js';
-import { lookupGroup, lookupUser, DEFAULT_SERVER_USER, SERVER_GROUP } from './service/users.js';
 import { VERSION } from './version.js';
 
 async function answerAgentRequest(input: string): Promise<AgentResponse> {
@@ -32,11 +31,8 @@ async function answerProvisionTask(task: ProvisionTask): Promise<{ apply: ApplyR
       return { apply: await runApply(task) };
     case 'endpoints':
       return { endpoints: readEndpoints(task.root) };
-    case 'trust': {
-      const serverUid = lookupUser(DEFAULT_SERVER_USER)?.uid;
-      const serverGid = lookupGroup(SERVER_GROUP)?.gid;
-      return { trust: runTrust(task, { ...(serverUid !== undefined && { serverUid }), ...(serverGid !== undefined && { serverGid }) }) };
-    }
+    case 'trust':
+      return { trust: runTrust(task, hostTrust()) };
   }
 }
 

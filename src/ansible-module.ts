@@ -6,15 +6,17 @@
  *   ansible farm -m stapctl -a 'action=status'
  *   - stapctl: { action: apply, stap_servers: "{{ stap_servers }}" }
  *
- * Arguments: action (an initscript action, apply, endpoints); for the initscript actions
- * nickname, release, arch (one server, as -n -r -a); for apply stap_servers; root and
- * server_user as the inventory's stapctl_root and stapctl_server_user. Ansible's check mode
+ * Arguments: action (an initscript action, apply, endpoints, trust); for the initscript actions
+ * nickname, release, arch (one server, as -n -r -a); for apply stap_servers; for trust
+ * certificates (what endpoints returns on the server hosts) and revoke, run on the client hosts;
+ * root and server_user as the inventory's stapctl_root and stapctl_server_user. Ansible's check mode
  * plans apply and skips actions that would change something; its diff mode returns the conf.d diffs.
  */
 import { readFileSync } from 'node:fs';
 import { StapctlError } from './errors.js';
 import { declaredServers } from './provision/declared-servers.js';
 import { runApply, type ApplyReport } from './provision/apply.js';
+import { fingerprintOf, hostTrust, runTrust } from './provision/client-trust.js';
 import { readEndpoints } from './provision/endpoint-facts.js';
 import { runService } from './service/engine.js';
 import type { OptionToken } from './service/server-options.js';
@@ -31,6 +33,8 @@ interface ModuleArgs {
   root?: unknown;
   server_user?: unknown;
   stap_servers?: unknown;
+  certificates?: unknown;
+  revoke?: unknown;
   _ansible_check_mode?: unknown;
   _ansible_diff?: unknown;
 }
@@ -74,6 +78,31 @@ function applyResult(report: ApplyReport, diff: boolean): ModuleResult {
   };
 }
 
+/** The certificates argument: base64 DER as endpoints returns it, or PEM; each must be a certificate. */
+function certificatesOf(value: unknown): string[] {
+  if (!Array.isArray(value) || value.length === 0) throw new StapctlError('USAGE', 'certificates must be a list of server certificates, as endpoints returns them');
+  return value.map((item: unknown, index) => {
+    if (typeof item !== 'string') throw new StapctlError('USAGE', `certificates[${index}] must be text`);
+    const base64 = item.replace(/-----[A-Z ]+-----|\s/g, '');
+    try {
+      fingerprintOf(Buffer.from(base64, 'base64'));
+    } catch {
+      throw new StapctlError('USAGE', `certificates[${index}] is not a certificate`);
+    }
+    return base64;
+  });
+}
+
+/** Trust (or revoke) server certificates for every user of this host, the client. */
+function trustResult(args: ModuleArgs, root: string | undefined, check: boolean): ModuleResult {
+  const certificates = certificatesOf(args.certificates);
+  const revoke = args.revoke === true;
+  if (check) return { changed: false, skipped: true, msg: `check mode: ${revoke ? 'revoke' : 'trust'} was not run` };
+  const report = runTrust({ certificates, revoke, ...(root && { root }) }, hostTrust());
+  const failed = report.exitCode !== 0;
+  return { changed: report.changed.length > 0, failed, database: report.database, changed_fingerprints: report.changed, trusted: report.trusted, ...(failed && { msg: report.errors[0]?.message ?? 'trust failed' }) };
+}
+
 async function answer(args: ModuleArgs): Promise<ModuleResult> {
   const action = text(args.action, 'action') ?? 'status';
   const root = text(args.root, 'root');
@@ -85,11 +114,11 @@ async function answer(args: ModuleArgs): Promise<ModuleResult> {
   }
   if (action === 'endpoints') {
     const report = readEndpoints(root);
-    const endpoints = report.endpoints.map(({ certificate: _certificate, ...endpoint }) => endpoint);
-    return { changed: false, failed: report.exitCode !== 0, endpoints, ...(report.errors[0] && { msg: report.errors[0].message }) };
+    return { changed: false, failed: report.exitCode !== 0, endpoints: report.endpoints, ...(report.errors[0] && { msg: report.errors[0].message }) };
   }
+  if (action === 'trust') return trustResult(args, root, check);
   if (!(ACTIONS as readonly string[]).includes(action)) {
-    throw new StapctlError('USAGE', `action must be one of ${[...ACTIONS, 'apply', 'endpoints'].join(', ')}, got "${action}"`);
+    throw new StapctlError('USAGE', `action must be one of ${[...ACTIONS, 'apply', 'endpoints', 'trust'].join(', ')}, got "${action}"`);
   }
   if (check && action !== 'status') return { changed: false, skipped: true, msg: `check mode: ${action} was not run` };
   const report = await runService({ action: action as Action, tokens: tokensOf(args), ...(root && { root }), ...(serverUser && { serverUser }) });

@@ -22,6 +22,7 @@ interface TaskResult {
   msg?: string;
   servers?: { nickname: string; change: string; action: string; outcome: string }[];
   stapctl?: { exitCode: number; servers: { nickname: string; outcome: string }[] };
+  trusted?: string[];
 }
 
 /**
@@ -99,6 +100,27 @@ describe('the agent bundle as an Ansible module', () => {
     for (const result of again.values()) assert.equal(result.state, 'SUCCESS');
     const status = ansible('ansible', ['farm', '-m', 'stapctl', '-a', 'action=status']);
     for (const result of status.values()) assert.deepEqual(result.stapctl?.servers.map((server) => `${server.nickname} ${server.outcome}`), ['native running']);
+  });
+
+  test('a play trusts on h2 the certificate endpoints returns on h1, and a second run changes nothing', () => {
+    const file = join(scratch, 'trust.yml');
+    const play = (revoke: boolean) => [
+      { hosts: 'h1', gather_facts: false, tasks: [{ stapctl: { action: 'endpoints' }, register: 'served' }] },
+      {
+        hosts: 'h2',
+        gather_facts: false,
+        tasks: [{ stapctl: { action: 'trust', revoke, certificates: "{{ hostvars['h1'].served.endpoints | map(attribute='certificate') | list }}" } }],
+      },
+    ];
+    writeFileSync(file, JSON.stringify(play(false)));
+    const first = ansible('ansible-playbook', [file]).get('h2');
+    assert.equal(first?.state, 'CHANGED', first?.msg);
+    assert.equal(first?.trusted?.length, 1);
+    assert.equal(ansible('ansible-playbook', [file]).get('h2')?.state, 'SUCCESS');
+    writeFileSync(file, JSON.stringify(play(true)));
+    const revoked = ansible('ansible-playbook', [file]).get('h2');
+    assert.equal(revoked?.state, 'CHANGED', revoked?.msg);
+    assert.deepEqual(revoked?.trusted, []);
   });
 
   test('a bad stap_servers entry fails the task with its place and changes nothing', () => {
