@@ -4,18 +4,30 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { CLIENT_CERT_DB, fingerprintOf, runTrust, TRUST_RECORD } from '../../src/provision/client-trust.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'stapctl-provision-trust-'));
 const certificates: Buffer[] = [];
 
-before(() => {
+before(async () => {
   for (const name of ['one', 'two']) {
     const dir = join(scratch, name);
     mkdirSync(dir);
-    execFileSync('/usr/lib/systemtap/stap-gen-cert', [dir], { stdio: 'ignore' });
-    certificates.push(readFileSync(join(dir, 'stap.cert')));
+    // stap-gen-cert takes the serial from the clock: two certificates of the same second share
+    // issuer and serial, and NSS refuses the second one.
+    for (;;) {
+      execFileSync('/usr/lib/systemtap/stap-gen-cert', [dir], { stdio: 'ignore' });
+      const der = readFileSync(join(dir, 'stap.cert'));
+      const serial = new X509Certificate(der).serialNumber;
+      if (!certificates.some((other) => new X509Certificate(other).serialNumber === serial)) {
+        certificates.push(der);
+        break;
+      }
+      await sleep(1000);
+    }
   }
 });
 
