@@ -393,13 +393,19 @@ class Session implements SshSession {
         reject(this.lost('before the command started'));
         return;
       }
+      if (options.signal?.aborted) {
+        reject(this.stopped('interrupted', options, Buffer.alloc(0)));
+        return;
+      }
       // The deadline and an interrupt hold while the channel opens too: a host that authenticated
       // and then never answers must not wait for the connection's keepalives.
       const began = Date.now();
       const opening = new OpeningChannel(options, (reason) => reject(this.stopped(reason, options, Buffer.alloc(0))));
       this.client.exec(command, (error, channel) => {
         if (!opening.opened()) {
-          channel?.close();
+          // It opened after all, while the connection lasts: its command got no stdin, and is
+          // stopped anyway once it reports its group. The caller was answered at the deadline.
+          if (channel !== undefined) void this.stopReported(channel, options, Buffer.alloc(0));
           return;
         }
         if (error !== undefined && error !== null) {
@@ -412,13 +418,50 @@ class Session implements SshSession {
           lost: () => reject(this.lost('while the command ran')),
           stop: (reason, stderr) => {
             const failure = this.stopped(reason, options, stderr);
-            this.stopRemote(channel, options.stopCommand?.(stderr)).then(
-              () => reject(failure),
-              () => reject(failure),
-            );
+            // A command that wrote past the cap had all the time its report needs.
+            this.stopReported(channel, options, stderr, reason !== 'output').then(() => reject(failure));
           },
         }).start();
       });
+    });
+  }
+
+  /** Stops a command on the host once its stop command can be made (waiting for it with WAIT); never rejects. */
+  private stopReported(channel: ClientChannel, options: ExecOptions, stderr: Buffer, wait = true): Promise<void> {
+    const stopCommand = wait ? this.awaitStopCommand(channel, options, stderr) : Promise.resolve(options.stopCommand?.(stderr));
+    return stopCommand.then((command) => this.stopRemote(channel, command)).catch(() => undefined);
+  }
+
+  /**
+   * The stop command is made from the command's process-group report, which travels on stderr
+   * and may still be on its way when a timeout or an interrupt comes (in the first milliseconds
+   * of the command). Without it nothing on the host would be killed, so this waits for it, at
+   * most REPORT_WAIT_MS, while the channel is still open.
+   */
+  private awaitStopCommand(channel: ClientChannel, options: ExecOptions, stderr: Buffer): Promise<string | undefined> {
+    const make = options.stopCommand;
+    const ready = make?.(stderr);
+    if (make === undefined || ready !== undefined || this.closed) return Promise.resolve(ready);
+    // Unread stdout holds back the channel's window, so a command that floods it cannot go on
+    // sending while this waits; the report, first on stderr, is in before the window fills.
+    channel.pause();
+    return new Promise((resolve) => {
+      let seen = stderr;
+      const done = (stopCommand: string | undefined) => {
+        clearTimeout(timer);
+        channel.stderr.off('data', onData);
+        channel.off('close', onClose);
+        resolve(stopCommand);
+      };
+      const onData = (chunk: Buffer) => {
+        if (seen.length < REPORT_SEARCH_BYTES) seen = Buffer.concat([seen, chunk]);
+        const stopCommand = make(seen);
+        if (stopCommand !== undefined) done(stopCommand);
+      };
+      const onClose = () => done(make(seen));
+      const timer = setTimeout(() => done(undefined), REPORT_WAIT_MS);
+      channel.stderr.on('data', onData);
+      channel.on('close', onClose);
     });
   }
 
@@ -596,3 +639,8 @@ export function signalAfterEof(channel: ClientChannel, name: string): boolean {
   (protocol.signal as (id: number, name: string) => void).call(protocol, outgoing.id, name);
   return true;
 }
+
+/** How long a stop waits for the command's process-group report, which its first line of stderr carries. */
+const REPORT_WAIT_MS = 2000;
+/** The report comes first; a command that wrote this much stderr without it will not send it. */
+const REPORT_SEARCH_BYTES = 64 * 1024;

@@ -226,9 +226,23 @@ describe('exec', () => {
     const error = await withSession(options(main), async (session) => {
       const stopped = rejection(session.exec(command, { stdin: 'input', signal: abort.signal, stopCommand: killGroup }));
       while (!existsSync(pidFile) || readFileSync(pidFile, 'utf8').trim().split('\n').length < 2) await new Promise((resolve) => setTimeout(resolve, 20));
-      // The group report travels on stderr and can arrive after the file is written; an abort
-      // before it has nothing to kill (a known gap, in the issue notes), which is not this test.
+      // Once the group report can have arrived; an abort before it is the next test.
       await new Promise((resolve) => setTimeout(resolve, 300));
+      abort.abort();
+      return stopped;
+    });
+    assert.equal(error.code, 'INTERRUPTED');
+    await assertGone(pidFile);
+  });
+
+  test('an abort that comes before the group report waits for it and still stops the command on the host', async () => {
+    const pidFile = join(main.dir, 'early-abort.pids');
+    const abort = new AbortController();
+    // The report comes half a second after the command started: an abort in between finds none yet.
+    const command = `echo $$ > ${pidFile}; sleep 30 & echo $! >> ${pidFile}; sleep 0.5; printf 'group %s\\n' "$$" >&2; wait`;
+    const error = await withSession(options(main), async (session) => {
+      const stopped = rejection(session.exec(command, { stdin: 'input', signal: abort.signal, stopCommand: killGroup }));
+      while (!existsSync(pidFile) || readFileSync(pidFile, 'utf8').trim().split('\n').length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
       abort.abort();
       return stopped;
     });
