@@ -48,3 +48,51 @@ export class CappedBuffer {
     return Buffer.concat(this.chunks);
   }
 }
+
+/**
+ * What every transport keeps while a remote command runs: its output up to the cap, its deadline
+ * and the interrupt. It ends exactly once: by the command's own end (`finish`) or by a stop,
+ * which hands the reason and the stderr received so far to `stopped`.
+ */
+export class CommandWatch {
+  readonly stdout: CappedBuffer;
+  readonly stderr: CappedBuffer;
+  private timer?: NodeJS.Timeout;
+  private done = false;
+  private readonly onAbort = () => this.stop('interrupted');
+
+  constructor(
+    private readonly options: ExecOptions,
+    private readonly stopped: (reason: StopReason, stderr: Buffer) => void,
+  ) {
+    const limit = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+    this.stdout = new CappedBuffer(limit);
+    this.stderr = new CappedBuffer(limit);
+  }
+
+  /** Starts the deadline and listens for the interrupt. */
+  arm(): void {
+    if (this.options.timeoutMs !== undefined) this.timer = setTimeout(() => this.stop('timeout'), this.options.timeoutMs);
+    this.options.signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  out(chunk: Buffer): void {
+    if (!this.stdout.push(chunk)) this.stop('output');
+  }
+
+  err(chunk: Buffer): void {
+    if (!this.stderr.push(chunk)) this.stop('output');
+  }
+
+  finish(outcome: () => void): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    this.options.signal?.removeEventListener('abort', this.onAbort);
+    outcome();
+  }
+
+  private stop(reason: StopReason): void {
+    this.finish(() => this.stopped(reason, this.stderr.bytes()));
+  }
+}

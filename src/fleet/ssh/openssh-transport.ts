@@ -10,7 +10,7 @@ import { constants as fsConstants } from 'node:fs';
 import { access, lstat, readFile } from 'node:fs/promises';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { StapctlError } from '../../errors.js';
-import { CappedBuffer, commandStopped, DEFAULT_MAX_OUTPUT_BYTES, STOP_GRACE_MS, type StopReason } from './command-limits.js';
+import { CappedBuffer, commandStopped, CommandWatch, STOP_GRACE_MS, type StopReason } from './command-limits.js';
 import { ControlDirectory } from './control-directory.js';
 import type { HostRoute } from './host-route.js';
 import { checkArgs, commandArgs, exitArgs, jumpErrors, masterArgs, masterPid, NO_MASTER_MARKER, type OpensshRun } from './openssh-args.js';
@@ -321,48 +321,30 @@ interface ClientEnd {
  * its pipes stay with the master until the remote command ends, so they are let go.
  */
 class RunningClient {
-  private readonly stdout: CappedBuffer;
-  private readonly stderr: CappedBuffer;
-  private timer?: NodeJS.Timeout;
-  private done = false;
-  private readonly onAbort = () => this.stop('interrupted');
+  private readonly watch: CommandWatch;
 
   constructor(
     private readonly child: ChildProcess,
     private readonly options: ExecOptions,
     private readonly end: ClientEnd,
   ) {
-    this.stdout = new CappedBuffer(options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES);
-    this.stderr = new CappedBuffer(options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES);
-  }
-
-  start(): void {
-    const { child, options } = this;
-    child.stdout?.on('data', (chunk: Buffer) => this.stdout.push(chunk) || this.stop('output'));
-    child.stderr?.on('data', (chunk: Buffer) => this.stderr.push(chunk) || this.stop('output'));
-    child.on('close', (code) => this.finish(() => this.end.ended({ code, stdout: this.stdout.bytes(), stderr: this.stderr.bytes() })));
-    child.on('error', (error) => this.finish(() => this.end.failed(error)));
-    if (options.timeoutMs !== undefined) this.timer = setTimeout(() => this.stop('timeout'), options.timeoutMs);
-    options.signal?.addEventListener('abort', this.onAbort, { once: true });
-    // A host that stops reading stdin must not crash the controller with EPIPE.
-    child.stdin?.on('error', () => undefined);
-    child.stdin?.end(options.stdin);
-  }
-
-  private stop(reason: StopReason): void {
-    this.finish(() => {
-      this.child.kill('SIGKILL');
-      for (const stream of [this.child.stdin, this.child.stdout, this.child.stderr]) stream?.destroy();
-      this.end.stop(reason, this.stderr.bytes());
+    this.watch = new CommandWatch(options, (reason, stderr) => {
+      child.kill('SIGKILL');
+      for (const stream of [child.stdin, child.stdout, child.stderr]) stream?.destroy();
+      end.stop(reason, stderr);
     });
   }
 
-  private finish(outcome: () => void): void {
-    if (this.done) return;
-    this.done = true;
-    clearTimeout(this.timer);
-    this.options.signal?.removeEventListener('abort', this.onAbort);
-    outcome();
+  start(): void {
+    const { child, watch } = this;
+    child.stdout?.on('data', (chunk: Buffer) => watch.out(chunk));
+    child.stderr?.on('data', (chunk: Buffer) => watch.err(chunk));
+    child.on('close', (code) => watch.finish(() => this.end.ended({ code, stdout: watch.stdout.bytes(), stderr: watch.stderr.bytes() })));
+    child.on('error', (error) => watch.finish(() => this.end.failed(error)));
+    watch.arm();
+    // A host that stops reading stdin must not crash the controller with EPIPE.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(this.options.stdin);
   }
 }
 

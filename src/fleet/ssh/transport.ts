@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
 import { StapctlError } from '../../errors.js';
-import { CappedBuffer, commandStopped, DEFAULT_MAX_OUTPUT_BYTES, STOP_GRACE_MS, type StopReason } from './command-limits.js';
+import { commandStopped, CommandWatch, STOP_GRACE_MS, type StopReason } from './command-limits.js';
 import { authFailure, createAuthSession, type AuthPlan, type AuthSession } from './auth.js';
 import type { HostKeyPolicy } from './config.js';
 import { startProxyCommand, type ProxyCommandProcess } from './proxy-command.js';
@@ -544,45 +544,27 @@ interface CommandEnd {
 
 /** One exec channel: collects its output up to the cap and ends exactly once. */
 class RunningCommand {
-  private readonly stdout: CappedBuffer;
-  private readonly stderr: CappedBuffer;
   private exit?: { code: number | null; signal?: string };
-  private timer?: NodeJS.Timeout;
-  private done = false;
-  private readonly onAbort = () => this.stop('interrupted');
+  private readonly watch: CommandWatch;
 
   constructor(
     private readonly channel: ClientChannel,
     private readonly options: ExecOptions,
     private readonly end: CommandEnd,
   ) {
-    this.stdout = new CappedBuffer(options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES);
-    this.stderr = new CappedBuffer(options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES);
+    this.watch = new CommandWatch(options, end.stop);
   }
 
   start(): void {
-    const { channel, options } = this;
-    channel.on('data', (chunk: Buffer) => this.stdout.push(chunk) || this.stop('output'));
-    channel.stderr.on('data', (chunk: Buffer) => this.stderr.push(chunk) || this.stop('output'));
+    const { channel, watch } = this;
+    channel.on('data', (chunk: Buffer) => watch.out(chunk));
+    channel.stderr.on('data', (chunk: Buffer) => watch.err(chunk));
     channel.on('exit', (code: number | null, signal?: string) => {
       this.exit = { code: typeof code === 'number' ? code : null, ...(signal !== undefined && signal !== null && { signal }) };
     });
-    channel.on('close', () => this.finish(() => (this.exit === undefined ? this.end.lost() : this.end.ended({ ...this.exit, stdout: this.stdout.bytes(), stderr: this.stderr.bytes() }))));
-    if (options.timeoutMs !== undefined) this.timer = setTimeout(() => this.stop('timeout'), options.timeoutMs);
-    options.signal?.addEventListener('abort', this.onAbort, { once: true });
-    channel.end(options.stdin);
-  }
-
-  private stop(reason: StopReason): void {
-    this.finish(() => this.end.stop(reason, this.stderr.bytes()));
-  }
-
-  private finish(outcome: () => void): void {
-    if (this.done) return;
-    this.done = true;
-    clearTimeout(this.timer);
-    this.options.signal?.removeEventListener('abort', this.onAbort);
-    outcome();
+    channel.on('close', () => watch.finish(() => (this.exit === undefined ? this.end.lost() : this.end.ended({ ...this.exit, stdout: watch.stdout.bytes(), stderr: watch.stderr.bytes() }))));
+    watch.arm();
+    channel.end(this.options.stdin);
   }
 }
 
