@@ -12,10 +12,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { FleetJson } from '../../src/cli/fleet-json.js';
-import { StapctlError } from '../../src/errors.js';
 import type { HostRoute } from '../../src/fleet/ssh/host-route.js';
 import { OpensshTransport } from '../../src/fleet/ssh/openssh-transport.js';
 import type { SshSession } from '../../src/fleet/ssh/transport.js';
+import { rejection } from '../support/expect.js';
 import { controlDirectoriesIn, processesNaming } from '../support/ssh-leftovers.js';
 import { holdServers, startFarm, type Farm, type FarmHost } from './farm.js';
 
@@ -70,15 +70,6 @@ function knownLine(host: FarmHost, named: FarmHost = host): string {
   return `${named.address},${named.name} ${line.split(' ').slice(1).join(' ')}\n`;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<StapctlError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof StapctlError, String((error as Error).stack));
-    return error;
-  }
-  assert.fail('expected a StapctlError');
-}
 
 /** Runs USE with a transport of its own, then asserts that closing it left no ssh process and no directory. */
 async function withTransport<T>(use: (transport: OpensshTransport) => Promise<T>): Promise<T> {

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AnyAuthMethod, KnownPublicKeys, ParsedKey } from 'ssh2';
-import { StapctlError } from '../../../src/errors.js';
 import { authFailure, classifyPrivateKey, createAuthSession, planAuth, PlannedAgent, type AuthPlan } from '../../../src/fleet/ssh/auth.js';
+import { rejection } from '../../support/expect.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'stapctl-auth-'));
 const agentSocket = join(scratch, 'agent.sock');
@@ -21,15 +21,6 @@ const plain = keygen(join(scratch, 'plain'));
 const second = keygen(join(scratch, 'second'));
 const locked = keygen(join(scratch, 'locked'), 'secret');
 
-async function rejection(promise: Promise<unknown>): Promise<StapctlError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof StapctlError, String(error));
-    return error;
-  }
-  assert.fail('expected a StapctlError');
-}
 
 function publicBlob(file: string): Buffer {
   return Buffer.from(readFileSync(`${file}.pub`, 'utf8').split(' ')[1] ?? '', 'base64');

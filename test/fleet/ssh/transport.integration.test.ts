@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { StapctlError } from '../../../src/errors.js';
 import { planAuth, type AuthPlan } from '../../../src/fleet/ssh/auth.js';
 import { connect, JumpHosts, type ConnectOptions, type SshSession } from '../../../src/fleet/ssh/transport.js';
 import { startSsh2Host } from '../../support/ssh2-host.js';
+import { rejection } from '../../support/expect.js';
 
 interface Sshd {
   port: number;
@@ -117,15 +117,6 @@ function knownLine(sshd: Sshd): string {
   return `[127.0.0.1]:${sshd.port} ${type} ${key}`;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<StapctlError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof StapctlError, String((error as Error).stack));
-    return error;
-  }
-  assert.fail('expected a StapctlError');
-}
 
 const userKey = join(scratch, 'id_user');
 let plan: AuthPlan;
