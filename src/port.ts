@@ -14,3 +14,8 @@ export function parsePort(text: string): number | undefined {
 export function isPort(value: number): boolean {
   return Number.isInteger(value) && value >= 1 && value <= 65535;
 }
+
+/** An address and port as ssh and URLs write them: an IPv6 address in brackets, so the port stays readable. */
+export function hostPort(address: string, port: number): string {
+  return `${address.includes(':') ? `[${address}]` : address}:${port}`;
+}

@@ -5,6 +5,7 @@
  */
 import Table from 'cli-table3';
 import type { ServerEndpoint } from '../provision/endpoint-facts.js';
+import { hostPort } from '../port.js';
 
 export interface EndpointRow extends Omit<ServerEndpoint, 'certificate'> {
   host: string;
@@ -24,8 +25,8 @@ export function filterEndpoints<R extends EndpointRow>(rows: readonly R[], filte
 /** `--use-server=ADDR:PORT,...`, IPv6 addresses in brackets; empty when no server matches. */
 export function useServerArgument(rows: readonly EndpointRow[]): string {
   if (rows.length === 0) return '';
-  const hostPort = (row: EndpointRow) => `${row.address.includes(':') ? `[${row.address}]` : row.address}:${row.port}`;
-  return `--use-server=${rows.map(hostPort).join(',')}`;
+  const endpoint = (row: EndpointRow) => hostPort(row.address, row.port);
+  return `--use-server=${rows.map(endpoint).join(',')}`;
 }
 
 export function renderEndpointTable(rows: readonly EndpointRow[]): string {

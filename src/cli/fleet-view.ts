@@ -17,6 +17,7 @@ import { HostBudget } from '../fleet/targets/host-range.js';
 import { patternListMatches } from '../fleet/ssh/known-hosts.js';
 import { describeHost, emptyInventory, findDefaultInventory, loadInventories, type HostEntry } from '../fleet/targets/inventory.js';
 import { terminalJson } from '../sanitize.js';
+import { hostPort } from '../port.js';
 import type { Command } from './argv.js';
 import { renderFleetLines, renderGatheredLines } from './fleet-lines.js';
 import { fleetJson, type RetryHint } from './fleet-json.js';
@@ -248,7 +249,7 @@ function listHosts(hosts: HostEntry[], json: boolean, ssh: SshEnvironment): numb
   } else {
     for (const row of rows) {
       const extras = [row.become && 'become', row.serverUser && `server user ${row.serverUser}`, row.root && `root ${row.root}`, row.proxyJump && `via ${row.proxyJump}`].filter(Boolean);
-      process.stdout.write(`${row.name}  ${row.user}@${row.address}:${row.port}${extras.length ? '  (' + extras.join(', ') + ')' : ''}  [${row.from}]\n`);
+      process.stdout.write(`${row.name}  ${row.user}@${hostPort(row.address, row.port)}${extras.length ? '  (' + extras.join(', ') + ')' : ''}  [${row.from}]\n`);
     }
     process.stdout.write(`${rows.length} host${rows.length === 1 ? '' : 's'}\n`);
   }

@@ -5,6 +5,7 @@
  */
 import { StapctlError } from '../../errors.js';
 import { stripTerminalEscapes } from '../../sanitize.js';
+import { hostPort } from '../../port.js';
 import type { HostRoute } from './host-route.js';
 
 /** How many of ssh's last stderr lines an error carries. */
@@ -20,7 +21,7 @@ function detail(lines: readonly string[]): string {
 }
 
 function where(route: HostRoute): string {
-  return `${route.address}:${route.port}`;
+  return hostPort(route.address, route.port);
 }
 
 /** Why ssh could not bring up the master of ROUTE, from its stderr. */

@@ -10,6 +10,7 @@ import { constants as fsConstants } from 'node:fs';
 import { access, lstat, readFile } from 'node:fs/promises';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { StapctlError } from '../../errors.js';
+import { hostPort } from '../../port.js';
 import { CappedBuffer, commandStopped, CommandWatch, STOP_GRACE_MS, type StopReason } from './command-limits.js';
 import { ControlDirectory } from './control-directory.js';
 import type { HostRoute } from './host-route.js';
@@ -350,7 +351,7 @@ class RunningClient {
 
 function connectTimeout(route: HostRoute): StapctlError {
   const seconds = (route.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS) / 1000;
-  return new StapctlError('CONNECT_TIMEOUT', `no SSH session with ${route.host} (${route.address}:${route.port}) within ${seconds} s`, {
+  return new StapctlError('CONNECT_TIMEOUT', `no SSH session with ${route.host} (${hostPort(route.address, route.port)}) within ${seconds} s`, {
     host: route.host,
     hint: 'check that the host is up and sshd answers on that port; raise --connect-timeout for slow links',
   });

@@ -10,6 +10,7 @@ import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
 import { StapctlError } from '../../errors.js';
 import { commandStopped, CommandWatch, STOP_GRACE_MS, type StopReason } from './command-limits.js';
+import { hostPort } from '../../port.js';
 import { authFailure, createAuthSession, type AuthPlan, type AuthSession } from './auth.js';
 import type { HostKeyPolicy } from './config.js';
 import { startProxyCommand, type ProxyCommandProcess } from './proxy-command.js';
@@ -303,7 +304,7 @@ function connectError(error: Ssh2Error, state: Handshake): StapctlError {
 }
 
 function where(options: ConnectOptions): string {
-  return `${options.address}:${options.port}`;
+  return hostPort(options.address, options.port);
 }
 
 function presentedKey(check: HostKeyCheck): string {
@@ -508,10 +509,10 @@ class Session implements SshSession {
       this.client.forwardOut('127.0.0.1', 0, next.address, next.port, (error, stream) => {
         if (error !== undefined && error !== null) {
           reject(
-            new StapctlError('CONNECT_FAILED', `cannot connect to ${next.host} (${next.address}:${next.port}) through ${this.options.host}: ${error.message}`, {
+            new StapctlError('CONNECT_FAILED', `cannot connect to ${next.host} (${hostPort(next.address, next.port)}) through ${this.options.host}: ${error.message}`, {
               host: next.host,
               cause: error,
-              hint: `check that ${this.options.host} can reach ${next.address}:${next.port} and allows TCP forwarding`,
+              hint: `check that ${this.options.host} can reach ${hostPort(next.address, next.port)} and allows TCP forwarding`,
             }),
           );
           return;

@@ -29,6 +29,12 @@ describe('stapctl -H SPEC hosts', () => {
     assert.match(lines[2] ?? '', /^elsewhere {2}root@elsewhere:22 {2}\[ad hoc\]$/);
   });
 
+  test('an IPv6 host is shown with its address in brackets before the port', () => {
+    const result = stapctl('-H', '[::1]:23,', 'hosts');
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /^::1 {2}nobody-default@\[::1\]:23 {2}\[/m);
+  });
+
   test('an unhonoured ansible_* variable of a selected host is a warning on stderr', () => {
     const result = stapctl('-H', 'web', 'hosts');
     assert.equal(result.status, 0);
