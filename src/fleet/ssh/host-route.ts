@@ -18,10 +18,12 @@ export interface HostRoute {
   hostKeyPolicy: HostKeyPolicy;
   /** Checked in order; the first is the user's file, where accept-new records new keys. */
   knownHostsFiles: string[];
+  /** ssh's HostKeyAlias: the name looked up in known_hosts instead of the address. */
   hostKeyAlias?: string;
+  /** Whole handshake, authentication included. Default 10 s. */
   connectTimeoutMs?: number;
   /** The previous hop, reached first; this host is reached through it. */
   proxyJump?: HostRoute;
-  /** ssh's ProxyCommand, %-tokens expanded. */
+  /** ssh's ProxyCommand, %-tokens expanded: the connection runs over its stdin and stdout. */
   proxyCommand?: string;
 }

@@ -12,30 +12,17 @@ import { StapctlError } from '../../errors.js';
 import { commandStopped, CommandWatch, STOP_GRACE_MS, type StopReason } from './command-limits.js';
 import { hostPort } from '../../port.js';
 import { authFailure, createAuthSession, type AuthPlan, type AuthSession } from './auth.js';
-import type { HostKeyPolicy } from './config.js';
+import type { HostRoute } from './host-route.js';
 import { startProxyCommand, type ProxyCommandProcess } from './proxy-command.js';
 import { checkHostKey, fingerprint, hostLookupName, KnownHostsFiles, preferredHostKeyAlgorithms, type HostKeyVerdict } from './known-hosts.js';
 
-export interface ConnectOptions {
-  /** The name the user knows the host by, used in messages and errors. */
-  host: string;
-  address: string;
-  port: number;
-  user: string;
+export interface ConnectOptions extends Omit<HostRoute, 'identities' | 'identitiesOnly' | 'proxyJump'> {
+  /** What the route's identities became once read: ssh2 needs the keys themselves. */
   auth: AuthPlan;
-  hostKeyPolicy: HostKeyPolicy;
-  /** Checked in order; the first is the user's file, where accept-new records new keys. */
-  knownHostsFiles: string[];
-  /** ssh's HostKeyAlias: the name looked up in known_hosts instead of the address. */
-  hostKeyAlias?: string;
-  /** Whole handshake, authentication included (ssh2's readyTimeout). Default 10 s. */
-  connectTimeoutMs?: number;
   /** Default 15 s; three unanswered keepalives end the connection. */
   keepaliveIntervalMs?: number;
   /** The previous hop, connected first; this host is reached through its direct-tcpip channel. */
   proxyJump?: ConnectOptions;
-  /** ssh's ProxyCommand, %-tokens expanded: the connection runs over its stdin and stdout. */
-  proxyCommand?: string;
 }
 
 export interface ExecResult {
