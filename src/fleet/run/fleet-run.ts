@@ -17,7 +17,7 @@ import type { HostEntry } from '../targets/inventory.js';
 import { KnownHostsFiles } from '../ssh/known-hosts.js';
 import { IdentityFiles } from '../ssh/auth.js';
 import { expandTilde, parseProxyJump, resolveSshConfig, SshConfigFiles, type HostKeyPolicy, type SshHostConfig } from '../ssh/config.js';
-import type { HostRoute } from '../ssh/host-route.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, type HostRoute } from '../ssh/host-route.js';
 import { JumpHosts, type ExecResult, type SshSession } from '../ssh/transport.js';
 import type { TransportName } from '../ssh/transport-names.js';
 import { openFleetTransport, type FleetTransport } from './fleet-transport.js';
@@ -28,9 +28,6 @@ import { VERSION } from '../../version.js';
 
 /** How much longer than --timeout a host may take while its remote agent is being stopped. */
 const BACKSTOP_GRACE_MS = 5_000;
-
-/** Without --connect-timeout or ConnectTimeout in the ssh config. */
-const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 export interface FleetSettings {
   identity?: string;

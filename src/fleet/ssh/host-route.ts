@@ -6,6 +6,9 @@
 import type { IdentitySource } from './auth.js';
 import type { HostKeyPolicy } from './config.js';
 
+/** Without --connect-timeout or ConnectTimeout in the ssh config, for either transport. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
 export interface HostRoute {
   /** The name the user knows the host by: the ssh config's Host, and the name in messages. */
   host: string;

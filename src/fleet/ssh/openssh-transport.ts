@@ -13,12 +13,11 @@ import { StapctlError } from '../../errors.js';
 import { hostPort } from '../../port.js';
 import { CappedBuffer, commandStopped, CommandWatch, STOP_GRACE_MS, type StopReason } from './command-limits.js';
 import { ControlDirectory } from './control-directory.js';
-import type { HostRoute } from './host-route.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, type HostRoute } from './host-route.js';
 import { checkArgs, commandArgs, exitArgs, jumpErrors, masterArgs, masterPid, NO_MASTER_MARKER, type OpensshRun } from './openssh-args.js';
 import { connectFailure, hostKeyOutcome, sshLines } from './openssh-failure.js';
 import type { ExecOptions, ExecResult, SshSession } from './transport.js';
 
-const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 /** `ssh -O check` and the like: local, through the control socket. */
 const CONTROL_TIMEOUT_MS = 5_000;
 /** How long a master has to exit after SIGTERM before SIGKILL. */

@@ -12,7 +12,7 @@ import { StapctlError } from '../../errors.js';
 import { commandStopped, CommandWatch, STOP_GRACE_MS, type StopReason } from './command-limits.js';
 import { hostPort } from '../../port.js';
 import { authFailure, createAuthSession, type AuthPlan, type AuthSession } from './auth.js';
-import type { HostRoute } from './host-route.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, type HostRoute } from './host-route.js';
 import { startProxyCommand, type ProxyCommandProcess } from './proxy-command.js';
 import { checkHostKey, fingerprint, hostLookupName, KnownHostsFiles, preferredHostKeyAlgorithms, type HostKeyVerdict } from './known-hosts.js';
 
@@ -59,7 +59,6 @@ export interface SshSession {
   readonly warnings: string[];
 }
 
-const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_KEEPALIVE_INTERVAL_MS = 15_000;
 
 /** ssh2's own default host key algorithms (lib/protocol/constants.js), which it does not export. */
