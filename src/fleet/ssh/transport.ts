@@ -207,6 +207,9 @@ function handshake(options: ConnectOptions, sock: Duplex | undefined, knownHosts
     });
     client.on('close', () => fail(new Error('connection closed during the handshake')));
     client.connect(clientConfig(state, sock));
+    // Each SSH packet is one write; Nagle's algorithm would hold a small one back until the
+    // previous one is acknowledged, which Linux delays by up to 40 ms: 40 ms of the 78 of a handshake.
+    client.setNoDelay(true);
     ignoreHostKeyUpdates(client);
   });
 }
@@ -258,14 +261,30 @@ type GlobalRequestHandler = (protocol: unknown, name: string, wantReply: boolean
  * never uses (it records only the key it verified). The announcement wants no reply; it is
  * ignored, as ssh does with UpdateHostKeys no. ssh2 offers no option for it: its message handler
  * table is wrapped, and left alone if ssh2 ever names it differently.
+ *
+ * Yet something must be sent at once. sshd writes the announcement and then, as a separate write,
+ * the confirmation of the channel that the command waits for; sshd leaves Nagle's algorithm on for
+ * a session without a terminal, so the confirmation waits for the announcement's ACK, which Linux
+ * delays by 40 ms when the receiver has nothing to send. A keepalive request (the one ssh2 sends
+ * every keepaliveInterval, answered by sshd) carries that ACK: the first command of a connection
+ * took 45-50 ms longer without it.
  */
 function ignoreHostKeyUpdates(client: ssh2.Client): void {
-  const handlers = (client as unknown as { _protocol?: { _handlers?: { GLOBAL_REQUEST?: GlobalRequestHandler } } })._protocol?._handlers;
+  const internals = client as unknown as { _callbacks?: (() => void)[]; _protocol?: { ping?: () => void; _handlers?: { GLOBAL_REQUEST?: GlobalRequestHandler } } };
+  const protocol = internals._protocol;
+  const handlers = protocol?._handlers;
   const answer = handlers?.GLOBAL_REQUEST;
   if (handlers === undefined || answer === undefined) return;
-  handlers.GLOBAL_REQUEST = (protocol, name, wantReply, data) => {
-    if (name === 'hostkeys-00@openssh.com' && !wantReply) return;
-    answer(protocol, name, wantReply, data);
+  handlers.GLOBAL_REQUEST = (self, name, wantReply, data) => {
+    if (name !== 'hostkeys-00@openssh.com' || wantReply) {
+      answer(self, name, wantReply, data);
+      return;
+    }
+    // ssh2 pairs each reply to a global request with the next callback in this queue, in order.
+    if (internals._callbacks !== undefined && typeof protocol?.ping === 'function') {
+      internals._callbacks.push(() => undefined);
+      protocol.ping();
+    }
   };
 }
 

@@ -405,6 +405,17 @@ describe('host keys announced after authentication', () => {
     assert.match(log(), /notify_hostkeys: sent/);
     assert.doesNotMatch(log(), /rtype hostkeys-prove-00@openssh\.com/);
   });
+
+  test('are answered at once by a packet, so that sshd need not wait for their ACK to confirm the channel', async () => {
+    const keys = readFileSync(`${userKey}.pub`, 'utf8');
+    const announcing = await startSshd('acknowledging', keys, [DEBUG_LOG]);
+    const log = () => announcing.log.join('');
+    // ssh2's own keepalive comes every 15 s; this session ends long before.
+    const result = await withSession(options(announcing), (session) => session.exec('true'));
+    for (let wait = 0; wait < 100 && !/rtype keepalive@openssh\.com/.test(log()); wait++) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(result.code, 0);
+    assert.match(log(), /notify_hostkeys: sent[\s\S]*rtype keepalive@openssh\.com want_reply 1/);
+  });
 });
 
 describe('ProxyJump', () => {
