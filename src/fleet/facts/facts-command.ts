@@ -11,17 +11,27 @@
  *   test PATH FLAGS            e exists, f file, d directory, r readable, w writable ([ -e ] ...)
  *   entry DIR NAME TYPE OWNTYPE UID MODE LINKS  each entry of a directory and DIR itself (find
  *                              %Y %y %U %m %n: its type through and without a symlink, owner, mode)
- *   link PATH TARGET           /proc/PID/exe and /proc/PID/fd/N (an empty TARGET: unreadable)
+ *   link PATH TARGET           /proc/PID/exe, /proc/PID/fd/N and /proc/PID/ns/net (an empty
+ *                              TARGET: unreadable)
+ *   test PATH FLAGS            again for the TCP tables that are read, just before `lines`
  *   lines, then PATH NUL LINE NEWLINE per line of each file (grep -H -Z: a line holds no newline,
- *   so no content can pose as another file's), /proc/PID/net/tcp{,6} only their header and the
- *   rows that hold the inode of a socket the servers have open: the engine looks at no other row,
- *   and a host's tables list every socket of its network namespace
+ *   so no content can pose as another file's), the TCP tables only their header and the rows that
+ *   hold the inode of a socket the servers have open: the engine looks at no other row, and a
+ *   host's tables list every socket of its network namespace
  *   end                        printed last: without it the output is incomplete
+ *
+ * The TCP tables cost the most: the kernel walks its whole established-connection hash table
+ * (262144 buckets on a 24 GB machine, more with more memory) for every read of one, ~3-6 ms each.
+ * So they are read only when a server has a socket, once per network namespace (the servers'
+ * /proc/PID/ns/net links name it: the first PID of each stands for the others), and tcp only where
+ * tcp6 cannot be read: the engine reads tcp6 first and tcp only when a server listens on none
+ * there, and stap-serverd listens on IPv6's any address. A table that was not read is not in the
+ * facts, so a server listening on IPv4 alone is answered by the agent, never as "no port".
  */
 import { posix } from 'node:path';
 import { defaultPaths } from '../../service/paths.js';
 
-export const FACTS_PROTOCOL = 'stapctl-facts 2';
+export const FACTS_PROTOCOL = 'stapctl-facts 3';
 
 const paths = defaultPaths('/');
 
@@ -52,18 +62,22 @@ export const FACTS_COMMAND = [
   "printf '\\0'",
   'set -- "$g" /etc/passwd /etc/group',
   'for f in "$c"/*.conf; do set -- "$@" "$f"; done',
-  'l= n=',
+  'l=',
   // The PID is a status file's name: digits only, so the unquoted lists below split as meant.
-  'for f in "$s"/*.stat; do p=${f##*/}; p=${p%.stat}; case $p in ""|0*|*[!0-9]*) continue;; esac; set -- "$@" "$f" /proc/$p/stat /proc/$p/status; l="$l /proc/$p/exe /proc/$p/fd"; n="$n /proc/$p/net/tcp /proc/$p/net/tcp6"; done',
-  `t "$@" $n ${TESTED_PATHS.map(quoted).join(' ')}`,
+  'for f in "$s"/*.stat; do p=${f##*/}; p=${p%.stat}; case $p in ""|0*|*[!0-9]*) continue;; esac; set -- "$@" "$f" /proc/$p/stat /proc/$p/status; l="$l /proc/$p/exe /proc/$p/fd /proc/$p/ns/net"; done',
+  `t "$@" ${TESTED_PATHS.map(quoted).join(' ')}`,
   // -H: a status directory that is a symlink is listed as the directory it points to.
   'find -H "$c" "$s" "$m" -maxdepth 1 -printf \'entry\\0%h\\0%f\\0%Y\\0%y\\0%U\\0%m\\0%n\\0\' 2>/dev/null',
-  // The same find writes the servers' socket links (socket:[INODE]) to fd 3, which $( ) reads.
-  'i=; [ -z "$l" ] || { i=$(find $l -maxdepth 1 -printf \'link\\0%p\\0%l\\0\' -lname \'socket:\\[*\' -fprintf /dev/fd/3 \'%l\\n\' 3>&1 >&4 2>/dev/null); } 4>&1',
+  // The same find writes the servers' socket links (socket:[INODE]) and each one's network
+  // namespace (/proc/PID/ns/net net:[INODE]) to fd 3, which $( ) reads.
+  'i=; [ -z "$l" ] || { i=$(find $l -maxdepth 1 -printf \'link\\0%p\\0%l\\0\' \\( -lname \'socket:\\[*\' -fprintf /dev/fd/3 \'%l\\n\' -o -path \'/proc/*/ns/net\' -lname \'net:\\[*\' -fprintf /dev/fd/3 \'%p %l\\n\' \\) 3>&1 >&4 2>/dev/null); } 4>&1',
+  // No pathname expansion: socket:[123] is a bracket pattern that a file in the login directory could match.
+  'set -f; k= q= e= w=; for x in $i; do case $x in socket:*) x=${x#socket:\\[}; k="$k ${x%]}";; /proc/*) q=${x%/ns/net};; net:*) case "$e " in *" $x "*) ;; *) e="$e $x"; w="$w $q/net/tcp6"; [ -r $q/net/tcp6 ] || w="$w $q/net/tcp";; esac;; esac; done',
+  '[ -n "$k" ] || w=',
+  't $w',
   "printf 'lines\\0'",
   'grep -a -H -Z -s "" "$@"',
-  // No pathname expansion: socket:[123] is a bracket pattern that a file in the login directory could match.
-  'set -f; set -- -e local_address; for x in $i; do x=${x#socket:\\[}; set -- "$@" -e " ${x%]} "; done',
-  '[ -z "$n" ] || grep -a -H -Z -s -F "$@" $n',
+  'set -- -e local_address; for x in $k; do set -- "$@" -e " $x "; done',
+  '[ -z "$w" ] || grep -a -H -Z -s -F "$@" $w',
   "printf 'end\\0'",
 ].join('\n');

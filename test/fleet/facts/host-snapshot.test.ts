@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { StapctlError } from '../../../src/errors.js';
+import { FACTS_PROTOCOL } from '../../../src/fleet/facts/facts-command.js';
 import { parseHostSnapshot } from '../../../src/fleet/facts/host-snapshot.js';
 import { UntrustedFile } from '../../../src/service/file-trust.js';
 import { NotInSnapshot } from '../../../src/service/host-files.js';
 
 /** Fields joined as FACTS_COMMAND prints them; LINES are `path\0line\n` records. */
 function output(records: string[], lines = '/etc/passwd\0root:x:0:0::/root:/bin/sh\n'): Buffer {
-  const head = ['stapctl-facts 2', 'home', '/root', 'uname', 'h1 6.1.0 x86_64\n', ...records, 'lines'];
+  const head = [FACTS_PROTOCOL, 'home', '/root', 'uname', 'h1 6.1.0 x86_64\n', ...records, 'lines'];
   return Buffer.from(`${head.join('\0')}\0${lines}end\0`);
 }
 
@@ -89,6 +90,25 @@ describe('the host snapshot', () => {
   test('a status file find did not list is NotInSnapshot, so that the agent checks it', () => {
     const files = parseHostSnapshot(output([...passwd, 'test', STATUS_FILE, 'efrw']), 'h1');
     assert.throws(() => files?.readRootFile(STATUS_FILE, [0], 4096), NotInSnapshot);
+  });
+
+  test("a server's TCP table is the one read through the first server of its network namespace", () => {
+    const records = [...passwd, 'link', '/proc/7/ns/net', 'net:[4026531840]', 'link', '/proc/9/ns/net', 'net:[4026531840]', 'test', '/proc/7/net/tcp6', 'efr'];
+    const files = parseHostSnapshot(output(records, '/etc/passwd\0root\n/proc/7/net/tcp6\0  sl  local_address\n/proc/7/net/tcp6\0   0: 0:1F90 0:0 0A 0 0 0 999 0 42 1\n'), 'h1');
+    assert.equal(files?.readText('/proc/9/net/tcp6'), files?.readText('/proc/7/net/tcp6'));
+    assert.match(files?.readText('/proc/9/net/tcp6') ?? '', / 42 1\n$/);
+  });
+
+  test('a TCP table not read, of another network namespace, one not known or the other table, is NotInSnapshot', () => {
+    const records = [
+      ...passwd,
+      ...['link', '/proc/7/ns/net', 'net:[4026531840]', 'link', '/proc/8/ns/net', 'net:[4026532000]', 'link', '/proc/9/ns/net', ''],
+      ...['link', '/etc/ns/net', 'net:[4026531840]', 'test', '/proc/7/net/tcp6', 'efr', 'test', '/etc/net/tcp', 'efr'],
+    ];
+    const files = parseHostSnapshot(output(records), 'h1');
+    for (const path of ['/proc/8/net/tcp6', '/proc/9/net/tcp6', '/proc/10/net/tcp6', '/proc/8/net/tcp', '/proc/7/net/tcp']) {
+      assert.throws(() => files?.readText(path), NotInSnapshot, path);
+    }
   });
 
   test('an entry without its owner, mode and links is the host failure AGENT_PROTOCOL', () => {

@@ -104,6 +104,15 @@ describe('status from the host facts', () => {
     assert.ok(rows.some((row) => !row.includes('local_address')), 'no socket row at all');
   });
 
+  test('the two servers, in one network namespace, have its tcp6 table read once and tcp not at all', async () => {
+    const output = (await (await session('root')).exec(FACTS_COMMAND, { timeoutMs: 60_000 })).stdout.toString('latin1');
+    const tables = new Set([...output.matchAll(/\/proc\/\d+\/net\/tcp6?(?=\0)/g)].map((match) => match[0]));
+    const namespaces = new Set([...output.matchAll(/\/proc\/\d+\/ns\/net\0(net:\[\d+\])/g)].map((match) => match[1]));
+    assert.equal(namespaces.size, 1, output);
+    assert.equal(tables.size, 1, [...tables].join(' '));
+    assert.match([...tables][0] as string, /tcp6$/);
+  });
+
   test('files in the login directory named like a socket link change nothing: it is the agent report, ports included', async () => {
     await onHost('cd ~root && for d in 0 1 2 3 4 5 6 7 8 9; do touch "socket:$d"; done');
     try {
