@@ -6,17 +6,19 @@
  * and as much again as Node's own start for fleet mode.
  *
  * V8 checks a cache against the V8 version, its flags and the source's length only: each cache
- * starts with the CRC-32 of the bundle it was made from, and any other bundle is compiled without it.
+ * holds a copy of the bundle it was made from, compared byte for byte with the bundle (a memcmp;
+ * a CRC-32 needed node:zlib, whose load cost more than the whole comparison), and any other bundle
+ * is compiled without it.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
-import { crc32 } from 'node:zlib';
 
 /** Set by the build to the directory of the bundles: each run with it writes the caches there. */
 const WRITE_CACHES_IN = 'STAPCTL_WRITE_CODE_CACHES_IN';
-const CHECKSUM_BYTES = 4;
+/** A cache file: the bundle's length (4 bytes, big-endian), the bundle, then V8's data. */
+const LENGTH_BYTES = 4;
 
 /** The bundles' own `require`: the CLI's one external, the fleet bundle, is loaded by loadBundle too. */
 function bundleRequire(file: string): NodeJS.Require {
@@ -35,30 +37,30 @@ function loadFleetBundle(plain: NodeJS.Require): unknown {
   return loadBundle('fleet-view.js');
 }
 
-function cachedCode(cacheFile: string, checksum: number): Buffer | undefined {
+function cachedCode(cacheFile: string, bundle: Buffer): Buffer | undefined {
   let cache: Buffer;
   try {
     cache = readFileSync(cacheFile);
   } catch {
     return undefined;
   }
-  return cache.length > CHECKSUM_BYTES && cache.readUInt32BE(0) === checksum ? cache.subarray(CHECKSUM_BYTES) : undefined;
+  const dataStart = LENGTH_BYTES + bundle.length;
+  const madeFromBundle = cache.length > dataStart && cache.readUInt32BE(0) === bundle.length && bundle.equals(cache.subarray(LENGTH_BYTES, dataStart));
+  return madeFromBundle ? cache.subarray(dataStart) : undefined;
 }
 
 function loadBundle(name: string): unknown {
   const file = join(__dirname, name);
   const bytes = readFileSync(file);
-  // zlib.crc32 came with Node 20.15: before it, no cache is trusted.
-  const checksum = typeof crc32 === 'function' ? crc32(bytes) : undefined;
   const cacheFile = `${file}.v8cache`;
-  const cachedData = checksum === undefined ? undefined : cachedCode(cacheFile, checksum);
+  const cachedData = cachedCode(cacheFile, bytes);
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${bytes.toString('utf8')}\n})`, { filename: file, ...(cachedData && { cachedData }) });
-  if (checksum !== undefined && process.env[WRITE_CACHES_IN] === __dirname) {
+  if (process.env[WRITE_CACHES_IN] === __dirname) {
     // At exit, the cache holds every function this run compiled, not only the top level.
     process.on('exit', () => {
-      const header = Buffer.alloc(CHECKSUM_BYTES);
-      header.writeUInt32BE(checksum);
-      writeFileSync(cacheFile, Buffer.concat([header, script.createCachedData()]));
+      const length = Buffer.alloc(LENGTH_BYTES);
+      length.writeUInt32BE(bytes.length);
+      writeFileSync(cacheFile, Buffer.concat([length, bytes, script.createCachedData()]));
     });
   }
   const module = { exports: {} };
