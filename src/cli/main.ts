@@ -6,6 +6,7 @@ import { runService } from '../service/engine.js';
 import { parseArgv, type Command } from './argv.js';
 import { reportToJson } from './service-json.js';
 import { errorLines, renderServiceText } from './service-text.js';
+import { writeStderr, writeStdout } from './std-write.js';
 
 async function main(argv: readonly string[]): Promise<number> {
   let command: Command;
@@ -14,13 +15,13 @@ async function main(argv: readonly string[]): Promise<number> {
   } catch (error) {
     if (!(error instanceof StapctlError)) throw error;
     const exitCode = exitCodeOf(error);
-    if (wantsJson(argv)) process.stdout.write(JSON.stringify({ error: error.toJSON(), exitCode }, null, 2) + '\n');
-    else process.stderr.write(errorLines(error.toJSON()).join('\n') + '\n');
+    if (wantsJson(argv)) writeStdout(JSON.stringify({ error: error.toJSON(), exitCode }, null, 2) + '\n');
+    else writeStderr(errorLines(error.toJSON()).join('\n') + '\n');
     return exitCode;
   }
   switch (command.kind) {
     case 'output':
-      process.stdout.write(command.stdout);
+      writeStdout(command.stdout);
       return command.exitCode;
     case 'agent': {
       // Loaded only for the agent: local mode does not pay for the protocol's schema.
@@ -30,11 +31,11 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'service': {
       const report = await runService(command.request);
       if (command.json) {
-        process.stdout.write(terminalJson(reportToJson(report)) + '\n');
+        writeStdout(terminalJson(reportToJson(report)) + '\n');
       } else {
         const { stdout, stderr } = renderServiceText(report);
-        process.stdout.write(stdout);
-        process.stderr.write(stderr);
+        writeStdout(stdout);
+        writeStderr(stderr);
       }
       return report.exitCode;
     }
@@ -67,7 +68,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`stapctl: internal error (a bug, please report it):\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    writeStderr(`stapctl: internal error (a bug, please report it):\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exitCode = EXIT_CODE.internal;
   },
 );

@@ -42,6 +42,32 @@ describe('the stapctl command', () => {
     assert.deepEqual([json.action, json.exitCode, json.servers, json.messages], ['status', 3, [], ['No managed stap-server is running']]);
   });
 
+  test('--help reaches a reader in full through a non-blocking pipe that is full when stapctl writes', () => {
+    // Python makes the pipe: Node cannot hand a child a non-blocking pipe of its own making.
+    const harness = `
+import fcntl, os, subprocess, sys, time
+r, w = os.pipe()
+fcntl.fcntl(w, fcntl.F_SETFL, fcntl.fcntl(w, fcntl.F_GETFL) | os.O_NONBLOCK)
+filled = 0
+try:
+    while True:
+        filled += os.write(w, b'x' * 4096)
+except BlockingIOError:
+    pass
+child = subprocess.Popen([sys.argv[1], sys.argv[2], '--help'], stdout=w)
+os.close(w)
+time.sleep(0.5)
+out = b''
+while chunk := os.read(r, 65536):
+    out += chunk
+print(child.wait(), out[filled:].decode())
+`;
+    const run = spawnSync('/usr/bin/python3', ['-c', harness, process.execPath, CLI], { encoding: 'utf8' });
+    const direct = cli(['--help']);
+    assert.equal(run.stderr, '');
+    assert.equal(run.stdout, `0 ${direct.stdout}\n`);
+  });
+
   test('a usage error exits 2 with the problem and a hint on stderr', () => {
     const result = cli(['frobnicate']);
     assert.equal(result.code, 2);
