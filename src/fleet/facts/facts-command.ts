@@ -7,10 +7,11 @@
  * settings move those paths (stapctl_root, -c, STAT_PATH, ...) are answered by the agent.
  *
  * Output, fields ended by NUL (no path or link target holds one):
- *   stapctl-facts 1 | home HOME | uname `uname -nrm`
+ *   stapctl-facts 4 | home HOME | uname `uname -nrm`
  *   test PATH FLAGS            e exists, f file, d directory, r readable, w writable ([ -e ] ...)
  *   entry DIR NAME TYPE OWNTYPE UID MODE LINKS  each entry of a directory and DIR itself (find
- *                              %Y %y %U %m %n: its type through and without a symlink, owner, mode)
+ *                              %Y %y %U %m %n: its type through and without a symlink, owner, mode);
+ *                              a directory that is a symlink: itself only
  *   link PATH TARGET           /proc/PID/exe, /proc/PID/fd/N and /proc/PID/ns/net (an empty
  *                              TARGET: unreadable)
  *   test PATH FLAGS            again for the TCP tables that are read, just before `lines`
@@ -31,7 +32,7 @@
 import { posix } from 'node:path';
 import { defaultPaths } from '../../service/paths.js';
 
-export const FACTS_PROTOCOL = 'stapctl-facts 3';
+export const FACTS_PROTOCOL = 'stapctl-facts 4';
 
 const paths = defaultPaths('/');
 
@@ -66,11 +67,12 @@ export const FACTS_COMMAND = [
   // The PID is a status file's name: digits only, so the unquoted lists below split as meant.
   'for f in "$s"/*.stat; do p=${f##*/}; p=${p%.stat}; case $p in ""|0*|*[!0-9]*) continue;; esac; set -- "$@" "$f" /proc/$p/stat /proc/$p/status; l="$l /proc/$p/exe /proc/$p/fd /proc/$p/ns/net"; done',
   `t "$@" ${TESTED_PATHS.map(quoted).join(' ')}`,
-  // -H: a status directory that is a symlink is listed as the directory it points to.
-  'find -H "$c" "$s" "$m" -maxdepth 1 -printf \'entry\\0%h\\0%f\\0%Y\\0%y\\0%U\\0%m\\0%n\\0\' 2>/dev/null',
-  // The same find writes the servers' socket links (socket:[INODE]) and each one's network
-  // namespace (/proc/PID/ns/net net:[INODE]) to fd 3, which $( ) reads.
-  'i=; [ -z "$l" ] || { i=$(find $l -maxdepth 1 -printf \'link\\0%p\\0%l\\0\' \\( -lname \'socket:\\[*\' -fprintf /dev/fd/3 \'%l\\n\' -o -path \'/proc/*/ns/net\' -lname \'net:\\[*\' -fprintf /dev/fd/3 \'%p %l\\n\' \\) 3>&1 >&4 2>/dev/null); } 4>&1',
+  // One find lists the directories and the servers' /proc links. -P (its default): a listed
+  // directory that is a symlink is printed as one (own type l) and not listed, so that the agent
+  // answers for it; the /proc links are printed as links. It writes the servers' socket links
+  // (socket:[INODE]) and each one's network namespace (/proc/PID/ns/net net:[INODE]) to fd 3,
+  // which $( ) reads.
+  `{ i=$(find "$c" "$s" "$m" $l -maxdepth 1 \\( -path '/proc/*' -printf 'link\\0%p\\0%l\\0' \\( -lname 'socket:\\[*' -fprintf /dev/fd/3 '%l\\n' -o -path '/proc/*/ns/net' -lname 'net:\\[*' -fprintf /dev/fd/3 '%p %l\\n' -o -true \\) -o -printf 'entry\\0%h\\0%f\\0%Y\\0%y\\0%U\\0%m\\0%n\\0' \\) 3>&1 >&4 2>/dev/null); } 4>&1`,
   // No pathname expansion: socket:[123] is a bracket pattern that a file in the login directory could match.
   'set -f; k= q= e= w=; for x in $i; do case $x in socket:*) x=${x#socket:\\[}; k="$k ${x%]}";; /proc/*) q=${x%/ns/net};; net:*) case "$e " in *" $x "*) ;; *) e="$e $x"; w="$w $q/net/tcp6"; [ -r $q/net/tcp6 ] || w="$w $q/net/tcp";; esac;; esac; done',
   '[ -n "$k" ] || w=',

@@ -159,7 +159,8 @@ function snapshotFiles(facts: Facts): HostFiles {
     if (!flags.includes('e')) throw failure('ENOENT', path);
     return flags;
   };
-  const listedBy = (dir: string): boolean => facts.entries.get(posix.dirname(dir))?.some((entry) => entry.name === posix.basename(dir)) ?? false;
+  /** find printed the directory itself first, as a directory: a symlink it did not list. */
+  const listedBy = (dir: string): boolean => facts.entries.get(posix.dirname(dir))?.some((entry) => entry.name === posix.basename(dir) && entry.own.type === 'd') ?? false;
   const processGone = (path: string): boolean => {
     const proc = processOf(path);
     return proc !== undefined && facts.tests.get(`${proc}/stat`) === '';
@@ -197,7 +198,6 @@ function snapshotFiles(facts: Facts): HostFiles {
         return [...facts.links.keys()].filter((path) => posix.dirname(path) === dir).map((path) => posix.basename(path));
       }
       const flags = tested(dir, 'list');
-      // find printed the directory itself first: without that line its listing did not happen.
       if (!LISTED_DIRECTORIES.includes(dir) || !flags.includes('r') || !listedBy(dir)) throw new NotInSnapshot(`list ${dir} (${flags})`);
       return (facts.entries.get(dir) ?? []).map((entry) => entry.name);
     },

@@ -50,6 +50,13 @@ describe('the host snapshot', () => {
     assert.throws(() => files?.list('/var/run/stap-server'), NotInSnapshot);
   });
 
+  test('a listed directory that is a symlink, which find printed but did not list, is NotInSnapshot', () => {
+    const entry = (ownType: string) => ['entry', '/var/run', 'stap-server', 'd', ownType, '0', '755', '2'];
+    const status = ['test', '/var/run/stap-server', 'edrw'];
+    assert.deepEqual(parseHostSnapshot(output([...passwd, ...status, ...entry('d')]), 'h1')?.list('/var/run/stap-server'), []);
+    assert.throws(() => parseHostSnapshot(output([...passwd, ...status, ...entry('l')]), 'h1')?.list('/var/run/stap-server'), NotInSnapshot);
+  });
+
   test('output without the end record is incomplete: undefined', () => {
     const full = output(passwd);
     assert.equal(parseHostSnapshot(full.subarray(0, full.length - 4), 'h1'), undefined);
