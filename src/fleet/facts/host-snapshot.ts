@@ -28,8 +28,8 @@ interface Facts {
 }
 
 const END = Buffer.from('end\0');
-const NUL = 0;
-const NEWLINE = 0x0a;
+const NUL = '\0';
+const NEWLINE = '\n';
 
 /**
  * The snapshot of OUTPUT, or undefined when the command did not do its work: no `end` record (it
@@ -53,17 +53,23 @@ function malformed(host: string, what: string): StapctlError {
 
 class Reader {
   private at = 0;
+  private readonly text: string;
 
   constructor(
-    private readonly output: Buffer,
+    output: Buffer,
     private readonly host: string,
-  ) {}
+  ) {
+    // Decoded once, not field by field (a third of the parse's CPU): NUL and newline are bytes that
+    // no UTF-8 sequence holds, and a broken sequence just before one becomes U+FFFD without taking
+    // it, so every field reads as it would on its own.
+    this.text = output.toString('utf8');
+  }
 
-  /** The text up to the next END byte, which is consumed. */
-  next(end: number, what: string): string {
-    const stop = this.output.indexOf(end, this.at);
+  /** The text up to the next END character, which is consumed. */
+  next(end: string, what: string): string {
+    const stop = this.text.indexOf(end, this.at);
     if (stop < 0) throw malformed(this.host, `${what} is not terminated`);
-    const text = this.output.toString('utf8', this.at, stop);
+    const text = this.text.slice(this.at, stop);
     this.at = stop + 1;
     return text;
   }
@@ -75,7 +81,7 @@ class Reader {
   }
 
   get done(): boolean {
-    return this.at === this.output.length;
+    return this.at === this.text.length;
   }
 }
 

@@ -28,6 +28,15 @@ describe('the host snapshot', () => {
     assert.equal(files?.readText('/var/run/stap-server/1.stat'), 'ARCH=x\nUSER=u\n');
   });
 
+  test('a broken UTF-8 sequence at the end of a line reads as U+FFFD and leaves the newline and the next record alone', () => {
+    const [head, tail] = output([...passwd, 'test', '/var/run/stap-server/1.stat', 'efrw'], '/etc/passwd\0root:x:0:0::/root:/bin/sh\n/var/run/stap-server/1.stat\0ARCH=x|\n/var/run/stap-server/1.stat\0USER=u\n')
+      .toString('latin1')
+      .split('|');
+    const broken = Buffer.concat([Buffer.from(head ?? '', 'latin1'), Buffer.from([0xe2, 0x82]), Buffer.from(tail ?? '', 'latin1')]);
+    const files = parseHostSnapshot(broken, 'h1');
+    assert.equal(files?.readText('/var/run/stap-server/1.stat'), 'ARCH=x\ufffd\nUSER=u\n');
+  });
+
   test('a line cannot pose as another file: it ends at its newline, NUL bytes included', () => {
     const files = parseHostSnapshot(output([...passwd, 'test', '/a', 'efr', 'test', '/b', 'efr'], '/etc/passwd\0root\n/a\0x\0/b\0forged\n'), 'h1');
     assert.equal(files?.readText('/a'), 'x\0/b\0forged\n');
