@@ -14,6 +14,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
+import { VERSION } from '../version.js';
+import { writeStdout } from './std-write.js';
 
 /** Set by the build to the directory of the bundles: each run with it writes the caches there. */
 const WRITE_CACHES_IN = 'STAPCTL_WRITE_CODE_CACHES_IN';
@@ -79,4 +81,14 @@ function loadBundle(name: string, eagerly?: typeof import('node:v8')): unknown {
   return module.exports;
 }
 
-loadBundle('cli.js');
+/**
+ * `stapctl --version` alone, as scripts and configuration management run it to see what is
+ * installed, answers before loading the CLI: the same line and exit code as the CLI's own
+ * -V/--version, without compiling and running the option parser for it.
+ */
+function asksOnlyForVersion(args: readonly string[]): boolean {
+  return args.length === 1 && (args[0] === '--version' || args[0] === '-V');
+}
+
+if (asksOnlyForVersion(process.argv.slice(2))) writeStdout(`${VERSION}\n`);
+else loadBundle('cli.js');
