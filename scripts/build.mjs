@@ -21,9 +21,10 @@ const cli = {
   minify: true,
   format: 'cjs',
   target: 'node20',
-  // import.meta.url has no CommonJS spelling; findAgentBundle needs where the bundle is.
-  define: { 'import.meta.url': '__stapctlModuleUrl' },
-  banner: { js: "const __stapctlModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  // import.meta.url has no CommonJS spelling; findAgentBundle needs where the bundle is. A getter:
+  // a run that never asks (a local one) does not pay for the URL.
+  define: { 'import.meta.url': '__stapctlModule.url' },
+  banner: { js: "const __stapctlModule = { get url() { return require('node:url').pathToFileURL(__filename).href; } };" },
 };
 
 // Fleet mode is a second CommonJS bundle that main.js require()s (esbuild turns its import() into

@@ -1,6 +1,6 @@
 import { closeSync, linkSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../sleep.js';
 import { isMissingFile, StapctlError } from '../errors.js';
 import { readCheckedFile } from './file-trust.js';
 import { readProcess } from './proc.js';

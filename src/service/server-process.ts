@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../sleep.js';
 import { childProcess } from '../child-process.js';
 import { StapctlError } from '../errors.js';
 import { isServerProcess, listeningPorts, readProcess, type ProcessInfo } from './proc.js';
