@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { parseArgv, type Command } from '../../src/cli/argv.js';
 import { StapctlError } from '../../src/errors.js';
 
@@ -165,6 +166,22 @@ describe('fleet output and rolling options', () => {
 
   test('--max-fail without --serial is a usage error', () => {
     assert.match(usageError(['-H', 'h', 'restart', '--max-fail', '1']).message, /--serial/);
+  });
+
+  test('a command line of one word means what commander makes of that word after --', () => {
+    const outcome = (argv: string[]) => {
+      try {
+        return parseArgv(argv);
+      } catch (error) {
+        return error instanceof StapctlError ? { code: error.code, message: error.message } : error;
+      }
+    };
+    const words = fc.oneof(fc.constantFrom('status', 'start', 'stop', 'reload', 'agent', 'hosts', 'apply', 'trust', 'endpoints', 'completion', ''), fc.string());
+    fc.assert(
+      fc.property(words.filter((word) => !word.startsWith('-') && word !== 'completion'), (word) => {
+        assert.deepEqual(outcome([word]), outcome(['--', word]));
+      }),
+    );
   });
 
   test('-V prints the version', () => {
