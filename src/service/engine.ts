@@ -21,7 +21,7 @@ import { formatServerOptions, sameConfiguration, type ManagedServer, type Server
 import { openLogFile, ServiceLog } from './service-log.js';
 import { readStatusFiles, removeStatusFile, writeStatusFile } from './status-file.js';
 import { hostArch, installedReleases, kernelReleaseOf, runningRelease } from './system.js';
-import { checkServerUser, DEFAULT_SERVER_USER, homeOf, lookupGroup, lookupUser, SERVER_GROUP } from './users.js';
+import { checkServerUser, DEFAULT_SERVER_USER, homeOf, lookupGroup, lookupUid, SERVER_GROUP } from './users.js';
 
 export interface ServiceRequest {
   action: Action;
@@ -78,14 +78,14 @@ class ReportBuilder {
   }
 }
 
-/** A lookup reads /etc/passwd and /etc/group, or runs getent: once per user per run, not per server. */
+/** A lookup reads /etc/passwd, or runs getent: once per user per run, not per server. */
 class UserIds {
   private readonly uids = new Map<string, number | undefined>();
 
   constructor(private readonly host: HostFiles) {}
 
   of(user: string): number | undefined {
-    if (!this.uids.has(user)) this.uids.set(user, lookupUser(user, undefined, this.host)?.uid);
+    if (!this.uids.has(user)) this.uids.set(user, lookupUid(user, undefined, this.host));
     return this.uids.get(user);
   }
 }

@@ -84,21 +84,33 @@ const uniqueIds = (ids: number[]) => [...new Set(ids)];
  * then NSS through getent for directory users (LDAP, sssd).
  */
 export function lookupUser(name: string, files: AccountFiles = SYSTEM_FILES, host: HostFiles = localFiles): UserInfo | undefined {
-  const local = parsePasswd(readOrEmpty(files.passwd, host)).find((entry) => entry.name === name);
-  if (local !== undefined) {
+  const found = passwdEntry(name, files, host);
+  if (found === undefined) return undefined;
+  const { entry, local } = found;
+  if (local) {
     const supplementary = parseGroup(readOrEmpty(files.group, host))
       .filter((group) => group.members.includes(name))
       .map((group) => group.gid);
-    return { ...local, groups: uniqueIds([local.gid, ...supplementary]) };
+    return { ...entry, groups: uniqueIds([entry.gid, ...supplementary]) };
   }
-  // getent: none when the key is unknown (exit 2) or getent is missing.
-  const [line] = host.getent('passwd', name);
-  const [entry] = parsePasswd(line ?? '');
-  if (entry === undefined || entry.name !== name) return undefined;
   // `getent initgroups NAME` prints `NAME  GID GID ...`: every group NSS knows the user to be in.
   const [initgroups] = host.getent('initgroups', name);
   const supplementary = (initgroups ?? '').trim().split(/\s+/).slice(1).filter(isId).map(Number);
   return { ...entry, groups: uniqueIds([entry.gid, ...supplementary]) };
+}
+
+/** The uid lookupUser finds, without the groups: no read of /etc/group, no `getent initgroups`. */
+export function lookupUid(name: string, files: AccountFiles = SYSTEM_FILES, host: HostFiles = localFiles): number | undefined {
+  return passwdEntry(name, files, host)?.entry.uid;
+}
+
+function passwdEntry(name: string, files: AccountFiles, host: HostFiles): { entry: PasswdEntry; local: boolean } | undefined {
+  const local = parsePasswd(readOrEmpty(files.passwd, host)).find((entry) => entry.name === name);
+  if (local !== undefined) return { entry: local, local: true };
+  // getent: none when the key is unknown (exit 2) or getent is missing.
+  const [line] = host.getent('passwd', name);
+  const [entry] = parsePasswd(line ?? '');
+  return entry === undefined || entry.name !== name ? undefined : { entry, local: false };
 }
 
 export function lookupGroup(name: string, files: AccountFiles = SYSTEM_FILES, host: HostFiles = localFiles): { name: string; gid: number } | undefined {

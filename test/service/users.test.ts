@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { StapctlError } from '../../src/errors.js';
-import { checkServerUser, homeOf, lookupGroup, lookupUser, parseGroup, parsePasswd } from '../../src/service/users.js';
+import { checkServerUser, homeOf, lookupGroup, lookupUid, lookupUser, parseGroup, parsePasswd } from '../../src/service/users.js';
 
 const idOf = (...args: string[]) => execFileSync('id', args, { encoding: 'utf8' }).trim();
 
@@ -71,6 +71,15 @@ describe('lookupUser and lookupGroup', () => {
     assert.equal(user?.uid, Number(idOf('-u', 'stap-server')));
     assert.ok(user?.groups.includes(Number(idOf('-g', 'stap-server'))));
     assert.equal(lookupGroup('stap-server', { passwd, group })?.gid, Number(idOf('-g', 'stap-server')));
+  });
+
+  test('lookupUid finds the uid lookupUser finds, from the files or through NSS, without the group file', () => {
+    const passwd = join(dir, 'passwd-uid');
+    writeFileSync(passwd, 'alice:x:1000:1000::/home/alice:/bin/bash\n');
+    const group = join(dir, 'no-group-file');
+    assert.equal(lookupUid('alice', { passwd, group }), 1000);
+    assert.equal(lookupUid('stap-server', { passwd, group }), Number(idOf('-u', 'stap-server')));
+    assert.equal(lookupUid('no-such-user-stapctl', { passwd, group }), undefined);
   });
 
   test('an unknown user or group is undefined', () => {
