@@ -1,13 +1,16 @@
 /**
  * The one fixed command that gathers what `status` reads on a host, so that the controller can
  * decide with the engine's own code (src/fleet/facts/host-snapshot.ts) instead of starting Node
- * there: a shell with a handful of children (uname, find, grep) costs a few milliseconds where
+ * there: a shell with a handful of children (find, grep) costs a few milliseconds where
  * Node's start alone costs ~70. Nothing from the user or the inventory is in it: the paths are the
  * stock script's defaults, the PIDs come from the host's own status file names, and hosts whose
  * settings move those paths (stapctl_root, -c, STAT_PATH, ...) are answered by the agent.
  *
  * Output, fields ended by NUL (no path or link target holds one):
- *   stapctl-facts 4 | home HOME | uname `uname -nrm`
+ *   stapctl-facts 5 | home HOME
+ *   machine `uname -m`         only where /proc/sys/kernel/arch cannot be read: the host name,
+ *                              release and machine are otherwise read as files, by grep (uname(2)
+ *                              gives the same strings: the UTS namespace's), a process fewer
  *   test PATH FLAGS            e exists, f file, d directory, r readable, w writable ([ -e ] ...)
  *   entry DIR NAME TYPE OWNTYPE UID MODE LINKS  each entry of a directory and DIR itself (find
  *                              %Y %y %U %m %n: its type through and without a symlink, owner, mode);
@@ -32,7 +35,7 @@
 import { posix } from 'node:path';
 import { defaultPaths } from '../../service/paths.js';
 
-export const FACTS_PROTOCOL = 'stapctl-facts 4';
+export const FACTS_PROTOCOL = 'stapctl-facts 5';
 
 const paths = defaultPaths('/');
 
@@ -46,6 +49,9 @@ function withAncestors(dir: string): string[] {
 /** The paths whose [ -e -f -d -r -w ] the command always reports, besides the files it reads. */
 export const TESTED_PATHS: readonly string[] = [...withAncestors(paths.statPath), paths.configPath, paths.libModules];
 
+/** The files that hold uname(2)'s nodename, release and machine; the last is missing from older kernels. */
+export const KERNEL_NAMES = { hostname: '/proc/sys/kernel/hostname', release: '/proc/sys/kernel/osrelease', machine: '/proc/sys/kernel/arch' } as const;
+
 /** The directories the command lists (find); no other directory's listing is in its output. */
 export const LISTED_DIRECTORIES: readonly string[] = [paths.configPath, paths.statPath, paths.libModules];
 
@@ -58,10 +64,9 @@ export const FACTS_COMMAND = [
   'LC_ALL=C; export LC_ALL',
   `g=${quoted(paths.configFile)} c=${quoted(paths.configPath)} s=${quoted(paths.statPath)} m=${quoted(paths.libModules)}`,
   't() { for p; do r=; [ -e "$p" ] && r=e; [ -f "$p" ] && r=${r}f; [ -d "$p" ] && r=${r}d; [ -r "$p" ] && r=${r}r; [ -w "$p" ] && r=${r}w; printf \'test\\0%s\\0%s\\0\' "$p" "$r"; done; }',
-  `printf '${FACTS_PROTOCOL}\\0home\\0%s\\0uname\\0' "$HOME"`,
-  'uname -nrm || exit 1',
-  "printf '\\0'",
-  'set -- "$g" /etc/passwd /etc/group',
+  `printf '${FACTS_PROTOCOL}\\0home\\0%s\\0' "$HOME"`,
+  `set -- "$g" /etc/passwd /etc/group ${KERNEL_NAMES.hostname} ${KERNEL_NAMES.release}`,
+  `if [ -r ${KERNEL_NAMES.machine} ]; then set -- "$@" ${KERNEL_NAMES.machine}; else printf 'machine\\0'; uname -m || exit 1; printf '\\0'; fi`,
   'for f in "$c"/*.conf; do set -- "$@" "$f"; done',
   'l=',
   // The PID is a status file's name: digits only, so the unquoted lists below split as meant.

@@ -8,7 +8,7 @@ import { posix } from 'node:path';
 import { StapctlError } from '../../errors.js';
 import { fileProblem, UntrustedFile } from '../../service/file-trust.js';
 import { NotInSnapshot, type HostFiles } from '../../service/host-files.js';
-import { FACTS_PROTOCOL, LISTED_DIRECTORIES } from './facts-command.js';
+import { FACTS_PROTOCOL, KERNEL_NAMES, LISTED_DIRECTORIES } from './facts-command.js';
 
 interface Entry {
   name: string;
@@ -20,7 +20,8 @@ interface Entry {
 
 interface Facts {
   home: string;
-  uname: { hostname: string; release: string; machine: string };
+  /** `uname -m`, printed where the kernel has no file for it. */
+  machine?: string;
   tests: Map<string, string>;
   entries: Map<string, Entry[]>;
   links: Map<string, string>;
@@ -39,7 +40,22 @@ export function parseHostSnapshot(output: Buffer, host: string): HostFiles | und
   if (output.length < END.length || !output.subarray(output.length - END.length).equals(END)) return undefined;
   const facts = parseFacts(output, host);
   if (facts.tests.get(PASSWD)?.includes('r') && !facts.lines.has(PASSWD)) return undefined;
-  return snapshotFiles(facts);
+  const uname = kernelNames(facts);
+  return uname === undefined ? undefined : snapshotFiles(facts, uname);
+}
+
+type Uname = { hostname: string; release: string; machine: string };
+
+/** uname(2)'s strings: each file holds one line; without all three the agent answers. */
+function kernelNames(facts: Facts): Uname | undefined {
+  const line = (path: string): string | undefined => {
+    const lines = facts.lines.get(path);
+    return lines?.length === 1 ? lines[0] : undefined;
+  };
+  const hostname = line(KERNEL_NAMES.hostname);
+  const release = line(KERNEL_NAMES.release);
+  const machine = facts.machine ?? line(KERNEL_NAMES.machine);
+  return hostname === undefined || release === undefined || machine === undefined ? undefined : { hostname, release, machine };
 }
 
 const PASSWD = '/etc/passwd';
@@ -94,10 +110,7 @@ function parseFacts(output: Buffer, host: string): Facts {
   expect(FACTS_PROTOCOL);
   expect('home');
   const home = read.next(NUL, 'HOME');
-  expect('uname');
-  const [hostname, release, machine, ...rest] = read.next(NUL, 'uname').trim().split(' ');
-  if (!hostname || !release || !machine || rest.length > 0) throw malformed(host, 'uname -nrm is not three words');
-  const facts: Facts = { home, uname: { hostname, release, machine }, tests: new Map(), entries: new Map(), links: new Map(), lines: new Map() };
+  const facts: Facts = { home, tests: new Map(), entries: new Map(), links: new Map(), lines: new Map() };
   for (let kind = read.next(NUL, 'a record'); kind !== 'lines'; kind = read.next(NUL, 'a record')) {
     if (kind === 'test') {
       const path = read.path('a tested path');
@@ -114,6 +127,10 @@ function parseFacts(output: Buffer, host: string): Facts {
       }
       const entry = { name, type, own: { type: own[0], uid: Number(own[1]), mode: parseInt(own[2], 8), nlink: Number(own[3]) } };
       facts.entries.set(dir, [...(facts.entries.get(dir) ?? []), entry]);
+    } else if (kind === 'machine') {
+      const machine = read.next(NUL, 'uname -m');
+      if (!/^\S+\n$/.test(machine)) throw malformed(host, `uname -m printed ${JSON.stringify(machine.slice(0, 80))}, not one word`);
+      facts.machine = machine.slice(0, -1);
     } else if (kind === 'link') {
       const path = read.path('a link');
       facts.links.set(path, read.next(NUL, `the target of ${path}`));
@@ -158,7 +175,7 @@ function sharedTable(facts: Facts, path: string): string | undefined {
   return undefined;
 }
 
-function snapshotFiles(facts: Facts): HostFiles {
+function snapshotFiles(facts: Facts, uname: Uname): HostFiles {
   const tested = (path: string, access: string): string => {
     const flags = facts.tests.get(path);
     if (flags === undefined) throw new NotInSnapshot(`${access} ${path}`);
@@ -230,9 +247,9 @@ function snapshotFiles(facts: Facts): HostFiles {
     getent(database, key) {
       throw new NotInSnapshot(`getent ${database} ${key}`);
     },
-    machine: () => facts.uname.machine,
-    release: () => facts.uname.release,
-    hostname: () => facts.uname.hostname,
+    machine: () => uname.machine,
+    release: () => uname.release,
+    hostname: () => uname.hostname,
     home: () => facts.home,
   };
 }

@@ -6,10 +6,18 @@ import { parseHostSnapshot } from '../../../src/fleet/facts/host-snapshot.js';
 import { UntrustedFile } from '../../../src/service/file-trust.js';
 import { NotInSnapshot } from '../../../src/service/host-files.js';
 
+/** The lines of /proc/sys/kernel/{hostname,osrelease,arch}, as grep prints them. */
+function kernelLines(names: { hostname?: string; release?: string; machine?: string }): string {
+  const files: [string, string | undefined][] = [['hostname', names.hostname], ['osrelease', names.release], ['arch', names.machine]];
+  return files.map(([file, value]) => (value === undefined ? '' : `/proc/sys/kernel/${file}\0${value}\n`)).join('');
+}
+
+const KERNEL = kernelLines({ hostname: 'h1', release: '6.1.0', machine: 'x86_64' });
+
 /** Fields joined as FACTS_COMMAND prints them; LINES are `path\0line\n` records. */
-function output(records: string[], lines = '/etc/passwd\0root:x:0:0::/root:/bin/sh\n'): Buffer {
-  const head = [FACTS_PROTOCOL, 'home', '/root', 'uname', 'h1 6.1.0 x86_64\n', ...records, 'lines'];
-  return Buffer.from(`${head.join('\0')}\0${lines}end\0`);
+function output(records: string[], lines = '/etc/passwd\0root:x:0:0::/root:/bin/sh\n', kernel = KERNEL): Buffer {
+  const head = [FACTS_PROTOCOL, 'home', '/root', ...records, 'lines'];
+  return Buffer.from(`${head.join('\0')}\0${kernel}${lines}end\0`);
 }
 
 const passwd = ['test', '/etc/passwd', 'efrw'];
@@ -64,6 +72,29 @@ describe('the host snapshot', () => {
     const status = ['test', '/var/run/stap-server', 'edrw'];
     assert.deepEqual(parseHostSnapshot(output([...passwd, ...status, ...entry('d')]), 'h1')?.list('/var/run/stap-server'), []);
     assert.throws(() => parseHostSnapshot(output([...passwd, ...status, ...entry('l')]), 'h1')?.list('/var/run/stap-server'), NotInSnapshot);
+  });
+
+  test("the host name, release and machine are the lines of the kernel's files, spaces included", () => {
+    const files = parseHostSnapshot(output(passwd, undefined, kernelLines({ hostname: 'build one', release: '6.1.0-9', machine: 'aarch64' })), 'h1');
+    assert.deepEqual([files?.hostname(), files?.release(), files?.machine()], ['build one', '6.1.0-9', 'aarch64']);
+  });
+
+  test('without /proc/sys/kernel/arch the machine is what uname -m printed', () => {
+    const files = parseHostSnapshot(output([...passwd, 'machine', 'ppc64le\n'], undefined, kernelLines({ hostname: 'h1', release: '6.1.0' })), 'h1');
+    assert.equal(files?.machine(), 'ppc64le');
+  });
+
+  test('without a line of each kernel file the facts are not usable: undefined, so that the agent answers', () => {
+    for (const kernel of [kernelLines({ release: '6.1.0', machine: 'x86_64' }), kernelLines({ hostname: 'h1', machine: 'x86_64' }), kernelLines({ hostname: 'h1', release: '6.1.0' })]) {
+      assert.equal(parseHostSnapshot(output(passwd, undefined, kernel), 'h1'), undefined);
+    }
+  });
+
+  test('a uname -m that printed more than one word is the host failure AGENT_PROTOCOL', () => {
+    assert.throws(
+      () => parseHostSnapshot(output([...passwd, 'machine', 'x86 64\n']), 'h1'),
+      (error: unknown) => error instanceof StapctlError && error.code === 'AGENT_PROTOCOL' && error.host === 'h1' && /uname -m/.test(error.message),
+    );
   });
 
   test('output without the end record is incomplete: undefined', () => {

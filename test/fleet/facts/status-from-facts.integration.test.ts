@@ -122,6 +122,21 @@ describe('status from the host facts', () => {
     }
   });
 
+  test('on a kernel without /proc/sys/kernel/arch (uname -m prints the machine) it is the agent report', async () => {
+    // Inside the host's own mount namespace: a directory holding only hostname and osrelease hides kernel/.
+    await onHost(
+      'mkdir /root/kernel && mount -t tmpfs none /root/kernel && for f in hostname osrelease; do touch /root/kernel/$f && mount --bind /proc/sys/kernel/$f /root/kernel/$f; done && mount --rbind /root/kernel /proc/sys/kernel',
+    );
+    try {
+      const output = (await (await session('root')).exec(FACTS_COMMAND, { timeoutMs: 60_000 })).stdout.toString('latin1');
+      const machine = (await farm.exec(host, ['uname', '-m'])).stdout;
+      assert.ok(output.includes(`\0machine\0${machine}\0`), output.slice(0, 200));
+      await assertSameAnswer(request('status'));
+    } finally {
+      await onHost('umount -R /proc/sys/kernel; umount -R /root/kernel; rmdir /root/kernel');
+    }
+  });
+
   test('for servers named by -n, -p, -r and an unknown nickname it is the agent report', async () => {
     const status = await agent(request('status'));
     const first = 'report' in status ? status.report.steps[0] : undefined;
