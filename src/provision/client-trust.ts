@@ -10,12 +10,12 @@
  * (stapctl-servers.json), so that a revoke needs neither the servers nor their hosts: a host
  * being retired is the usual reason to revoke, and its servers are then stopped or gone.
  */
-import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
+import { childProcess } from '../child-process.js';
 import { isMissingFile, StapctlError, type SerializedError } from '../errors.js';
 import { ensureDirectory, readCheckedFile, UntrustedFile, writeFileAtomically, type Trust } from '../service/file-trust.js';
 import { inRoot } from '../service/paths.js';
@@ -59,7 +59,7 @@ export function fingerprintOf(der: Buffer): string {
 
 function certutil(args: string[]): string {
   try {
-    return execFileSync(CERTUTIL, args, { encoding: 'latin1', stdio: ['ignore', 'pipe', 'pipe'] });
+    return childProcess().execFileSync(CERTUTIL, args, { encoding: 'latin1', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (error) {
     const failure = error as NodeJS.ErrnoException & { stderr?: string; status?: number };
     if (failure.code === 'ENOENT') {
