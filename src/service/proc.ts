@@ -102,7 +102,7 @@ export function parseProcNetTcp(text: string): TcpSocket[] {
 }
 
 /** Inodes of the sockets a process holds open, from its `socket:[INODE]` fd links. */
-function socketInodes(pid: number, procRoot: string, host: HostFiles): Set<number> {
+export function socketInodes(pid: number, procRoot = '/proc', host: HostFiles = localFiles): Set<number> {
   const inodes = new Set<number>();
   let fds: string[];
   try {
@@ -125,20 +125,26 @@ function socketInodes(pid: number, procRoot: string, host: HostFiles): Set<numbe
   return inodes;
 }
 
+/** A TCP socket in LISTEN that a process holds. */
+export interface Listener {
+  port: number;
+  inode: number;
+}
+
 /**
- * TCP ports the process listens on: those of the first table that has any. The tables are read
- * through /proc/PID/net so that a process in another network namespace (a simulated host of the
- * test farm) is seen in its own namespace. tcp6 first, and tcp only when the process listens on
- * none there: stap-serverd listens on IPv6's any address (dual stack), and the kernel writes out
- * every socket of the namespace for each read, most of them (ssh sessions, clients) in tcp, so a
- * start (which polls this) and a status read the large table no more.
+ * The TCP sockets the process listens on: those of the first table that has any, by port. The
+ * tables are read through /proc/PID/net so that a process in another network namespace (a
+ * simulated host of the test farm) is seen in its own namespace. tcp6 first, and tcp only when the
+ * process listens on none there: stap-serverd listens on IPv6's any address (dual stack), and the
+ * kernel writes out every socket of the namespace for each read, most of them (ssh sessions,
+ * clients) in tcp, so a start (which polls this) and a status read the large table no more.
  */
-export function listeningPorts(pid: number, procRoot = '/proc', host: HostFiles = localFiles): number[] {
+export function listeners(pid: number, procRoot = '/proc', host: HostFiles = localFiles): Listener[] {
   const inodes = socketInodes(pid, procRoot, host);
   if (inodes.size === 0) return [];
-  const ports = new Set<number>();
+  const found = new Map<number, Listener>();
   for (const table of ['tcp6', 'tcp']) {
-    if (ports.size > 0) break;
+    if (found.size > 0) break;
     let text: string;
     try {
       text = host.readText(`${procRoot}/${pid}/net/${table}`);
@@ -147,8 +153,13 @@ export function listeningPorts(pid: number, procRoot = '/proc', host: HostFiles 
       continue;
     }
     for (const socket of parseProcNetTcp(text)) {
-      if (socket.state === TCP_LISTEN && inodes.has(socket.inode)) ports.add(socket.port);
+      if (socket.state === TCP_LISTEN && inodes.has(socket.inode) && !found.has(socket.port)) found.set(socket.port, { port: socket.port, inode: socket.inode });
     }
   }
-  return [...ports].sort((a, b) => a - b);
+  return [...found.values()].sort((a, b) => a.port - b.port);
+}
+
+/** The TCP ports the process listens on (listeners), in order. */
+export function listeningPorts(pid: number, procRoot = '/proc', host: HostFiles = localFiles): number[] {
+  return listeners(pid, procRoot, host).map((listener) => listener.port);
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { sleep } from '../sleep.js';
 import { childProcess } from '../child-process.js';
 import { StapctlError } from '../errors.js';
-import { isServerProcess, listeningPorts, readProcess, type ProcessInfo } from './proc.js';
+import { isServerProcess, listeners, readProcess, socketInodes, type ProcessInfo } from './proc.js';
 import type { ServerSpec } from './server-spec.js';
 import { tailLines } from './service-log.js';
 import { refuseRoot, type UserInfo } from './users.js';
@@ -213,12 +213,16 @@ async function untilListening(gated: GatedServer, uid: number, timeoutMs: number
       });
     }
     const { pid } = gated;
-    const [port] = pid !== undefined && gated.exit === undefined && isServerProcess(readProcess(pid), uid) ? listeningPorts(pid) : [];
-    if (pid !== undefined && port !== undefined) {
-      // stap-serverd listens only once its certificate checks out; a second look a moment
-      // later still catches a server that fails right after, which the stock script calls OK.
+    const [listener] = pid !== undefined && gated.exit === undefined && isServerProcess(readProcess(pid), uid) ? listeners(pid) : [];
+    if (pid !== undefined && listener !== undefined) {
+      // stap-serverd listens before it checks its certificate; a second look a moment later
+      // still catches a server that fails right after, which the stock script calls OK. That look
+      // is for the listening socket among the process's descriptors, not in the TCP tables again:
+      // the kernel writes out every socket of the namespace for each read of a table (~5 ms of
+      // CPU with a thousand sockets), and a listening socket stops listening only when it is
+      // closed (or shut down, which stap-serverd does only on its way out).
       await sleep(settleMs);
-      if (gated.exit === undefined && isServerProcess(readProcess(pid), uid) && listeningPorts(pid).includes(port)) return { pid, port };
+      if (gated.exit === undefined && isServerProcess(readProcess(pid), uid) && socketInodes(pid).has(listener.inode)) return { pid, port: listener.port };
     }
     if (gated.exit !== undefined || Date.now() >= deadline) return undefined;
     await sleep(POLL_MS);

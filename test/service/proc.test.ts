@@ -8,11 +8,13 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
   isServerProcess,
+  listeners,
   listeningPorts,
   parseProcNetTcp,
   parseProcStat,
   parseStatusUid,
   readProcess,
+  socketInodes,
   type ProcessInfo,
 } from '../../src/service/proc.js';
 import { localFiles, type HostFiles } from '../../src/service/host-files.js';
@@ -142,6 +144,14 @@ describe('readProcess and listeningPorts on a fake /proc', () => {
 
   test('only the process own sockets in LISTEN count, not its connections or other processes', () => {
     assert.deepEqual(listeningPorts(611, root), [44517]);
+  });
+
+  test('listeners names the socket that listens on each port', () => {
+    assert.deepEqual(listeners(611, root), [{ port: 44517, inode: 10963 }]);
+  });
+
+  test('socketInodes lists the sockets among the descriptors, listening or not', () => {
+    assert.deepEqual([...socketInodes(611, root)].sort(), [10963, 21999]);
   });
 
   test('tcp is not read when the process listens in tcp6', () => {
