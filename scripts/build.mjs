@@ -124,6 +124,31 @@ await build({
   banner: { js: '#!/usr/bin/env node\n// WANT_JSON' },
 });
 
+// The agent's V8 code cache (src/fleet/agent/code-cache.ts): what the agent compiles for a `status`
+// of an empty root, run as hosts compile it, by this node with no V8 flags (a host's node with
+// other flags or another V8 rejects it). A start or a stop runs most of the same code.
+await build({
+  ...common,
+  stdin: { contents: "import { runAgentForCodeCache } from './src/fleet/agent/code-cache.ts'; runAgentForCodeCache(process.argv[2]);", resolveDir: process.cwd(), loader: 'ts' },
+  outfile: 'dist/agent-code-cache.cjs',
+  format: 'cjs',
+  target: 'node20',
+});
+writeAgentCodeCache();
+
+function writeAgentCodeCache() {
+  const scratch = mkdtempSync(join(tmpdir(), 'stapctl-build-'));
+  const request = JSON.stringify({ protocol: 1, request: { action: 'status', tokens: [], root: scratch } });
+  try {
+    const run = spawnSync(process.execPath, ['dist/agent-code-cache.cjs', resolve('dist/stapctl.cjs')], { env: { PATH: process.env.PATH, HOME: scratch }, input: request, stdio: ['pipe', 'ignore', 'pipe'] });
+    if (run.error) throw run.error;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+    rmSync('dist/agent-code-cache.cjs');
+  }
+  if (!existsSync('dist/agent.v8cache')) throw new Error('no code cache was written for dist/stapctl.cjs');
+}
+
 // stapctl(1) from the option definitions themselves (src/cli/man-page.ts): bundled, run once,
 // written to man/stapctl.1 (package.json "man"); the bundle that wrote it is not kept. Not under
 // dist/: Ansible, given dist/ as its module library, takes any stapctl.* in it or below it for

@@ -115,7 +115,7 @@ async function assertConsistent(host: FarmHost): Promise<void> {
     const servers = live.filter((row) => (row[3] ?? '').endsWith('stap-serverd')).map((row) => Number(row[0]));
     const parents = new Set(servers);
     const topServers = live.filter((row) => parents.has(Number(row[0])) && !parents.has(Number(row[1]))).map((row) => Number(row[0])).sort();
-    const agents = live.filter((row) => row.join(' ').includes('stapctl.cjs'));
+    const agents = live.filter((row) => row.join(' ').includes('/.cache/stapctl/'));
     last = `status files ${recorded.join(',')}; servers ${topServers.join(',')}; agents ${agents.length}`;
     if (JSON.stringify(recorded) === JSON.stringify(topServers) && agents.length === 0) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -321,7 +321,7 @@ describe('the link or the agent dies mid-run', () => {
       let stdout = '';
       child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
       const exited = once(child, 'exit');
-      const agents = await waitForProcess(h1, /stapctl\.cjs/);
+      const agents = await waitForProcess(h1, /\.cache\/stapctl\//);
       await farm.exec(h1, ['kill', '-KILL', ...agents.map(String)]).catch(() => undefined);
       const [code] = (await exited) as [number | null];
       const host = hostOf(parse(stdout, code, ''), 'h1');
@@ -342,7 +342,7 @@ describe('the link or the agent dies mid-run', () => {
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     const exited = once(child, 'exit');
-    await waitForProcess(h1, /stapctl\.cjs/);
+    await waitForProcess(h1, /\.cache\/stapctl\//);
     // The connection's own sshd processes, not the host's listener (its PID 1).
     const sessions = (await processesOf(h1, /sshd/)).filter((pid) => pid !== 1);
     await farm.exec(h1, ['kill', '-KILL', ...sessions.map(String)]);
@@ -362,7 +362,7 @@ describe('Ctrl-C', () => {
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     const exited = once(child, 'exit');
-    for (const host of farm.hosts) await waitForProcess(host, /stapctl\.cjs/);
+    for (const host of farm.hosts) await waitForProcess(host, /\.cache\/stapctl\//);
     child.kill('SIGINT');
     const [code] = (await exited) as [number | null];
     assert.equal(code, 130);

@@ -115,10 +115,10 @@ for (const name of TRANSPORTS) describe(`become over ${name}: the agent runs as 
 
   test("the agent is cached in the login user's home, not in root's", async () => {
     const home = await homeOn(h1, LOGIN_USERS.passwordlessSudo);
-    const cached = await farm.exec(h1, ['find', `${home}/.cache/stapctl`, '/root', '-name', 'stapctl.cjs', '-printf', '%u %p\n']);
+    const cached = await farm.exec(h1, ['find', `${home}/.cache/stapctl`, '/root', '-name', 'agent', '-printf', '%u %p\n']);
     const lines = cached.stdout.trim().split('\n');
     assert.equal(lines.length, 1, cached.stdout);
-    assert.match(lines[0] ?? '', new RegExp(`^${LOGIN_USERS.passwordlessSudo} ${home}/\\.cache/stapctl/[^/]+/stapctl\\.cjs$`));
+    assert.match(lines[0] ?? '', new RegExp(`^${LOGIN_USERS.passwordlessSudo} ${home}/\\.cache/stapctl/[^/]+/agent$`));
   });
 
   test('status through sudo lists the running server', () => {
@@ -151,7 +151,7 @@ for (const name of TRANSPORTS) describe(`become over ${name}: the agent runs as 
         const { code, json } = fleet(sudoers, ['-H', 'h1', 'stop', '--timeout', '4']);
         assert.equal(code, 1);
         assert.equal(hostOf(json, h1)?.error?.code, 'HOST_TIMEOUT');
-        assert.doesNotMatch(await processes(h1), /stapctl\.cjs|sudo/);
+        assert.doesNotMatch(await processes(h1), /\.cache\/stapctl\/|sudo/);
       } finally {
         await resume();
       }

@@ -106,8 +106,8 @@ for (const name of TRANSPORTS) describe(`fleet mode on a namespace farm over ${n
     assert.ok(host);
     const versions = readdirSync(cacheOf(host));
     assert.equal(versions.length, 1);
-    assert.deepEqual(readdirSync(join(cacheOf(host), versions[0] as string)), ['stapctl.cjs']);
-    const agent = join(cacheOf(host), versions[0] as string, 'stapctl.cjs');
+    assert.deepEqual(readdirSync(join(cacheOf(host), versions[0] as string)), ['agent']);
+    const agent = join(cacheOf(host), versions[0] as string, 'agent');
     assert.equal(statSync(agent).mode & 0o777, 0o600);
     const before = statSync(agent).mtimeMs;
     assert.equal(fleet(['-H', 'h1', 'status']).code, 0);
@@ -215,7 +215,7 @@ for (const name of TRANSPORTS) describe(`fleet mode on a namespace farm over ${n
       assert.equal(json.hosts[0]?.error?.code, 'HOST_TIMEOUT');
       assert.match(json.hosts[0]?.error?.message ?? '', /within --timeout 4 s/);
       const ps = await farm.exec(host, ['ps', '-eo', 'args']);
-      assert.doesNotMatch(ps.stdout, /stapctl\.cjs/);
+      assert.doesNotMatch(ps.stdout, /\.cache\/stapctl\//);
     } finally {
       await resume();
     }

@@ -308,14 +308,14 @@ describe('fleet runs over the openssh transport', () => {
       let stdout = '';
       child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
       const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-      await waitFor(async () => (await remoteProcesses(h3, 'stapctl.cjs')).length > 0, 'the agent to run on h3');
+      await waitFor(async () => (await remoteProcesses(h3, '/.cache/stapctl/')).length > 0, 'the agent to run on h3');
       await new Promise((resolve) => setTimeout(resolve, 500));
       child.kill('SIGINT');
       const code = await exited;
       assert.equal(code, 130, stdout);
       const json = JSON.parse(stdout) as FleetJson;
       assert.equal(json.hosts[0]?.state, 'interrupted');
-      assert.deepEqual(await remoteProcesses(h3, 'stapctl.cjs'), []);
+      assert.deepEqual(await remoteProcesses(h3, '/.cache/stapctl/'), []);
       assert.deepEqual(processesNaming(tmp), [], 'no ssh process of the run is left');
       assert.deepEqual(controlDirectoriesIn(tmp), [], 'no control directory is left');
     } finally {

@@ -9,6 +9,7 @@
  * only types from the SSH transport: ssh2 must stay out of the bundle.
  */
 import { createHash } from 'node:crypto';
+import { Script } from 'node:vm';
 import * as z from 'zod/mini';
 import { StapctlError, type ErrorCode, type SerializedError } from '../../errors.js';
 import { sanitizeDeep, stripTerminalEscapes } from '../../sanitize.js';
@@ -252,18 +253,51 @@ function protocolError(message: string, hint: string): StapctlError {
 // ---- The bundle and its cache on a host ------------------------------------------------------
 
 export interface AgentBundle {
-  /** The bundle's bytes: what a host without the agent receives on the launcher's stdin. */
+  /**
+   * What a host without the agent receives on the launcher's stdin and caches: the agent's script,
+   * then the V8 code cache made of it by the build (none when there is none).
+   */
   content: Buffer;
+  /** How many bytes of content are the script; the code cache is the rest. */
+  scriptLength: number;
   /** Where it is cached on a host, relative to the login user's home. */
   remotePath: string;
-  /** SHA-256 of the bundle, hex: the launcher runs a cached or received copy only if it has this hash. */
+  /** SHA-256 of content, hex: the launcher runs a cached or received copy only if it has this hash. */
   sha256: string;
 }
 
-/** A cache directory per version and content, so hosts never run a stale or foreign agent. */
-export function agentBundle(content: Buffer, version = VERSION): AgentBundle {
+/**
+ * A cache directory per version and content, so hosts never run a stale or foreign agent. The
+ * code cache travels inside the checked bytes: a host runs only the cache the controller sent, as
+ * it runs only the script it sent; nothing that the host itself wrote is compiled. A host whose
+ * node is another V8 (version or flags) rejects the cache and compiles the script.
+ */
+export function agentBundle(bundle: Buffer, version = VERSION, codeCache: Buffer = Buffer.alloc(0)): AgentBundle {
+  const script = agentScript(bundle);
+  const content = Buffer.concat([script, codeCache]);
   const sha256 = createHash('sha256').update(content).digest('hex');
-  return { content, remotePath: `${AGENT_CACHE_ROOT}/${version}-${sha256.slice(0, 12)}/stapctl.cjs`, sha256 };
+  return { content, scriptLength: script.length, remotePath: `${AGENT_CACHE_ROOT}/${version}-${sha256.slice(0, 12)}/agent`, sha256 };
+}
+
+/**
+ * The bundle as the first stage compiles it: inside a function, where a `#!` line is no syntax,
+ * so the line becomes a comment of the same length (dist/stapctl.cjs keeps it for Ansible).
+ */
+export function agentScript(bundle: Buffer): Buffer {
+  if (bundle[0] !== 0x23 || bundle[1] !== 0x21) return bundle;
+  return Buffer.concat([Buffer.from('//'), bundle.subarray(2)]);
+}
+
+/** The function the script is compiled in: CommonJS's own parameters, as Node's module wrapper. */
+const SCRIPT_HEAD = '(function (exports, require, module, __filename, __dirname) {';
+const SCRIPT_TAIL = '\n})';
+
+/**
+ * The agent's script compiled as the first stage compiles it, so that a code cache this makes
+ * (createCachedData, by the build) is one the first stage's V8 accepts.
+ */
+export function compileAgentScript(script: Buffer, filename: string, cachedData?: Buffer): Script {
+  return new Script(`${SCRIPT_HEAD}${script.toString('utf8')}${SCRIPT_TAIL}`, { filename, ...(cachedData && { cachedData }) });
 }
 
 /** Relative to the login user's home. This directory and everything below it is the user's, 0700. */
@@ -283,16 +317,17 @@ export const NODE_MISSING = 98;
 
 /**
  * The first stage, run by node on the host (`node -e`, argv: agent path, SHA-256, the login user's
- * uid or `-` when node runs as the login user, and, when installing, the bundle's length). It checks the two cache directories (real directories
- * owned by the login user, writable by nobody else). It then either reads the cached agent once
- * through O_NOFOLLOW or, installing, reads that many bytes of its stdin (the request follows them
- * there, for the agent); it hashes those bytes and compiles the same bytes, so nothing swapped
- * after the check can run. One node start, check (and install) included.
- * Double quotes only: it travels inside single quotes.
+ * uid or `-` when node runs as the login user, the script's length and, when installing, the
+ * length of the whole agent). It checks the two cache directories (real directories owned by the
+ * login user, writable by nobody else). It then either reads the cached agent once through
+ * O_NOFOLLOW or, installing, reads that many bytes of its stdin (the request follows them there,
+ * for the agent); it hashes those bytes and compiles the same bytes, the script with the code
+ * cache that follows it, so nothing swapped after the check can run. One node start, check (and
+ * install) included. Double quotes only: it travels inside single quotes.
  */
 const BOOTSTRAP = [
   'const fs=require("fs"),path=require("path"),M=require("module"),C=require("crypto"),K=fs.constants;',
-  'const [f,h,u,n]=process.argv.slice(1),uid=u==="-"?process.getuid():Number(u),say=(w,m)=>process.stderr.write("stapctl-"+w+" "+m+"\\n");',
+  'const [f,h,u,l,n]=process.argv.slice(1),uid=u==="-"?process.getuid():Number(u),say=(w,m)=>process.stderr.write("stapctl-"+w+" "+m+"\\n");',
   'const unsafe=(p,why)=>{say("cache-unsafe",p+": "+why);process.exit(96)};',
   'let g;for(const d of [path.dirname(path.dirname(f)),path.dirname(f)]){let s;try{s=fs.lstatSync(d)}catch{process.exit(97)}',
   'if(!s.isDirectory())unsafe(d,"not a directory");if(s.uid!==uid)unsafe(d,"owned by uid "+s.uid);if(s.mode&18)unsafe(d,"writable by others");g=s.gid}',
@@ -311,7 +346,9 @@ const BOOTSTRAP = [
   'if(n){b=readIn(Number(n));if(sha(b)!==h){say("agent-corrupt","the "+b.length+" bytes received are not the bundle");process.exit(97)}install(b)}',
   'else{try{const fd=fs.openSync(f,K.O_RDONLY|K.O_NOFOLLOW),s=fs.fstatSync(fd);if(!s.isFile()||s.uid!==uid)process.exit(97);b=fs.readFileSync(fd)}catch{process.exit(97)}',
   'if(sha(b)!==h)process.exit(97)}',
-  'const m=new M(f,null);m.filename=f;m.paths=M._nodeModulePaths(path.dirname(f));process.argv.splice(1,n?4:3,f,"agent");m._compile(b.toString("utf8"),f)',
+    // The script, compiled as compileAgentScript does, with the code cache after it if there is one.
+  `const L=Number(l),x=new (require("vm").Script)(${JSON.stringify(SCRIPT_HEAD)}+b.toString("utf8",0,L)+${JSON.stringify(SCRIPT_TAIL)},{filename:f,cachedData:b.length>L?b.subarray(L):undefined});`,
+  'const m=new M(f,null);m.filename=f;m.paths=M._nodeModulePaths(path.dirname(f));process.argv.splice(1,n?5:4,f,"agent");x.runInThisContext().call(m.exports,m.exports,M.createRequire(f),m,f,path.dirname(f))',
 ].join('');
 
 const NODE = 'n=$(command -v node || command -v nodejs)';
@@ -345,6 +382,7 @@ export function installingLauncherCommand(bundle: AgentBundle, become?: Become):
 function launcher(bundle: AgentBundle, become: Become | undefined, installBytes: number | undefined): string {
   if (!/^[\w./-]+$/.test(bundle.remotePath)) throw new Error(`unsafe agent path ${bundle.remotePath}`);
   if (!/^[0-9a-f]{64}$/.test(bundle.sha256)) throw new Error(`not a SHA-256: ${bundle.sha256}`);
+  if (!Number.isSafeInteger(bundle.scriptLength) || bundle.scriptLength < 0) throw new Error(`not a length: ${bundle.scriptLength}`);
   const directory = bundle.remotePath.slice(0, bundle.remotePath.lastIndexOf('/'));
   const install = installBytes === undefined ? '' : ` ${installBytes}`;
   // Without become node runs as the login user, so it is its own uid: no `id` process to start.
@@ -357,7 +395,7 @@ function launcher(bundle: AgentBundle, become: Become | undefined, installBytes:
       : [`d="$HOME/${directory}"`, `[ -d "$d" ] || (umask 077 && mkdir -p "$d") || exit ${CACHE_UNSAFE}`]),
     NODE,
     `[ -n "$n" ] || { echo "node not found in PATH=$PATH" >&2; exit ${NODE_MISSING}; }`,
-    `exec ${wrapped(`"$n" -e '${BOOTSTRAP}' "$HOME/${bundle.remotePath}" ${bundle.sha256} ${owner}${install}`, become)}`,
+    `exec ${wrapped(`"$n" -e '${BOOTSTRAP}' "$HOME/${bundle.remotePath}" ${bundle.sha256} ${owner} ${bundle.scriptLength}${install}`, become)}`,
   ].join('; ');
 }
 

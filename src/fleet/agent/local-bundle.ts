@@ -1,10 +1,11 @@
 /**
- * Where the agent bundle is on this machine. Apart from the contract because the bundle
- * imports the contract, and finding a file next to this module needs ESM's import.meta.
+ * Where the agent bundle and its code cache are on this machine. Apart from the contract because
+ * the bundle imports the contract, and finding a file next to this module needs ESM's import.meta.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { StapctlError } from '../../errors.js';
+import { codeCacheFileOf, readCodeCache } from './code-cache.js';
 import { agentBundle, type AgentBundle } from './contract.js';
 
 export function findAgentBundle(env: NodeJS.ProcessEnv = process.env): AgentBundle {
@@ -18,5 +19,6 @@ export function findAgentBundle(env: NodeJS.ProcessEnv = process.env): AgentBund
   if (!localPath) {
     throw new StapctlError('AGENT_FAILED', `the agent bundle is missing (looked in ${candidates.join(', ')})`, { hint: "run 'npm run build'" });
   }
-  return agentBundle(readFileSync(localPath));
+  const bundle = readFileSync(localPath);
+  return agentBundle(bundle, undefined, readCodeCache(bundle, codeCacheFileOf(localPath)));
 }

@@ -15,7 +15,9 @@ import {
   AGENT_MISSING,
   AGENT_PROTOCOL,
   agentBundle,
+  agentScript,
   CACHE_UNSAFE,
+  compileAgentScript,
   decodeAgentResponse,
   installingLauncherCommand,
   killCommand,
@@ -39,11 +41,11 @@ const RESPONSE = { protocol: AGENT_PROTOCOL, version: '0.0.0', hostname: 'h1', r
 const AGENT_SOURCE = `require("fs").writeFileSync(process.env.HOME + "/ran", "yes"); process.stdout.write(${JSON.stringify(JSON.stringify(RESPONSE))} + "\\n");`;
 
 let counter = 0;
-function fixture(source = AGENT_SOURCE): { home: string; bundle: AgentBundle; cached: string } {
+function fixture(source = AGENT_SOURCE, codeCache?: Buffer): { home: string; bundle: AgentBundle; cached: string } {
   const dir = join(scratch, `case-${++counter}`);
   const home = join(dir, 'home');
   mkdirSync(home, { recursive: true });
-  const bundle = agentBundle(Buffer.from(source), '9.9.9');
+  const bundle = agentBundle(Buffer.from(source), '9.9.9', codeCache);
   return { home, bundle, cached: join(home, bundle.remotePath) };
 }
 
@@ -88,23 +90,23 @@ function anotherLoginUser(): string {
 describe('the agent cache path', () => {
   test('changes with the bundle content and the version', () => {
     const a = agentBundle(Buffer.from('one'), '1.0.0').remotePath;
-    assert.match(a, /^\.cache\/stapctl\/1\.0\.0-[0-9a-f]{12}\/stapctl\.cjs$/);
+    assert.match(a, /^\.cache\/stapctl\/1\.0\.0-[0-9a-f]{12}\/agent$/);
     assert.notEqual(a, agentBundle(Buffer.from('two'), '1.0.0').remotePath);
     assert.notEqual(a, agentBundle(Buffer.from('one'), '1.0.1').remotePath);
   });
 
   test('a remote path with shell characters is refused', () => {
-    assert.throws(() => launcherCommand({ content: Buffer.from('x'), remotePath: '.cache/$(id)/a', sha256: 'a'.repeat(64) }), /unsafe/);
-    assert.throws(() => installingLauncherCommand({ content: Buffer.from('x'), remotePath: '.cache/$(id)/a', sha256: 'a'.repeat(64) }), /unsafe/);
+    assert.throws(() => launcherCommand({ content: Buffer.from('x'), scriptLength: 1, remotePath: '.cache/$(id)/a', sha256: 'a'.repeat(64) }), /unsafe/);
+    assert.throws(() => installingLauncherCommand({ content: Buffer.from('x'), scriptLength: 1, remotePath: '.cache/$(id)/a', sha256: 'a'.repeat(64) }), /unsafe/);
   });
 
   test('the launchers\' command lines hold only the fixed path, the hash and numbers after the first stage', () => {
     const bundle = agentBundle(Buffer.from('x'.repeat(1234)), '1.0.0');
     const tail = (command: string) => command.slice(command.lastIndexOf("'") + 1);
     const path = `"$HOME/${bundle.remotePath}"`;
-    assert.equal(tail(launcherCommand(bundle)), ` ${path} ${bundle.sha256} -`);
-    assert.equal(tail(installingLauncherCommand(bundle)), ` ${path} ${bundle.sha256} - 1234`);
-    assert.equal(tail(installingLauncherCommand(bundle, sudo)), ` ${path} ${bundle.sha256} "$(id -u)" 1234`);
+    assert.equal(tail(launcherCommand(bundle)), ` ${path} ${bundle.sha256} - 1234`);
+    assert.equal(tail(installingLauncherCommand(bundle)), ` ${path} ${bundle.sha256} - 1234 1234`);
+    assert.equal(tail(installingLauncherCommand(bundle, sudo)), ` ${path} ${bundle.sha256} "$(id -u)" 1234 1234`);
   });
 });
 
@@ -238,7 +240,7 @@ describe('the installing launcher under a local sh', () => {
     assert.equal(statSync(f.cached).mode & 0o777, 0o600);
     assert.equal(statSync(join(f.home, '.cache/stapctl')).mode & 0o777, 0o700);
     assert.equal(statSync(dirname(f.cached)).mode & 0o777, 0o700);
-    assert.deepEqual(cacheEntries(f), ['stapctl.cjs']);
+    assert.deepEqual(cacheEntries(f), ['agent']);
     assert.equal(launch(launcherCommand(f.bundle), f.home).stdout, REQUEST);
   });
 
@@ -340,6 +342,42 @@ describe('the installing launcher under a local sh', () => {
     assert.equal(result.status, CACHE_UNSAFE);
     assert.match(result.stderr, /owned by uid/);
     assert.deepEqual(cacheEntries(f), []);
+  });
+});
+
+describe('the code cache sent with the agent', () => {
+  /** Stand-in agents of the same length that leave different marks. */
+  const marking = (mark: string) => `require("fs").writeFileSync(process.env.HOME + "/ran", "${mark}");`;
+  const ranMark = (f: { home: string }) => readFileSync(join(f.home, 'ran'), 'utf8');
+
+  test('the first stage compiles the agent with it: a cache made from another script of the same length runs that script (V8 checks only the length)', () => {
+    const other = compileAgentScript(Buffer.from(marking('cache')), 'other.js').createCachedData();
+    const f = fixture(marking('bytes'), other);
+    assert.equal(install(f).status, 0);
+    assert.equal(ranMark(f), 'cache');
+  });
+
+  test('a cache that V8 rejects (another V8, or not a cache) is ignored: the script runs', () => {
+    const f = fixture(marking('bytes'), Buffer.from('not a V8 code cache'));
+    assert.equal(install(f).status, 0);
+    assert.equal(ranMark(f), 'bytes');
+  });
+
+  test('a changed byte of the cache is refused as a changed script is: exit 97, nothing run', () => {
+    const f = fixture(marking('bytes'), Buffer.from('not a V8 code cache'));
+    const tampered = Buffer.from(f.bundle.content);
+    tampered.writeUInt8(tampered.readUInt8(tampered.length - 1) ^ 1, tampered.length - 1);
+    cache(f, tampered);
+    assert.equal(launch(launcherCommand(f.bundle), f.home).status, AGENT_MISSING);
+    assert.equal(existsSync(join(f.home, 'ran')), false);
+  });
+
+  test('a bundle\'s #! line is made a comment of the same length: the script compiles inside a function', () => {
+    const bundle = Buffer.from('#!/usr/bin/env node\nexports.x = 1;');
+    assert.equal(agentScript(bundle).toString(), '///usr/bin/env node\nexports.x = 1;');
+    const f = fixture(`#!/usr/bin/env node\n${marking('bytes')}`);
+    assert.equal(install(f).status, 0);
+    assert.equal(ranMark(f), 'bytes');
   });
 });
 
