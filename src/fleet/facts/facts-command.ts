@@ -60,7 +60,8 @@ function quoted(path: string): string {
   return path;
 }
 
-export const FACTS_COMMAND = [
+/** What the host runs, under dash where it can (FACTS_COMMAND). */
+export const FACTS_SCRIPT = [
   'LC_ALL=C; export LC_ALL',
   `g=${quoted(paths.configFile)} c=${quoted(paths.configPath)} s=${quoted(paths.statPath)} m=${quoted(paths.libModules)}`,
   't() { for p; do r=; [ -e "$p" ] && r=e; [ -f "$p" ] && r=${r}f; [ -d "$p" ] && r=${r}d; [ -r "$p" ] && r=${r}r; [ -w "$p" ] && r=${r}w; printf \'test\\0%s\\0%s\\0\' "$p" "$r"; done; }',
@@ -88,3 +89,10 @@ export const FACTS_COMMAND = [
   '[ -z "$w" ] || grep -a -H -Z -s -F "$@" $w',
   "printf 'end\\0'",
 ].join('\n');
+
+/**
+ * The login user's shell runs the command, bash on most hosts. Where the host has dash, the script
+ * runs there: dash starts faster and forks its children with vfork, where bash copies itself for
+ * each (~1.3 ms of CPU less per host). Elsewhere (Fedora, RHEL) the login shell runs the same script.
+ */
+export const FACTS_COMMAND = `[ -x /bin/dash ] && exec /bin/dash -c '${FACTS_SCRIPT.replaceAll("'", "'\\''")}'\n${FACTS_SCRIPT}`;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AGENT_PROTOCOL, runAgent, type AgentBundle, type AgentResponse } from '../../../src/fleet/agent/contract.js';
 import { findAgentBundle } from '../../../src/fleet/agent/local-bundle.js';
-import { FACTS_COMMAND } from '../../../src/fleet/facts/facts-command.js';
+import { FACTS_COMMAND, FACTS_SCRIPT } from '../../../src/fleet/facts/facts-command.js';
 import { statusFromFacts } from '../../../src/fleet/facts/status-from-facts.js';
 import { planAuth } from '../../../src/fleet/ssh/auth.js';
 import { connect, type SshSession } from '../../../src/fleet/ssh/transport.js';
@@ -88,6 +88,16 @@ describe('status from the host facts', () => {
     const started = await agent(request('start', [{ flag: 'i' }]));
     assert.equal('report' in started && started.report.exitCode, 0);
     await assertSameAnswer(request('status'));
+  });
+
+  test('the script run by bash, as on a host without dash, gives the answer the command gives through dash', async () => {
+    const root = await session('root');
+    assert.equal((await farm.exec(host, ['test', '-x', '/bin/dash'])).code, 0, 'the farm host has no dash');
+    const viaDash = await statusFromFacts(request('status'), (await root.exec(FACTS_COMMAND, { timeoutMs: 60_000 })).stdout, host.name);
+    const viaBash = await statusFromFacts(request('status'), (await root.exec(`exec bash -c '${FACTS_SCRIPT.replaceAll("'", "'\\''")}'`, { timeoutMs: 60_000 })).stdout, host.name);
+    const ports = viaDash?.report.steps.map((step) => (step.kind === 'status' ? step.port : undefined));
+    assert.ok(ports?.length === 2 && ports.every((port) => port !== undefined), JSON.stringify(viaDash));
+    assert.deepEqual(viaBash, viaDash);
   });
 
   test("the TCP tables come back as their header and the rows of the servers' own sockets only", async () => {
