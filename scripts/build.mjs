@@ -139,9 +139,9 @@ await build({
   banner: { js: '#!/usr/bin/env node\n// WANT_JSON' },
 });
 
-// The agent's V8 code cache (src/fleet/agent/code-cache.ts): what the agent compiles for a `status`
-// of an empty root, run as hosts compile it, by this node with no V8 flags (a host's node with
-// other flags or another V8 rejects it). A start or a stop runs most of the same code.
+// The agent's V8 code cache (src/fleet/agent/code-cache.ts): every function of the agent, compiled
+// as hosts compile it and run once for a `status` of an empty root, by this node with no V8 flags
+// (a host's node with other flags or another V8 rejects it).
 await build({
   ...common,
   stdin: { contents: "import { runAgentForCodeCache } from './src/fleet/agent/code-cache.ts'; runAgentForCodeCache(process.argv[2]);", resolveDir: process.cwd(), loader: 'ts' },
