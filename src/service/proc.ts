@@ -39,6 +39,17 @@ export function parseStatusUid(text: string): number | undefined {
   return match?.[1] === undefined ? undefined : Number(match[1]);
 }
 
+/** What /proc/PID/stat alone says: enough to see the process that started at a given moment go. */
+export function readProcessStat(pid: number, procRoot = '/proc', host: HostFiles = localFiles): ReturnType<typeof parseProcStat> {
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    return parseProcStat(host.readText(`${procRoot}/${pid}/stat`));
+  } catch (error) {
+    unlessNotInSnapshot(error);
+    return undefined;
+  }
+}
+
 export function readProcess(pid: number, procRoot = '/proc', host: HostFiles = localFiles): ProcessInfo | undefined {
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
   const dir = `${procRoot}/${pid}`;

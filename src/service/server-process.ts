@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { sleep } from '../sleep.js';
 import { childProcess } from '../child-process.js';
 import { StapctlError } from '../errors.js';
-import { isServerProcess, listeners, readProcess, socketInodes, type ProcessInfo } from './proc.js';
+import { isServerProcess, listeners, readProcess, readProcessStat, socketInodes, type ProcessInfo } from './proc.js';
 import type { ServerSpec } from './server-spec.js';
 import { tailLines } from './service-log.js';
 import { refuseRoot, type UserInfo } from './users.js';
@@ -269,12 +269,19 @@ export async function stopServer(pid: number, uid: number, opts: StopOptions = {
     const now = readProcess(pid);
     return now !== undefined && now.state !== 'Z' && now.startTime === first.startTime && isTarget(now);
   };
+  // While it is waited for, /proc/PID/stat alone tells whether the process that started then is
+  // gone: a PID and its start time name one process for good. The whole check (status and exe
+  // too) is made before each signal, not at each look of the wait.
+  const gone = () => {
+    const now = readProcessStat(pid);
+    return now === undefined || now.state === 'Z' || now.startTime !== first.startTime;
+  };
 
   if (!signal(pid, 'SIGTERM')) return 'stopped';
-  if (await waitFor(() => !stillThere(), opts.termTimeoutMs ?? TERM_TIMEOUT_MS)) return 'stopped';
+  if (await waitFor(gone, opts.termTimeoutMs ?? TERM_TIMEOUT_MS)) return 'stopped';
 
   if (!stillThere() || !signal(pid, 'SIGKILL')) return 'stopped';
-  if (await waitFor(() => !stillThere(), opts.killTimeoutMs ?? KILL_TIMEOUT_MS)) return 'killed';
+  if (await waitFor(gone, opts.killTimeoutMs ?? KILL_TIMEOUT_MS)) return 'killed';
   throw new StapctlError('SERVER_STOP_FAILED', `stap-serverd PID ${pid} is still there after SIGKILL`, {
     hint: `it is probably stuck in the kernel (state ${readProcess(pid)?.state ?? '?'} in /proc/${pid}/stat); check it with ps -o pid,stat,wchan -p ${pid}`,
   });

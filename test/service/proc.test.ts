@@ -14,6 +14,7 @@ import {
   parseProcStat,
   parseStatusUid,
   readProcess,
+  readProcessStat,
   socketInodes,
   type ProcessInfo,
 } from '../../src/service/proc.js';
@@ -136,6 +137,13 @@ describe('readProcess and listeningPorts on a fake /proc', () => {
       state: 'S',
       startTime: 98765,
     });
+  });
+
+  test('readProcessStat reads the state and the start time from stat alone', () => {
+    const read: string[] = [];
+    const recording: HostFiles = { ...localFiles, readText: (path) => (read.push(path), localFiles.readText(path)) };
+    assert.deepEqual(readProcessStat(611, root, recording), { comm: 'stap-serverd', state: 'S', startTime: 98765 });
+    assert.deepEqual(read, [join(dir, 'stat')]);
   });
 
   test('a PID that is a prefix of a running one does not exist', () => {
