@@ -7,7 +7,6 @@
 import { build } from 'esbuild';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -63,7 +62,6 @@ const client = { Client: require('ssh2/lib/client.js'), BaseAgent: agent.BaseAge
 module.exports = new Proxy(client, { get: (parts, name) => (name in parts ? parts[name] : require('ssh2/lib/index.js')[name]) });`,
     }));
     build.onResolve({ filter: /^\.\/crypto\/build\/Release\/sshcrypto\.node$/ }, () => ({ path: 'ssh2/lib/protocol/crypto/build/Release/sshcrypto.node', external: true }));
-    build.onLoad({ filter: /[\\/]node_modules[\\/]ssh2[\\/]lib[\\/]protocol[\\/]crypto\.js$/ }, async (args) => ({ contents: withoutUnusedPoly1305(await readFile(args.path, 'utf8')), loader: 'js' }));
     build.onResolve({ filter: /^bcrypt-pbkdf$/ }, (args) => (SSH2_LIB.test(args.importer) ? { path: 'bcrypt-pbkdf', namespace: 'lazy-bcrypt-pbkdf' } : undefined));
     build.onLoad({ filter: /.*/, namespace: 'lazy-bcrypt-pbkdf' }, () => ({
       resolveDir: process.cwd(),
@@ -72,19 +70,6 @@ module.exports = new Proxy(client, { get: (parts, name) => (name in parts ? part
     }));
   },
 };
-/**
- * ssh2's crypto.js compiles and instantiates a WebAssembly Poly1305 when it loads, and the client
- * waits for it before it connects: ~5 ms of CPU on every fleet run. Only the JavaScript
- * chacha20-poly1305 uses it, which ssh2 picks when its native binding (sshcrypto.node) did not
- * load; with the binding, the WebAssembly is skipped. A changed ssh2 fails the build here.
- */
-function withoutUnusedPoly1305(source) {
-  const load = "POLY1305_WASM_MODULE = await require('./crypto/poly1305.js')();";
-  if (source.split(load).length !== 2 || !source.includes('ChaChaPolyCipher && !forceNative')) {
-    throw new Error("ssh2's lib/protocol/crypto.js changed: check withoutUnusedPoly1305 in scripts/build.mjs");
-  }
-  return source.replace(load, `if (binding) return resolve();\n        ${load}`);
-}
 await build({
   ...cli,
   entryPoints: ['src/cli/main.ts'],
