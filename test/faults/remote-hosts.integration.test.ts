@@ -103,24 +103,50 @@ function assertFarmHostsUnaffected(json: FleetJson): void {
   }
 }
 
+interface HostState {
+  /** The PIDs that status files name. */
+  recorded: number[];
+  /** The live stap-serverd processes that no other stap-serverd started. */
+  servers: number[];
+  agents: number;
+}
+
+async function hostState(host: FarmHost): Promise<HostState> {
+  const listing = await farm.exec(host, ['sh', '-c', 'ls /var/run/stap-server; echo ---; ps -eo pid=,ppid=,stat=,args=']);
+  const [files = '', ps = ''] = listing.stdout.split('---\n');
+  const recorded = files.split('\n').filter((name) => name.endsWith('.stat')).map((name) => Number(name.slice(0, -5))).sort();
+  const rows = ps.split('\n').filter((row) => row.trim() !== '').map((row) => row.trim().split(/\s+/));
+  const live = rows.filter((row) => !(row[2] ?? '').startsWith('Z'));
+  const parents = new Set(live.filter((row) => (row[3] ?? '').endsWith('stap-serverd')).map((row) => Number(row[0])));
+  const servers = live.filter((row) => parents.has(Number(row[0])) && !parents.has(Number(row[1]))).map((row) => Number(row[0])).sort();
+  return { recorded, servers, agents: live.filter((row) => row.join(' ').includes('/.cache/stapctl/')).length };
+}
+
 /** Every status file names a live stap-serverd and every stap-serverd has one; no agent is left. */
 async function assertConsistent(host: FarmHost): Promise<void> {
   let last = '';
   for (let attempt = 0; attempt < 40; attempt++) {
-    const listing = await farm.exec(host, ['sh', '-c', 'ls /var/run/stap-server; echo ---; ps -eo pid=,ppid=,stat=,args=']);
-    const [files = '', ps = ''] = listing.stdout.split('---\n');
-    const recorded = files.split('\n').filter((name) => name.endsWith('.stat')).map((name) => Number(name.slice(0, -5))).sort();
-    const rows = ps.split('\n').filter((row) => row.trim() !== '').map((row) => row.trim().split(/\s+/));
-    const live = rows.filter((row) => !(row[2] ?? '').startsWith('Z'));
-    const servers = live.filter((row) => (row[3] ?? '').endsWith('stap-serverd')).map((row) => Number(row[0]));
-    const parents = new Set(servers);
-    const topServers = live.filter((row) => parents.has(Number(row[0])) && !parents.has(Number(row[1]))).map((row) => Number(row[0])).sort();
-    const agents = live.filter((row) => row.join(' ').includes('/.cache/stapctl/'));
-    last = `status files ${recorded.join(',')}; servers ${topServers.join(',')}; agents ${agents.length}`;
-    if (JSON.stringify(recorded) === JSON.stringify(topServers) && agents.length === 0) return;
+    const { recorded, servers, agents } = await hostState(host);
+    last = `status files ${recorded.join(',')}; servers ${servers.join(',')}; agents ${agents}`;
+    if (JSON.stringify(recorded) === JSON.stringify(servers) && agents === 0) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   assert.fail(`${host.name}: ${last}`);
+}
+
+/**
+ * Every live stap-serverd has its status file, and no agent is left. A file may name a server
+ * that is gone: an agent killed after recording a server and before opening its gate leaves one.
+ */
+async function assertNoOrphan(host: FarmHost): Promise<void> {
+  let last = '';
+  for (let attempt = 0; attempt < 40; attempt++) {
+    const { recorded, servers, agents } = await hostState(host);
+    last = `status files ${recorded.join(',')}; servers ${servers.join(',')}; agents ${agents}`;
+    if (servers.every((pid) => recorded.includes(pid)) && agents === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.fail(`${host.name}: a server without its status file, or an agent left: ${last}`);
 }
 
 async function assertFarmConsistent(): Promise<void> {
@@ -308,7 +334,7 @@ describe('a tampered agent cache on a real host', () => {
 });
 
 describe('the link or the agent dies mid-run', () => {
-  test('the agent killed mid-start fails that host; its status files still match its servers', async () => {
+  test('the agent killed mid-start fails that host and leaves no server unrecorded; the next status makes files and servers match', async () => {
     const [h1] = farm.hosts;
     assert.ok(h1);
     const files = inventoryWith({});
@@ -328,6 +354,9 @@ describe('the link or the agent dies mid-run', () => {
       states.push(host?.state);
       if (host?.state === 'failed') assert.equal(host.error?.code, 'AGENT_FAILED', JSON.stringify(host));
       else assert.equal(host?.state, 'ok', JSON.stringify(host));
+      await assertNoOrphan(h1);
+      // A record left by the kill names a dead server: status reports it and removes it (README).
+      await fleet(files, ['-H', 'h1', 'status']);
       await assertFarmConsistent();
       if (host?.state === 'ok') assert.equal((await fleet(files, ['-H', 'h1', 'stop', '-n', 'late'])).code, 0);
     }
