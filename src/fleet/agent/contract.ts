@@ -346,7 +346,7 @@ const BOOTSTRAP = [
   'if(n){b=readIn(Number(n));if(sha(b)!==h){say("agent-corrupt","the "+b.length+" bytes received are not the bundle");process.exit(97)}install(b)}',
   'else{try{const fd=fs.openSync(f,K.O_RDONLY|K.O_NOFOLLOW),s=fs.fstatSync(fd);if(!s.isFile()||s.uid!==uid)process.exit(97);b=fs.readFileSync(fd)}catch{process.exit(97)}',
   'if(sha(b)!==h)process.exit(97)}',
-    // The script, compiled as compileAgentScript does, with the code cache after it if there is one.
+  // The script, compiled as compileAgentScript does, with the code cache after it if there is one.
   `const L=Number(l),x=new (require("vm").Script)(${JSON.stringify(SCRIPT_HEAD)}+b.toString("utf8",0,L)+${JSON.stringify(SCRIPT_TAIL)},{filename:f,cachedData:b.length>L?b.subarray(L):undefined});`,
   'const m=new M(f,null);m.filename=f;m.paths=M._nodeModulePaths(path.dirname(f));process.argv.splice(1,n?5:4,f,"agent");x.runInThisContext().call(m.exports,m.exports,M.createRequire(f),m,f,path.dirname(f))',
 ].join('');
