@@ -13,7 +13,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { Script } from 'node:vm';
+import { compileCommonJs, runCommonJs } from '../commonjs-script.js';
 import { VERSION } from '../version.js';
 import { writeStdout } from './std-write.js';
 
@@ -66,7 +66,7 @@ function loadBundle(name: string, eagerly?: typeof import('node:v8')): unknown {
   const cachedData = cachedCode(cacheFile, bytes);
   const writeCache = process.env[WRITE_CACHES_IN] === __dirname;
   if (writeCache) eagerly?.setFlagsFromString('--no-lazy');
-  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${bytes.toString('utf8')}\n})`, { filename: file, ...(cachedData && { cachedData }) });
+  const script = compileCommonJs(bytes.toString('utf8'), file, cachedData);
   if (writeCache) eagerly?.setFlagsFromString('--lazy');
   if (writeCache) {
     // At exit, the cache holds every function this run compiled, not only the top level.
@@ -76,9 +76,7 @@ function loadBundle(name: string, eagerly?: typeof import('node:v8')): unknown {
       writeFileSync(cacheFile, Buffer.concat([length, bytes, script.createCachedData()]));
     });
   }
-  const module = { exports: {} };
-  (script.runInThisContext() as (...args: unknown[]) => void).call(module.exports, module.exports, bundleRequire(file), module, file, __dirname);
-  return module.exports;
+  return runCommonJs(script, file, bundleRequire(file));
 }
 
 /**

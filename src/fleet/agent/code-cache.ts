@@ -13,6 +13,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
+import { runCommonJs } from '../../commonjs-script.js';
 import { agentScript, compileAgentScript } from './contract.js';
 
 /** Beside the bundle; not `stapctl.*`, which Ansible would take for the module. */
@@ -52,6 +53,5 @@ export function runAgentForCodeCache(bundleFile: string): void {
   setFlagsFromString('--lazy');
   process.on('exit', () => writeFileSync(codeCacheFileOf(bundleFile), Buffer.concat([digest(bundle), script.createCachedData()])));
   process.argv.splice(1, Infinity, bundleFile, 'agent');
-  const module = { exports: {} };
-  (script.runInThisContext() as (...args: unknown[]) => void).call(module.exports, module.exports, createRequire(bundleFile), module, bundleFile, dirname(bundleFile));
+  runCommonJs(script, bundleFile, createRequire(bundleFile));
 }

@@ -9,8 +9,9 @@
  * only types from the SSH transport: ssh2 must stay out of the bundle.
  */
 import { createHash } from 'node:crypto';
-import { Script } from 'node:vm';
+import type { Script } from 'node:vm';
 import * as z from 'zod/mini';
+import { compileCommonJs, WRAPPER_HEAD, WRAPPER_TAIL } from '../../commonjs-script.js';
 import { StapctlError, type ErrorCode, type SerializedError } from '../../errors.js';
 import { sanitizeDeep, stripTerminalEscapes } from '../../sanitize.js';
 import type { ServiceRequest } from '../../service/engine.js';
@@ -288,16 +289,12 @@ export function agentScript(bundle: Buffer): Buffer {
   return Buffer.concat([Buffer.from('//'), bundle.subarray(2)]);
 }
 
-/** The function the script is compiled in: CommonJS's own parameters, as Node's module wrapper. */
-const SCRIPT_HEAD = '(function (exports, require, module, __filename, __dirname) {';
-const SCRIPT_TAIL = '\n})';
-
 /**
  * The agent's script compiled as the first stage compiles it, so that a code cache this makes
  * (createCachedData, by the build) is one the first stage's V8 accepts.
  */
 export function compileAgentScript(script: Buffer, filename: string, cachedData?: Buffer): Script {
-  return new Script(`${SCRIPT_HEAD}${script.toString('utf8')}${SCRIPT_TAIL}`, { filename, ...(cachedData && { cachedData }) });
+  return compileCommonJs(script.toString('utf8'), filename, cachedData);
 }
 
 /** Relative to the login user's home. This directory and everything below it is the user's, 0700. */
@@ -347,7 +344,7 @@ const BOOTSTRAP = [
   'else{try{const fd=fs.openSync(f,K.O_RDONLY|K.O_NOFOLLOW),s=fs.fstatSync(fd);if(!s.isFile()||s.uid!==uid)process.exit(97);b=fs.readFileSync(fd)}catch{process.exit(97)}',
   'if(sha(b)!==h)process.exit(97)}',
   // The script, compiled as compileAgentScript does, with the code cache after it if there is one.
-  `const L=Number(l),x=new (require("vm").Script)(${JSON.stringify(SCRIPT_HEAD)}+b.toString("utf8",0,L)+${JSON.stringify(SCRIPT_TAIL)},{filename:f,cachedData:b.length>L?b.subarray(L):undefined});`,
+  `const L=Number(l),x=new (require("vm").Script)(${JSON.stringify(WRAPPER_HEAD)}+b.toString("utf8",0,L)+${JSON.stringify(WRAPPER_TAIL)},{filename:f,cachedData:b.length>L?b.subarray(L):undefined});`,
   'const m=new M(f,null);m.filename=f;m.paths=M._nodeModulePaths(path.dirname(f));process.argv.splice(1,n?5:4,f,"agent");x.runInThisContext().call(m.exports,m.exports,M.createRequire(f),m,f,path.dirname(f))',
 ].join('');
 
