@@ -90,25 +90,35 @@ await build({ ...common, minify: true, format: 'cjs', target: 'node20', entryPoi
 // The root package.json says "module"; these files are CommonJS.
 writeFileSync('dist/cli/package.json', '{ "type": "commonjs" }\n');
 chmodSync('dist/cli/main.js', 0o755);
-writeCodeCaches();
+// The caches hold what a run compiled: a fleet command that contacts no host (`hosts`), then a
+// local `status` (the last run writes the CLI bundle's cache), in an empty root and home.
+runForCodeCache(
+  (scratch) => [
+    { argv: ['dist/cli/main.js', '-H', 'code-cache', '--adhoc', 'hosts', '--json'] },
+    { argv: ['dist/cli/main.js', 'status', '--root', scratch] },
+  ],
+  { STAPCTL_WRITE_CODE_CACHES_IN: resolve('dist/cli') },
+  { 'dist/cli/cli.js.v8cache': 'dist/cli/cli.js', 'dist/cli/fleet-view.js.v8cache': 'dist/cli/fleet-view.js' },
+);
 
 /**
- * The caches hold what a run compiled: a fleet command that contacts no host (`hosts`), then a
- * local `status` (the last run writes the CLI bundle's cache), in an empty root and home.
+ * Runs this node once per run that `runsIn` lists for a scratch directory (the runs' empty root and
+ * home, removed after), with stdin the run's input if it has one; throws unless each cache file
+ * that `expected` maps to its bundle was written.
  */
-function writeCodeCaches() {
+function runForCodeCache(runsIn, env, expected) {
   const scratch = mkdtempSync(join(tmpdir(), 'stapctl-build-'));
-  const env = { PATH: process.env.PATH, HOME: scratch, STAPCTL_WRITE_CODE_CACHES_IN: resolve('dist/cli') };
   try {
-    for (const args of [['-H', 'code-cache', '--adhoc', 'hosts', '--json'], ['status', '--root', scratch]]) {
-      const run = spawnSync(process.execPath, ['dist/cli/main.js', ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    for (const { argv, input } of runsIn(scratch)) {
+      const stdin = input === undefined ? 'ignore' : 'pipe';
+      const run = spawnSync(process.execPath, argv, { env: { PATH: process.env.PATH, HOME: scratch, ...env }, input, stdio: [stdin, 'ignore', 'pipe'] });
       if (run.error) throw run.error;
     }
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
-  for (const bundle of ['cli.js', 'fleet-view.js']) {
-    if (!existsSync(`dist/cli/${bundle}.v8cache`)) throw new Error(`no code cache was written for dist/cli/${bundle}`);
+  for (const [cache, bundle] of Object.entries(expected)) {
+    if (!existsSync(cache)) throw new Error(`no code cache was written for ${bundle}`);
   }
 }
 
@@ -134,19 +144,14 @@ await build({
   format: 'cjs',
   target: 'node20',
 });
-writeAgentCodeCache();
-
-function writeAgentCodeCache() {
-  const scratch = mkdtempSync(join(tmpdir(), 'stapctl-build-'));
-  const request = JSON.stringify({ protocol: 1, request: { action: 'status', tokens: [], root: scratch } });
-  try {
-    const run = spawnSync(process.execPath, ['dist/agent-code-cache.cjs', resolve('dist/stapctl.cjs')], { env: { PATH: process.env.PATH, HOME: scratch }, input: request, stdio: ['pipe', 'ignore', 'pipe'] });
-    if (run.error) throw run.error;
-  } finally {
-    rmSync(scratch, { recursive: true, force: true });
-    rmSync('dist/agent-code-cache.cjs');
-  }
-  if (!existsSync('dist/agent.v8cache')) throw new Error('no code cache was written for dist/stapctl.cjs');
+try {
+  runForCodeCache(
+    (scratch) => [{ argv: ['dist/agent-code-cache.cjs', resolve('dist/stapctl.cjs')], input: JSON.stringify({ protocol: 1, request: { action: 'status', tokens: [], root: scratch } }) }],
+    {},
+    { 'dist/agent.v8cache': 'dist/stapctl.cjs' },
+  );
+} finally {
+  rmSync('dist/agent-code-cache.cjs');
 }
 
 // stapctl(1) from the option definitions themselves (src/cli/man-page.ts): bundled, run once,
