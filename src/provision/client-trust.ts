@@ -109,10 +109,11 @@ export function runTrust(request: TrustRequest, trust: Trust): TrustReport {
       throw new StapctlError('UNSAFE_PATH', `refusing to change ${db}: the server account can write it`, { file: db, hint: `chown root:root ${db} && chmod 755 ${db}` });
     }
     if (!existsSync(join(db, 'cert9.db'))) certutil(['-N', '-d', `sql:${db}`, '--empty-password']);
-    const record = readTrustRecord(db);
+    const { record, text } = readTrustRecord(db);
     const servers = request.servers ?? [];
     const changed = request.revoke ? revoke(db, wanted, servers, record, scratch) : addMissing(db, wanted, servers, record, scratch);
-    writeFileAtomically(db, TRUST_RECORD, `${JSON.stringify(record, null, 2)}\n`, 0o600);
+    const recorded = trustRecordText(record);
+    if (recorded !== text) writeFileAtomically(db, TRUST_RECORD, recorded, 0o600);
     // As stap does: every user's stap reads this database.
     for (const name of readdirSync(db)) if (name.endsWith('.db')) chmodSync(join(db, name), 0o644);
     return { database: db, changed, trusted: trustedCertificates(db).map(fingerprintOf), exitCode: 0, errors: [] };
@@ -165,14 +166,25 @@ interface TrustRecord {
 
 const trustRecord = z.object({ servers: z.record(z.string(), z.array(z.string())) });
 
-/** The record root wrote beside the database (root's, writable by nobody else); none yet is an empty one. */
-function readTrustRecord(db: string): TrustRecord {
+/** The file as root writes it; a missing file is the empty record. */
+function trustRecordText(record: TrustRecord): string {
+  return `${JSON.stringify(record, null, 2)}\n`;
+}
+
+/**
+ * The record root wrote beside the database (root's, writable by nobody else), and the file's
+ * text so that an unchanged record is not written again; no file yet is an empty record.
+ */
+function readTrustRecord(db: string): { record: TrustRecord; text: string } {
   const file = join(db, TRUST_RECORD);
   let text: string;
   try {
     text = readCheckedFile(file, { owners: [0], privateToOwner: true }, MAX_RECORD_BYTES);
   } catch (error) {
-    if (isMissingFile(error)) return { servers: Object.create(null) as Record<string, string[]> };
+    if (isMissingFile(error)) {
+      const record = { servers: Object.create(null) as Record<string, string[]> };
+      return { record, text: trustRecordText(record) };
+    }
     const reason = error instanceof UntrustedFile ? error.message : `${file}: ${(error as Error).message}`;
     throw new StapctlError('TRUST_FAILED', `cannot use the trust record ${reason}`, { file, hint: `check it, or remove ${file}: stapctl then forgets which server host each certificate came from` });
   }
@@ -186,5 +198,5 @@ function readTrustRecord(db: string): TrustRecord {
   if (!checked.success) {
     throw new StapctlError('TRUST_FAILED', `${file} is not a trust record stapctl wrote`, { file, hint: `remove ${file}: stapctl then forgets which server host each certificate came from` });
   }
-  return { servers: Object.assign(Object.create(null) as Record<string, string[]>, checked.data.servers) };
+  return { record: { servers: Object.assign(Object.create(null) as Record<string, string[]>, checked.data.servers) }, text };
 }

@@ -89,6 +89,20 @@ describe('trust for all users', () => {
     assert.deepEqual(JSON.parse(readFileSync(join(root, CLIENT_CERT_DB, TRUST_RECORD), 'utf8')), { servers: { h2: [two] } });
   });
 
+  test('a second trust of the same certificates for the same hosts leaves the trust record file as it was', () => {
+    const root = newRoot();
+    const [one] = certificates.map(fingerprintOf) as [string];
+    const request = { certificates: [base64(certificates[0])], revoke: false, servers: [{ host: 'h1', fingerprints: [one] }], root };
+    runTrust(request, {});
+    const file = join(root, CLIENT_CERT_DB, TRUST_RECORD);
+    const first = statSync(file, { bigint: true });
+    const again = runTrust(request, {});
+    assert.equal(again.exitCode, 0, JSON.stringify(again.errors));
+    const second = statSync(file, { bigint: true });
+    assert.equal(second.ino, first.ino);
+    assert.equal(second.mtimeNs, first.mtimeNs);
+  });
+
   test('a trust record that others can write is refused and changes nothing', () => {
     const root = newRoot();
     trust(root, [certificates[0]]);
