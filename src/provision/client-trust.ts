@@ -132,8 +132,8 @@ function addMissing(db: string, wanted: Buffer[], servers: TrustedServer[], reco
   for (const der of missing) addCertificate(db, der, scratch);
   const wantedPrints = new Set(wanted.map(fingerprintOf));
   for (const { host, fingerprints } of servers) {
-    const kept = new Set([...(record.servers[host] ?? []), ...fingerprints.filter((print) => wantedPrints.has(print))]);
-    if (kept.size > 0) record.servers[host] = [...kept];
+    const kept = new Set([...(record.get(host) ?? []), ...fingerprints.filter((print) => wantedPrints.has(print))]);
+    if (kept.size > 0) record.set(host, [...kept]);
   }
   return missing.map(fingerprintOf);
 }
@@ -145,30 +145,35 @@ function addMissing(db: string, wanted: Buffer[], servers: TrustedServer[], reco
  */
 function revoke(db: string, wanted: Buffer[], servers: TrustedServer[], record: TrustRecord, scratch: string): string[] {
   const revoked = new Set(wanted.map(fingerprintOf));
-  for (const { host, fingerprints } of servers) for (const print of [...(record.servers[host] ?? []), ...fingerprints]) revoked.add(print);
+  for (const { host, fingerprints } of servers) for (const print of [...(record.get(host) ?? []), ...fingerprints]) revoked.add(print);
   const present = trustedCertificates(db);
   const changed = [...new Set(present.map(fingerprintOf))].filter((print) => revoked.has(print));
   if (changed.length > 0) {
     removeAll(db);
     for (const der of present) if (!revoked.has(fingerprintOf(der))) addCertificate(db, der, scratch);
   }
-  for (const [host, prints] of Object.entries(record.servers)) {
+  for (const [host, prints] of record) {
     const kept = prints.filter((print) => !revoked.has(print));
-    if (kept.length > 0) record.servers[host] = kept;
-    else delete record.servers[host];
+    if (kept.length > 0) record.set(host, kept);
+    else record.delete(host);
   }
   return changed;
 }
 
-interface TrustRecord {
-  servers: Record<string, string[]>;
-}
+/**
+ * Fingerprints by server host. A Map, not an object's keys: a host may be named `__proto__` or
+ * `constructor` (an inventory names hosts as it likes), and an object would take such a name
+ * for its prototype's.
+ */
+type TrustRecord = Map<string, string[]>;
 
-const trustRecord = z.object({ servers: z.record(z.string(), z.array(z.string())) });
+const recordFile = z.object({ servers: z.record(z.string(), z.unknown()) });
+// Checked on the parsed object's own entries: zod's record drops a `__proto__` key unchecked.
+const hostFingerprints = z.array(z.tuple([z.string(), z.array(z.string())]));
 
 /** The file as root writes it; a missing file is the empty record. */
 function trustRecordText(record: TrustRecord): string {
-  return `${JSON.stringify(record, null, 2)}\n`;
+  return `${JSON.stringify({ servers: Object.fromEntries(record) }, null, 2)}\n`;
 }
 
 /**
@@ -181,10 +186,7 @@ function readTrustRecord(db: string): { record: TrustRecord; text: string } {
   try {
     text = readCheckedFile(file, { owners: [0], privateToOwner: true }, MAX_RECORD_BYTES);
   } catch (error) {
-    if (isMissingFile(error)) {
-      const record = { servers: Object.create(null) as Record<string, string[]> };
-      return { record, text: trustRecordText(record) };
-    }
+    if (isMissingFile(error)) return { record: new Map(), text: trustRecordText(new Map()) };
     const reason = error instanceof UntrustedFile ? error.message : `${file}: ${(error as Error).message}`;
     throw new StapctlError('TRUST_FAILED', `cannot use the trust record ${reason}`, { file, hint: `check it, or remove ${file}: stapctl then forgets which server host each certificate came from` });
   }
@@ -194,9 +196,9 @@ function readTrustRecord(db: string): { record: TrustRecord; text: string } {
   } catch {
     parsed = undefined;
   }
-  const checked = trustRecord.safeParse(parsed);
-  if (!checked.success) {
+  const hosts = recordFile.safeParse(parsed).success ? hostFingerprints.safeParse(Object.entries((parsed as { servers: object }).servers)) : undefined;
+  if (!hosts?.success) {
     throw new StapctlError('TRUST_FAILED', `${file} is not a trust record stapctl wrote`, { file, hint: `remove ${file}: stapctl then forgets which server host each certificate came from` });
   }
-  return { record: { servers: Object.assign(Object.create(null) as Record<string, string[]>, checked.data.servers) }, text };
+  return { record: new Map(hosts.data), text };
 }

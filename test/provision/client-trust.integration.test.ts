@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
 import { CLIENT_CERT_DB, fingerprintOf, runTrust, TRUST_RECORD } from '../../src/provision/client-trust.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'stapctl-provision-trust-'));
@@ -101,6 +102,48 @@ describe('trust for all users', () => {
     const second = statSync(file, { bigint: true });
     assert.equal(second.ino, first.ino);
     assert.equal(second.mtimeNs, first.mtimeNs);
+  });
+
+  test('server hosts named __proto__ and constructor are recorded, kept and revoked by name like any other', () => {
+    const root = newRoot();
+    const [one, two] = certificates.map(fingerprintOf) as [string, string];
+    const servers = [{ host: '__proto__', fingerprints: [one] }, { host: 'constructor', fingerprints: [two] }];
+    runTrust({ certificates: certificates.map(base64), revoke: false, servers, root }, {});
+    const file = join(root, CLIENT_CERT_DB, TRUST_RECORD);
+    assert.equal(readFileSync(file, 'utf8'), `{\n  "servers": {\n    "__proto__": [\n      "${one}"\n    ],\n    "constructor": [\n      "${two}"\n    ]\n  }\n}\n`);
+    const report = runTrust({ certificates: [], revoke: true, servers: [{ host: '__proto__', fingerprints: [] }], root }, {});
+    assert.deepEqual(report.changed, [one]);
+    assert.deepEqual(report.trusted, [two]);
+    assert.deepEqual(Object.entries(JSON.parse(readFileSync(file, 'utf8')).servers), [['constructor', [two]]]);
+  });
+
+  test('a trust record whose __proto__ host holds no list of fingerprints is refused and changes nothing', () => {
+    const root = newRoot();
+    trust(root, [certificates[0]]);
+    const file = join(root, CLIENT_CERT_DB, TRUST_RECORD);
+    writeFileSync(file, '{"servers": {"__proto__": "AB:CD"}}', { mode: 0o600 });
+    const report = runTrust({ certificates: [], revoke: true, servers: [{ host: 'h1', fingerprints: [] }], root }, {});
+    assert.equal(report.errors[0]?.code, 'TRUST_FAILED');
+    assert.match(report.errors[0]?.message ?? '', /is not a trust record stapctl wrote/);
+    assert.equal(listed(root).includes('stap-server'), true);
+  });
+
+  test('whatever the server hosts are named, revoking one host by its record removes its certificate and keeps the others\' entries', () => {
+    const [one, two] = certificates.map(fingerprintOf) as [string, string];
+    const hostName = fc.oneof(fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', '0', ''), fc.string());
+    fc.assert(
+      fc.property(fc.uniqueArray(hostName, { minLength: 2, maxLength: 5 }), ([revoked, ...kept]) => {
+        const root = newRoot();
+        const servers = [{ host: revoked as string, fingerprints: [two] }, ...kept.map((host) => ({ host, fingerprints: [one] }))];
+        runTrust({ certificates: certificates.map(base64), revoke: false, servers, root }, {});
+        const report = runTrust({ certificates: [], revoke: true, servers: [{ host: revoked as string, fingerprints: [] }], root }, {});
+        assert.deepEqual(report.trusted, [one]);
+        const record = JSON.parse(readFileSync(join(root, CLIENT_CERT_DB, TRUST_RECORD), 'utf8')).servers;
+        assert.deepEqual(Object.keys(record).sort(), [...kept].sort());
+        for (const host of kept) assert.deepEqual(Object.getOwnPropertyDescriptor(record, host)?.value, [one]);
+      }),
+      { numRuns: 8 },
+    );
   });
 
   test('a trust record that others can write is refused and changes nothing', () => {
