@@ -8,7 +8,8 @@
  *
  * Arguments: action (an initscript action, apply, endpoints, trust); for the initscript actions
  * nickname, release, arch (one server, as -n -r -a); for apply stap_servers; for trust
- * certificates (what endpoints returns on the server hosts) and revoke, run on the client hosts;
+ * certificates (what endpoints returns on the server hosts), servers (that by server host, recorded
+ * as stapctl trust --servers records it) and revoke, run on the client hosts;
  * root and server_user as the inventory's stapctl_root and stapctl_server_user. Ansible's check mode
  * plans apply and skips actions that would change something; its diff mode returns the conf.d diffs.
  */
@@ -16,7 +17,7 @@ import { readFileSync } from 'node:fs';
 import { StapctlError } from './errors.js';
 import { declaredServers } from './provision/declared-servers.js';
 import { runApply, type ApplyReport } from './provision/apply.js';
-import { fingerprintOf, hostTrust, runTrust } from './provision/client-trust.js';
+import { fingerprintOf, hostTrust, runTrust, type TrustedServer } from './provision/client-trust.js';
 import { readEndpoints } from './provision/endpoint-facts.js';
 import { runService } from './service/engine.js';
 import type { OptionToken } from './service/server-options.js';
@@ -34,6 +35,7 @@ interface ModuleArgs {
   server_user?: unknown;
   stap_servers?: unknown;
   certificates?: unknown;
+  servers?: unknown;
   revoke?: unknown;
   _ansible_check_mode?: unknown;
   _ansible_diff?: unknown;
@@ -78,27 +80,53 @@ function applyResult(report: ApplyReport, diff: boolean): ModuleResult {
   };
 }
 
-/** The certificates argument: base64 DER as endpoints returns it, or PEM; each must be a certificate. */
+/** One certificate of an argument: base64 DER as endpoints returns it, or PEM; base64 DER back. */
+function certificateAt(item: unknown, place: string): string {
+  if (typeof item !== 'string') throw new StapctlError('USAGE', `${place} must be text`);
+  const base64 = item.replace(/-----[A-Z ]+-----|\s/g, '');
+  try {
+    fingerprintOf(Buffer.from(base64, 'base64'));
+  } catch {
+    throw new StapctlError('USAGE', `${place} is not a certificate`);
+  }
+  return base64;
+}
+
 function certificatesOf(value: unknown): string[] {
-  if (!Array.isArray(value) || value.length === 0) throw new StapctlError('USAGE', 'certificates must be a list of server certificates, as endpoints returns them');
-  return value.map((item: unknown, index) => {
-    if (typeof item !== 'string') throw new StapctlError('USAGE', `certificates[${index}] must be text`);
-    const base64 = item.replace(/-----[A-Z ]+-----|\s/g, '');
-    try {
-      fingerprintOf(Buffer.from(base64, 'base64'));
-    } catch {
-      throw new StapctlError('USAGE', `certificates[${index}] is not a certificate`);
-    }
-    return base64;
+  if (!Array.isArray(value)) throw new StapctlError('USAGE', 'certificates must be a list of server certificates, as endpoints returns them');
+  return value.map((item: unknown, index) => certificateAt(item, `certificates[${index}]`));
+}
+
+/**
+ * The servers argument: by server host, what `endpoints` returned there (an endpoint without a
+ * certificate is skipped), or its certificates; nothing for a host whose servers are gone. As
+ * `stapctl trust --servers` does, the client records the host with the certificates' fingerprints,
+ * and a revoke removes what was recorded for the host, whether or not it still serves.
+ */
+function serversOf(value: unknown): { servers: TrustedServer[]; certificates: string[] } {
+  if (value === undefined || value === null) return { servers: [], certificates: [] };
+  if (typeof value !== 'object' || Array.isArray(value)) throw new StapctlError('USAGE', 'servers must map each server host to what endpoints returned there');
+  const certificates: string[] = [];
+  const servers = Object.entries(value).map(([host, served]: [string, unknown]) => {
+    if (served !== null && !Array.isArray(served)) throw new StapctlError('USAGE', `servers.${host} must be the list endpoints returned on ${host}`);
+    const own = (served ?? []).flatMap((item: unknown, index) => {
+      const certificate = typeof item === 'object' && item !== null && !Array.isArray(item) ? (item as { certificate?: unknown }).certificate : item;
+      return certificate === undefined ? [] : [certificateAt(certificate, `servers.${host}[${index}]`)];
+    });
+    certificates.push(...own);
+    return { host, fingerprints: own.map((certificate) => fingerprintOf(Buffer.from(certificate, 'base64'))) };
   });
+  return { servers, certificates };
 }
 
 /** Trust (or revoke) server certificates for every user of this host, the client. */
 function trustResult(args: ModuleArgs, root: string | undefined, check: boolean): ModuleResult {
-  const certificates = certificatesOf(args.certificates);
+  const { servers, certificates: served } = serversOf(args.servers);
+  const certificates = [...(args.certificates === undefined && servers.length > 0 ? [] : certificatesOf(args.certificates)), ...served];
   const revoke = args.revoke === true;
+  if (certificates.length === 0 && !revoke) throw new StapctlError('USAGE', 'trust needs a certificate: certificates, or servers with the endpoints of running servers');
   if (check) return { changed: false, skipped: true, msg: `check mode: ${revoke ? 'revoke' : 'trust'} was not run` };
-  const report = runTrust({ certificates, revoke, ...(root && { root }) }, hostTrust());
+  const report = runTrust({ certificates, revoke, servers, ...(root && { root }) }, hostTrust());
   const failed = report.exitCode !== 0;
   return { changed: report.changed.length > 0, failed, database: report.database, changed_fingerprints: report.changed, trusted: report.trusted, ...(failed && { msg: report.errors[0]?.message ?? 'trust failed' }) };
 }

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { startFarm, type Farm } from '../fleet/farm.js';
+import { CLIENT_CERT_DB, TRUST_RECORD } from '../../src/provision/client-trust.js';
+import { startFarm, type Farm, type FarmHost } from '../fleet/farm.js';
 
 const LIBRARY = fileURLToPath(new URL('../../dist', import.meta.url));
 let farm: Farm;
@@ -121,6 +122,27 @@ describe('the agent bundle as an Ansible module', () => {
     const revoked = ansible('ansible-playbook', [file]).get('h2');
     assert.equal(revoked?.state, 'CHANGED', revoked?.msg);
     assert.deepEqual(revoked?.trusted, []);
+  });
+
+  test('a play trusts with servers by host into the record stapctl trust keeps, and revokes by host with no certificate at hand', async () => {
+    const file = join(scratch, 'trust-servers.yml');
+    const play = (trust: object) => [
+      { hosts: 'h1', gather_facts: false, tasks: [{ stapctl: { action: 'endpoints' }, register: 'served' }] },
+      { hosts: 'h2', gather_facts: false, tasks: [{ stapctl: { action: 'trust', ...trust } }] },
+    ];
+    writeFileSync(file, JSON.stringify(play({ servers: "{{ dict(['h1'] | zip(['h1'] | map('extract', hostvars, ['served', 'endpoints']))) }}" })));
+    const trusted = ansible('ansible-playbook', [file]).get('h2');
+    assert.equal(trusted?.state, 'CHANGED', trusted?.msg);
+    const [fingerprint] = trusted?.trusted ?? [];
+    const h2 = farm.hosts[1] as FarmHost;
+    const record = async () => JSON.parse((await farm.exec(h2, ['cat', `${CLIENT_CERT_DB}/${TRUST_RECORD}`])).stdout) as unknown;
+    assert.deepEqual(await record(), { servers: { h1: [fingerprint] } });
+    // h1's servers gone: the play names the host only, as `stapctl trust --servers h1 --revoke` then does.
+    writeFileSync(file, JSON.stringify(play({ revoke: true, servers: { h1: null } })));
+    const revoked = ansible('ansible-playbook', [file]).get('h2');
+    assert.equal(revoked?.state, 'CHANGED', revoked?.msg);
+    assert.deepEqual(revoked?.trusted, []);
+    assert.deepEqual(await record(), { servers: {} });
   });
 
   test('a bad stap_servers entry fails the task with its place and changes nothing', () => {
