@@ -118,17 +118,19 @@ export function hostEndpoint(config: SshHostConfig, ssh: SshEnvironment): HostEn
   };
 }
 
+interface RouteOptions {
+  /** The host's ssh config when the caller has it already (for its warnings); else read here. */
+  config?: SshHostConfig;
+  /** How many ProxyJump hops lead to this host: a chain longer than 8 is taken for a loop. */
+  depth?: number;
+}
+
 /**
  * How a host is reached, from the inventory, the options and ~/.ssh/config; hops of a ProxyJump
  * chain are resolved the same way, each by its own name.
  */
-function hostRoute(
-  entry: Pick<HostEntry, 'name' | 'address' | 'port' | 'user' | 'identityFile'>,
-  settings: FleetSettings,
-  ssh: SshEnvironment,
-  config: SshHostConfig = hostSshConfig(entry, ssh),
-  depth = 0,
-): HostRoute {
+function hostRoute(entry: Pick<HostEntry, 'name' | 'address' | 'port' | 'user' | 'identityFile'>, settings: FleetSettings, ssh: SshEnvironment, options: RouteOptions = {}): HostRoute {
+  const { config = hostSshConfig(entry, ssh), depth = 0 } = options;
   const { address, port, user, proxyJump } = hostEndpoint(config, ssh);
   const knownHostsFiles = settings.knownHosts
     ? [settings.knownHosts]
@@ -156,7 +158,7 @@ function hostRoute(
   // Hops are connected first to last; each later hop goes through the one before it.
   let previous: HostRoute | undefined;
   for (const hop of parseProxyJump(proxyJump)) {
-    const hopRoute = hostRoute({ name: hop.host, address: hop.host, port: hop.port, user: hop.user }, settings, ssh, undefined, depth + 1);
+    const hopRoute = hostRoute({ name: hop.host, address: hop.host, port: hop.port, user: hop.user }, settings, ssh, { depth: depth + 1 });
     previous = previous ? { ...hopRoute, proxyJump: previous } : hopRoute;
   }
   return previous ? { ...route, proxyJump: previous } : route;
@@ -180,7 +182,7 @@ async function runOnHost(entry: HostEntry, request: ServiceRequest | ProvisionTa
   const work = (async () => {
     const config = hostSshConfig(entry, ssh);
     configWarnings.push(...config.warnings);
-    const route = hostRoute(entry, settings, ssh, config);
+    const route = hostRoute(entry, settings, ssh, { config });
     const connected = await transport.connect({ ...route, connectTimeoutMs: Math.min(route.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, Math.max(1, deadline - Date.now())) });
     if (abandoned) {
       connected.close();

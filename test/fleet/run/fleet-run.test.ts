@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -66,6 +66,21 @@ describe('a bug while handling one host', () => {
     );
     assert.match(results[0]?.error?.detail ?? '', /TypeError: a bug/);
     assert.equal(fleetExitCode(results), 70);
+  });
+});
+
+describe('a ProxyJump chain', () => {
+  const home = mkdtempSync(join(tmpdir(), 'stapctl-fleet-run-'));
+  after(() => rmSync(home, { recursive: true, force: true }));
+
+  test('that loops back to its host fails that host with SSH_CONFIG_INVALID before any connection', async () => {
+    mkdirSync(join(home, '.ssh'));
+    writeFileSync(join(home, '.ssh', 'config'), 'Host loop\n  ProxyJump loop\n');
+    const loop: HostEntry = { name: 'loop', address: inFarmNetwork('127.0.250.9'), port: 9, user: 'root', become: false, groups: [], vars: {}, varSources: {}, source: 'ad-hoc', warnings: [] };
+    const settings = { hostKeyCheck: 'strict' as const, connectTimeoutMs: 2000, timeoutMs: 5000, forks: 1 };
+    const [result] = await runFleet([loop], { action: 'status', tokens: [] }, agentBundle(Buffer.from('x')), settings, undefined, sshEnvironment({ HOME: home }));
+    assert.equal(result?.error?.code, 'SSH_CONFIG_INVALID');
+    assert.equal(result?.error?.message, 'ProxyJump of loop loops');
   });
 });
 
