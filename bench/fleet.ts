@@ -13,7 +13,9 @@
  * Needs root, a built dist/ (npm run build), and the Debian packages pssh, clustershell, ansible.
  * Every timed run is checked (exit code, every host answered, the expected servers listed or
  * status files present) and a run that fails a check stops the benchmark: a broken run is never
- * timed as a fast one. bench/README.md explains what is measured and holds the results.
+ * timed as a fast one. The CPU of an action is counted in cgroups (bench/cpu-cgroup.ts): the
+ * tool's and the farm's, apart from what else the machine runs (its busy time is reported beside).
+ * bench/README.md explains what is measured and holds the results.
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
@@ -23,6 +25,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AGENT_PROTOCOL, launcherCommand, runAgent } from '../src/fleet/agent/contract.js';
+import { createCpuCgroup, type CpuCgroup } from './cpu-cgroup.js';
 import { findAgentBundle } from '../src/fleet/agent/local-bundle.js';
 import { planAuth } from '../src/fleet/ssh/auth.js';
 import { connect } from '../src/fleet/ssh/transport.js';
@@ -77,8 +80,14 @@ interface Measured {
   maxRssKb: number;
   /** User + system CPU of the tool and the children it waited for (ssh clients, Ansible's forks). */
   controllerCpuS: number;
-  /** Every CPU second this machine spent during the run: controller, sshd, remote commands, agents. */
+  /** Every CPU second this machine spent during the run: controller, sshd, remote commands, agents, and anything else it ran. */
   machineCpuS: number;
+  /**
+   * The CPU of the action alone: the tool's processes and the farm's (each in a cgroup of its own,
+   * the farm's counted until its sessions have exited) and the machine's interrupts (the loopback's
+   * packets are handled there). NaN for commands run without a farm.
+   */
+  actionCpuS: number;
 }
 
 interface Sample {
@@ -90,10 +99,20 @@ interface Sample {
   maxRssKb: number;
   controllerCpuS: number;
   machineCpuS: number;
+  actionCpuS: number;
+}
+
+/** Where the CPU of an action is counted: the tool's cgroup and the farm's (its sshd processes). */
+interface ActionCgroups {
+  tool: CpuCgroup;
+  farm: CpuCgroup;
+  /** The listening sshd of each host (the farm's PID 1s): there between actions. */
+  listeners: ReadonlySet<number>;
 }
 
 interface FarmContext {
   farm: Farm;
+  cgroups: ActionCgroups;
   hostsFile: string;
   forks: number;
   timeoutMs: number;
@@ -255,6 +274,7 @@ interface Row {
   ratio: number;
   rssMb: number;
   controllerCpuS: number;
+  actionCpuS: number;
   machineCpuS: number;
   rounds: number;
 }
@@ -274,6 +294,7 @@ export function scenarioRows(samples: readonly Sample[], base: string): Row[] {
       ratio: median(walls) / baseMedian,
       rssMb: median(mine.map((sample) => sample.maxRssKb)) / 1024,
       controllerCpuS: median(mine.map((sample) => sample.controllerCpuS)),
+      actionCpuS: median(mine.map((sample) => sample.actionCpuS)),
       machineCpuS: median(mine.map((sample) => sample.machineCpuS)),
       rounds: mine.length,
     };
@@ -283,10 +304,10 @@ export function scenarioRows(samples: readonly Sample[], base: string): Row[] {
 export function renderRows(rows: readonly Row[]): string {
   const seconds = (ms: number) => (ms / 1000).toFixed(2);
   const lines = [
-    '| tool | median s | min s | max s | × stapctl | peak RSS MB | controller CPU s | machine CPU s | rounds |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| tool | median s | min s | max s | × stapctl | peak RSS MB | controller CPU s | action CPU s | machine busy s | rounds |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows.map((row) =>
-      `| ${row.tool} | ${seconds(row.median)} | ${seconds(row.min)} | ${seconds(row.max)} | ${row.ratio.toFixed(2)} | ${row.rssMb.toFixed(0)} | ${row.controllerCpuS.toFixed(2)} | ${row.machineCpuS.toFixed(2)} | ${row.rounds} |`,
+      `| ${row.tool} | ${seconds(row.median)} | ${seconds(row.min)} | ${seconds(row.max)} | ${row.ratio.toFixed(2)} | ${row.rssMb.toFixed(0)} | ${row.controllerCpuS.toFixed(2)} | ${row.actionCpuS.toFixed(2)} | ${row.machineCpuS.toFixed(2)} | ${row.rounds} |`,
     ),
   ];
   return lines.join('\n');
@@ -295,10 +316,25 @@ export function renderRows(rows: readonly Row[]): string {
 // ---------------------------------------------------------------------------------------------
 // Side effects: processes, the farm, the clock.
 
-/** Busy jiffies of all CPUs, from the first line of /proc/stat, in seconds. */
-async function machineCpuSeconds(): Promise<number> {
+/** Busy jiffies of all CPUs (all of them, and those of interrupts), from the first line of /proc/stat, in seconds. */
+async function machineCpuSeconds(): Promise<{ busy: number; interrupts: number }> {
   const [, user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0] = (await readFile('/proc/stat', 'utf8')).split('\n')[0]?.trim().split(/\s+/).map(Number) ?? [];
-  return (user + nice + system + irq + softirq) / 100;
+  return { busy: (user + nice + system + irq + softirq) / 100, interrupts: (irq + softirq) / 100 };
+}
+
+/**
+ * The farm's CPU for an action goes on after the tool exits: sshd ends each session once the client
+ * has gone. Waits (up to 10 s) until no sshd but the hosts' listening ones is left in the farm's
+ * cgroup, so that the whole action is counted at every farm size, its last sessions included.
+ */
+async function farmSettled(cgroups: ActionCgroups): Promise<void> {
+  const deadline = performance.now() + 10_000;
+  while (performance.now() < deadline) {
+    const others = (await cgroups.farm.pids()).filter((pid) => !cgroups.listeners.has(pid));
+    const comms = await Promise.all(others.map((pid) => readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')));
+    if (!comms.some((comm) => comm.trim() === 'sshd')) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 /**
@@ -316,13 +352,21 @@ const CLEAN_ENV: NodeJS.ProcessEnv = {
   LANG: 'C.UTF-8',
 };
 
-/** Runs argv under GNU time in its own process group, killed (by that group's id) at the deadline. */
-async function measure(argv: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd: string; timeoutMs: number; scratch: string }): Promise<Measured> {
+/**
+ * Runs argv under GNU time in its own process group, killed (by that group's id) at the deadline.
+ * With CGROUPS, the command runs in the tool's cgroup (a shell moves itself there, then executes
+ * GNU time), and the action's CPU is counted from the tool's and the farm's cgroups.
+ */
+async function measure(argv: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd: string; timeoutMs: number; scratch: string; cgroups?: ActionCgroups }): Promise<Measured> {
   const timeFile = join(options.scratch, 'time.out');
   await rm(timeFile, { force: true });
+  const { cgroups } = options;
+  const actionBefore = cgroups && (await Promise.all([cgroups.tool.usageSeconds(), cgroups.farm.usageSeconds()]));
   const cpuBefore = await machineCpuSeconds();
   const began = performance.now();
-  const child = spawn('/usr/bin/time', ['-f', '%M %U %S', '-o', timeFile, '--', ...argv], {
+  const timed = ['/usr/bin/time', '-f', '%M %U %S', '-o', timeFile, '--', ...argv];
+  const [command, ...args] = cgroups ? ['/bin/sh', '-c', 'echo $$ > "$0" && exec "$@"', cgroups.tool.procsFile, ...timed] : timed;
+  const child = spawn(command as string, args, {
     cwd: options.cwd,
     env: { ...CLEAN_ENV, ...options.env },
     detached: true,
@@ -342,11 +386,18 @@ async function measure(argv: readonly string[], options: { env?: NodeJS.ProcessE
     child.once('close', (exitCode) => resolve(exitCode ?? 128));
   }).finally(() => clearTimeout(timer));
   const wallMs = performance.now() - began;
-  const machineCpuS = (await machineCpuSeconds()) - cpuBefore;
+  const cpuAfter = await machineCpuSeconds();
+  const machineCpuS = cpuAfter.busy - cpuBefore.busy;
   if (timedOut) throw new Error(`${argv.join(' ')} did not finish within ${options.timeoutMs / 1000} s`);
+  let actionCpuS = Number.NaN;
+  if (cgroups && actionBefore) {
+    await farmSettled(cgroups);
+    const [tool, farm] = await Promise.all([cgroups.tool.usageSeconds(), cgroups.farm.usageSeconds()]);
+    actionCpuS = tool - actionBefore[0] + (farm - actionBefore[1]) + ((await machineCpuSeconds()).interrupts - cpuBefore.interrupts);
+  }
   const timeLine = (await readFile(timeFile, 'utf8')).trim().split('\n').at(-1) ?? '';
   const [rss = Number.NaN, user = Number.NaN, system = Number.NaN] = timeLine.split(' ').map(Number);
-  return { code, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8'), wallMs, maxRssKb: rss, controllerCpuS: user + system, machineCpuS };
+  return { code, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8'), wallMs, maxRssKb: rss, controllerCpuS: user + system, machineCpuS, actionCpuS };
 }
 
 function commandOutput(command: string, argv: readonly string[]): Promise<string> {
@@ -383,7 +434,7 @@ class Bench {
 
   /** Runs ACTION with TOOL on the whole farm, checks it, and returns the measurement. */
   async run(tool: Tool, action: readonly string[], expectedRunning?: number, noServer = false): Promise<Measured> {
-    const measured = await measure(this.argv(tool, action), { env: TOOL_ENV[tool], cwd: this.context.scratch, timeoutMs: this.context.timeoutMs, scratch: this.context.scratch });
+    const measured = await measure(this.argv(tool, action), { env: TOOL_ENV[tool], cwd: this.context.scratch, timeoutMs: this.context.timeoutMs, scratch: this.context.scratch, cgroups: this.context.cgroups });
     // `stapctl status` exits 0 only when every server runs; the others' exit codes are checked per host.
     let outputs: Map<string, HostOutput>;
     try {
@@ -398,9 +449,9 @@ class Bench {
     return measured;
   }
 
-  record(scenario: string, tool: string, round: number, measured: Pick<Measured, 'wallMs' | 'maxRssKb' | 'controllerCpuS' | 'machineCpuS'>): void {
-    const { wallMs, maxRssKb, controllerCpuS, machineCpuS } = measured;
-    this.samples.push({ farmHosts: this.farm.hosts.length, scenario, tool, round, wallMs, maxRssKb, controllerCpuS, machineCpuS });
+  record(scenario: string, tool: string, round: number, measured: Pick<Measured, 'wallMs' | 'maxRssKb' | 'controllerCpuS' | 'machineCpuS' | 'actionCpuS'>): void {
+    const { wallMs, maxRssKb, controllerCpuS, machineCpuS, actionCpuS } = measured;
+    this.samples.push({ farmHosts: this.farm.hosts.length, scenario, tool, round, wallMs, maxRssKb, controllerCpuS, machineCpuS, actionCpuS });
     process.stderr.write(`  ${scenario} ${tool} round ${round + 1}: ${(wallMs / 1000).toFixed(2)} s\n`);
   }
 
@@ -468,6 +519,7 @@ async function cycleScenario(bench: Bench, name: string, tools: readonly Tool[],
         maxRssKb: Math.max(started.maxRssKb, stopped.maxRssKb),
         controllerCpuS: started.controllerCpuS + stopped.controllerCpuS,
         machineCpuS: started.machineCpuS + stopped.machineCpuS,
+        actionCpuS: started.actionCpuS + stopped.actionCpuS,
       });
     }
   }
@@ -483,11 +535,11 @@ async function noServerStatusScenario(bench: Bench, tools: readonly Tool[], roun
 
 const NO_SERVER_STATUS = 'status, no server running';
 
-/** Per host, for the scale tables: wall, controller and machine CPU, and the controller's peak memory. */
+/** Per host, for the scale tables: wall, controller CPU, the action's CPU, the machine's busy time, and the controller's peak memory. */
 export function renderPerHostRows(samples: readonly Sample[]): string {
   const lines = [
-    '| hosts | tool | median s | controller CPU ms per host | machine CPU ms per host | peak RSS MB | rounds |',
-    '| ---: | --- | ---: | ---: | ---: | ---: | ---: |',
+    '| hosts | tool | median s | controller CPU ms per host | action CPU ms per host | machine busy ms per host | peak RSS MB | rounds |',
+    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   const keys = [...new Set(samples.map((sample) => `${sample.farmHosts} ${sample.tool}`))];
   for (const key of keys) {
@@ -496,7 +548,7 @@ export function renderPerHostRows(samples: readonly Sample[]): string {
     const mine = samples.filter((sample) => sample.farmHosts === hosts && sample.tool === tool);
     const perHost = (values: number[]) => ((median(values) * 1000) / hosts).toFixed(1);
     lines.push(
-      `| ${hosts} | ${tool} | ${(median(mine.map((sample) => sample.wallMs)) / 1000).toFixed(2)} | ${perHost(mine.map((sample) => sample.controllerCpuS))} | ${perHost(mine.map((sample) => sample.machineCpuS))} | ${(median(mine.map((sample) => sample.maxRssKb)) / 1024).toFixed(0)} | ${mine.length} |`,
+      `| ${hosts} | ${tool} | ${(median(mine.map((sample) => sample.wallMs)) / 1000).toFixed(2)} | ${perHost(mine.map((sample) => sample.controllerCpuS))} | ${perHost(mine.map((sample) => sample.actionCpuS))} | ${perHost(mine.map((sample) => sample.machineCpuS))} | ${(median(mine.map((sample) => sample.maxRssKb)) / 1024).toFixed(0)} | ${mine.length} |`,
     );
   }
   return lines.join('\n');
@@ -525,8 +577,8 @@ export function targetRows(samples: readonly Sample[], startup: readonly Startup
     const values = samples.filter((sample) => sample.farmHosts === hosts && sample.scenario === scenario && sample.tool === tool).map((sample) => sample.wallMs);
     return values.length === 0 ? Number.NaN : median(values);
   };
-  const perHostMs = (hosts: number | undefined, scenario: string, pick: (sample: Sample) => number) => {
-    const values = samples.filter((sample) => sample.farmHosts === hosts && sample.scenario === scenario && sample.tool === 'stapctl').map(pick);
+  const perHostMs = (hosts: number | undefined, scenario: string, pick: (sample: Sample) => number, tool = 'stapctl') => {
+    const values = samples.filter((sample) => sample.farmHosts === hosts && sample.scenario === scenario && sample.tool === tool).map(pick);
     return values.length === 0 || hosts === undefined ? Number.NaN : (median(values) * 1000) / hosts;
   };
   const row = (measure: string, value: number, limit: number, unit = 'x', digits = 2): TargetRow => ({
@@ -542,6 +594,8 @@ export function targetRows(samples: readonly Sample[], startup: readonly Startup
     return mine.length === 0 || floor.length === 0 ? Number.NaN : median(mine) / median(floor);
   };
   const controllerCpu = (sample: Sample) => sample.controllerCpuS;
+  const actionCpu = (sample: Sample) => sample.actionCpuS;
+  const actionGrowth = (tool: string) => perHostMs(scale, NO_SERVER_STATUS, actionCpu, tool) / perHostMs(base, NO_SERVER_STATUS, actionCpu, tool);
   const scaleRss = samples.filter((sample) => sample.farmHosts === scale && sample.scenario === NO_SERVER_STATUS && sample.tool === 'stapctl').map((sample) => sample.maxRssKb / 1024);
   return [
     row(`status, ${base} hosts, vs pssh with curve25519`, ratio('status', 'pssh-c25519'), 0.8),
@@ -555,7 +609,10 @@ export function targetRows(samples: readonly Sample[], startup: readonly Startup
     row(`controller CPU per host, status, ${scale} hosts (no server)`, perHostMs(scale, NO_SERVER_STATUS, controllerCpu), 5, 'ms', 1),
     row(`${scale} hosts status: peak RSS`, scaleRss.length === 0 ? Number.NaN : median(scaleRss), 300, 'MB', 0),
     row(`${scale} hosts status: controller CPU per host vs ${base} hosts`, perHostMs(scale, NO_SERVER_STATUS, controllerCpu) / perHostMs(base, NO_SERVER_STATUS, controllerCpu), 1.2),
-    row(`${scale} hosts status: machine CPU per host vs ${base} hosts`, perHostMs(scale, NO_SERVER_STATUS, (sample) => sample.machineCpuS) / perHostMs(base, NO_SERVER_STATUS, (sample) => sample.machineCpuS), 1.2),
+    // The action's CPU (tool, farm, interrupts), not the machine's busy time: a 1000-host run keeps
+    // both CPUs busy for its whole length, and /proc/stat then also counts what else ran meanwhile.
+    row(`${scale} hosts status: machine CPU per host for the action vs ${base} hosts`, actionGrowth('stapctl'), 1.2),
+    { ...row(`${scale} hosts status: the same for pssh with curve25519 (no target: the farm's share)`, actionGrowth('pssh-c25519'), 1.2), target: '', met: undefined },
   ];
 }
 
@@ -693,6 +750,7 @@ async function machineFacts(): Promise<string[]> {
 async function benchFarm(hostCount: number, options: BenchOptions, report: string[], allSamples: Sample[]): Promise<void> {
   const scratch = await mkdtemp(join(tmpdir(), 'stapctl-bench-'));
   let farm: Farm | undefined;
+  const made: CpuCgroup[] = [];
   try {
     const began = performance.now();
     farm = await startFarm({ dir: join(scratch, 'farm'), hosts: hostCount, firstAddress: FIRST_ADDRESS });
@@ -700,7 +758,8 @@ async function benchFarm(hostCount: number, options: BenchOptions, report: strin
     process.stderr.write(`${hostCount}-host farm up in ${upS.toFixed(1)} s (${farm.hosts[0]?.address} ..)\n`);
     const hostsFile = join(scratch, 'hosts');
     await writeFile(hostsFile, farm.hosts.map((host) => `${host.name}\n`).join(''));
-    const bench = new Bench({ farm, hostsFile, forks: options.forks, timeoutMs: options.timeoutMs, scratch, runDir: (await realpath('/var/run')).slice(1) });
+    const cgroups = await actionCgroups(farm, `stapctl-bench-${process.pid}-${hostCount}`, made);
+    const bench = new Bench({ farm, cgroups, hostsFile, forks: options.forks, timeoutMs: options.timeoutMs, scratch, runDir: (await realpath('/var/run')).slice(1) });
 
     report.push(`## ${hostCount} hosts`, '', `Farm up in ${upS.toFixed(1)} s. Parallelism ${options.forks} for every tool.`, '');
     const scaleTools = options.tools.filter((tool) => tool === 'stapctl' || tool === 'pssh-c25519');
@@ -768,7 +827,37 @@ async function benchFarm(hostCount: number, options: BenchOptions, report: strin
     allSamples.push(...bench.samples);
   } finally {
     if (farm) await farm.down();
+    await Promise.all(made.map(removeWhenEmpty));
     await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A cgroup for the farm, holding every host's sshd (the sessions they fork are born there), and
+ * one for the tools. MADE collects them for removal, also when this fails half-way.
+ */
+async function actionCgroups(farm: Farm, name: string, made: CpuCgroup[]): Promise<ActionCgroups> {
+  const farmGroup = await createCpuCgroup(`${name}-farm`);
+  made.push(farmGroup);
+  const tool = await createCpuCgroup(`${name}-tool`);
+  made.push(tool);
+  for (const host of farm.hosts) await farmGroup.add(host.pid);
+  return { tool, farm: farmGroup, listeners: new Set(farm.hosts.map((host) => host.pid)) };
+}
+
+/** The kernel ends a stopped farm's processes a moment after their PID 1: a cgroup empties soon after. */
+async function removeWhenEmpty(cgroup: CpuCgroup): Promise<void> {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      await cgroup.remove();
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EBUSY' || attempt === 50) {
+        process.stderr.write(`could not remove the cgroup of ${cgroup.procsFile}: ${(error as Error).message}\n`);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 }
 
