@@ -14,6 +14,7 @@ import { hostPort } from '../../port.js';
 import { authFailure, createAuthSession, type AuthPlan, type AuthSession } from './auth.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type HostRoute } from './host-route.js';
 import { startProxyCommand, type ProxyCommandProcess } from './proxy-command.js';
+import { signPublicKeyRequestsAtOnce } from './signed-publickey.js';
 import { checkHostKey, fingerprint, hostLookupName, KnownHostsFiles, preferredHostKeyAlgorithms, type HostKeyVerdict } from './known-hosts.js';
 
 export interface ConnectOptions extends Omit<HostRoute, 'identities' | 'identitiesOnly' | 'proxyJump'> {
@@ -211,6 +212,7 @@ function handshake(options: ConnectOptions, sock: Duplex | undefined, knownHosts
     // previous one is acknowledged, which Linux delays by up to 40 ms: 40 ms of the 78 of a handshake.
     client.setNoDelay(true);
     ignoreHostKeyUpdates(client);
+    signPublicKeyRequestsAtOnce(client);
   });
 }
 

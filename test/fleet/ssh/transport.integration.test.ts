@@ -389,6 +389,34 @@ describe('ssh-agent', () => {
   });
 });
 
+describe('publickey authentication', () => {
+  /** sshd's debug log of one login: each publickey request, as `querying` (no signature) or `attempting` (signed). */
+  async function publickeyRequests(identities: string[], authorized: string[]): Promise<{ code: number | null; requests: string[] }> {
+    const sshd = await startSshd(`publickey-${++counter}`, authorized.map((file) => readFileSync(`${file}.pub`, 'utf8')).join(''), [DEBUG_LOG]);
+    const auth = await planAuth({ identities: identities.map((file) => ({ file, origin: 'option' as const })), identitiesOnly: true, defaultKeyDir: join(scratch, 'no-keys') });
+    const result = await withSession(options(sshd, { auth }), (session) => session.exec('true'));
+    const log = () => sshd.log.join('');
+    for (let wait = 0; wait < 50 && !/Accepted publickey/.test(log()); wait++) await new Promise((resolve) => setTimeout(resolve, 20));
+    return { code: result.code, requests: [...log().matchAll(/user root (querying|attempting) public key/g)].map((match) => match[1] ?? '') };
+  }
+
+  test("an identity file's Ed25519 key logs in with one signed request, without asking the host first", async () => {
+    assert.deepEqual(await publickeyRequests([userKey], [userKey]), { code: 0, requests: ['attempting'] });
+  });
+
+  test('an RSA identity signs its one request with the hash its algorithm names, which sshd checks', async () => {
+    const rsaKey = join(scratch, 'id_rsa_user');
+    execFileSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-C', 'stapctl-test', '-f', rsaKey]);
+    assert.deepEqual(await publickeyRequests([rsaKey], [rsaKey]), { code: 0, requests: ['attempting'] });
+  });
+
+  test('a key the host refuses is followed by the next identity, each sent signed once', async () => {
+    const refused = join(scratch, 'id_refused');
+    keygen(refused);
+    assert.deepEqual(await publickeyRequests([refused, userKey], [userKey]), { code: 0, requests: ['attempting', 'attempting'] });
+  });
+});
+
 describe('host keys announced after authentication', () => {
   test('are not proven one by one: the announcement is ignored, the session works', async () => {
     const keys = readFileSync(`${userKey}.pub`, 'utf8');
