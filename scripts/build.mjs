@@ -10,6 +10,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { ssh2Patched } from './ssh2-patch.mjs';
 
 rmSync('dist', { recursive: true, force: true });
 execFileSync('npx', ['tsc', '-p', 'tsconfig.json', '--noEmit'], { stdio: 'inherit' });
@@ -83,7 +84,7 @@ await build({
   entryPoints: ['src/cli/fleet-view.ts'],
   outfile: 'dist/cli/fleet-view.js',
   external: ['cpu-features'],
-  plugins: [ssh2ClientOnly],
+  plugins: [ssh2ClientOnly, ssh2Patched()],
 });
 // The command itself runs the two bundles with a V8 code cache each (src/cli/launcher.ts).
 await build({ ...common, minify: true, format: 'cjs', target: 'node20', entryPoints: ['src/cli/launcher.ts'], outfile: 'dist/cli/main.js', banner: { js: '#!/usr/bin/env node' } });
