@@ -24,11 +24,11 @@ import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { AGENT_PROTOCOL, launcherCommand, runAgent } from '../src/fleet/agent/contract.js';
+import { AGENT_PROTOCOL, runAgent, type AgentBundle } from '../src/fleet/agent/contract.js';
 import { createCpuCgroup, type CpuCgroup } from './cpu-cgroup.js';
 import { findAgentBundle } from '../src/fleet/agent/local-bundle.js';
 import { planAuth } from '../src/fleet/ssh/auth.js';
-import { connect } from '../src/fleet/ssh/transport.js';
+import { connect, type SshSession } from '../src/fleet/ssh/transport.js';
 import { FACTS_COMMAND } from '../src/fleet/facts/facts-command.js';
 import { statusFromFacts } from '../src/fleet/facts/status-from-facts.js';
 import type { ServiceRequest } from '../src/service/engine.js';
@@ -667,7 +667,8 @@ interface ProfileRow {
 /**
  * Where one host's time goes, on one host with nothing else running from here: the controller's
  * start, ssh2's connect and authentication, one exec round trip, node's start on the host, the
- * agent, and OpenSSH's own connection for comparison.
+ * facts command that answers status, the agent's start and stop of one server, and OpenSSH's own
+ * connection for comparison.
  */
 async function profileOneHost(farm: Farm, rounds: number, scratch: string): Promise<ProfileRow[]> {
   const host = farm.hosts[0];
@@ -687,7 +688,6 @@ async function profileOneHost(farm: Farm, rounds: number, scratch: string): Prom
     add(step, measured.wallMs);
   };
   const statusRequest: ServiceRequest = { action: 'status', tokens: [], serverUser: 'stap-server' };
-  const request = JSON.stringify({ protocol: AGENT_PROTOCOL, request: statusRequest });
   for (let round = 0; round < rounds; round += 1) {
     await wall('controller: node -e 0 (local)', ['node', '-e', '0']);
     await wall('controller: stapctl --version (module loading)', ['node', CLI, '--version']);
@@ -705,8 +705,10 @@ async function profileOneHost(farm: Farm, rounds: number, scratch: string): Prom
       const fromFacts = await timed('controller: status from the facts (parse + engine)', () => statusFromFacts(statusRequest, facts.stdout, host.name));
       if (fromFacts === undefined) throw new Error('profile: the facts did not answer status');
       await timed('ssh2 exec: node -e 0 (node start on the host)', () => session.exec('node -e 0'));
-      const answer = await timed('ssh2 exec: stapctl agent status (what start and stop run)', () => session.exec(launcherCommand(bundle), { stdin: request }));
-      if (answer.code !== 0) throw new Error(`profile: the agent exited ${answer.code}: ${answer.stderr.toString('utf8')}`);
+      // What a fleet start and stop run on each host: the agent, starting one stap-serverd (and
+      // waiting until it listens), then stopping it (and waiting until it has exited).
+      await timed('ssh2 exec: the agent, start -n profile (what start runs: one server started)', () => agentAction(session, host.name, bundle, 'start'));
+      await timed('ssh2 exec: the agent, stop -n profile (what stop runs: that server stopped)', () => agentAction(session, host.name, bundle, 'stop'));
       await timed(`ssh2 exec: ${STOCK} status (stock script)`, () => session.exec(`${STOCK} status`));
     } finally {
       session.close();
@@ -715,6 +717,13 @@ async function profileOneHost(farm: Farm, rounds: number, scratch: string): Prom
     await wall('OpenSSH: ssh HOST true (curve25519-sha256)', ['ssh', '-F', farm.sshConfigFile, '-o', 'KexAlgorithms=curve25519-sha256', host.name, 'true']);
   }
   return [...samples].map(([step, values]) => ({ step, medianMs: median(values), minMs: Math.min(...values), maxMs: Math.max(...values) }));
+}
+
+/** The agent as a fleet run runs it on a host with its cached copy, for one server of its own beside the running ones. */
+async function agentAction(session: SshSession, host: string, bundle: AgentBundle, action: 'start' | 'stop'): Promise<void> {
+  const request: ServiceRequest = { action, tokens: [{ flag: 'n', value: 'profile' }], serverUser: 'stap-server' };
+  const answer = await runAgent(session, host, { protocol: AGENT_PROTOCOL, request }, { bundle, deadline: Date.now() + 60_000 });
+  if (!('report' in answer) || answer.report.exitCode !== 0) throw new Error(`profile: the agent's ${action} -n profile failed: ${JSON.stringify(answer).slice(0, 500)}`);
 }
 
 function tcpConnected(address: string, port: number): Promise<void> {
@@ -784,7 +793,7 @@ async function benchFarm(hostCount: number, options: BenchOptions, report: strin
     await statusScenario(bench, options.tools, options.rounds, releases);
     report.push(`### status on every host (${releases} servers running per host)`, '', renderRows(scenarioRows(bench.samples.filter((sample) => sample.scenario === 'status'), 'stapctl')), '');
 
-    // While the servers run, so that the agent's status has servers to check.
+    // While the servers run: the facts list them, and the agent starts and stops one beside them.
     if (options.profile) {
       const profile = await profileOneHost(farm, options.rounds, scratch);
       report.push(
