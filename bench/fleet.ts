@@ -28,6 +28,8 @@ import { AGENT_PROTOCOL, runAgent, type AgentBundle } from '../src/fleet/agent/c
 import { createCpuCgroup, type CpuCgroup } from './cpu-cgroup.js';
 import { findAgentBundle } from '../src/fleet/agent/local-bundle.js';
 import { planAuth } from '../src/fleet/ssh/auth.js';
+import type { HostRoute } from '../src/fleet/ssh/host-route.js';
+import { OpensshTransport } from '../src/fleet/ssh/openssh-transport.js';
 import { connect, type SshSession } from '../src/fleet/ssh/transport.js';
 import { FACTS_COMMAND } from '../src/fleet/facts/facts-command.js';
 import { statusFromFacts } from '../src/fleet/facts/status-from-facts.js';
@@ -698,6 +700,7 @@ async function profileOneHost(farm: Farm, rounds: number, scratch: string): Prom
       connect({ host: host.name, address: host.address, port: host.port, user: 'root', auth, hostKeyPolicy: 'strict', knownHostsFiles: [farm.knownHostsFile] }),
     );
     try {
+      await timed('ssh2 exec: true, the connection\'s first command', () => session.exec('true'));
       // The agent may not be there yet: status, answered from the facts, never installs it.
       await runAgent(session, host.name, { protocol: AGENT_PROTOCOL, request: statusRequest }, { bundle, deadline: Date.now() + 60_000 });
       await timed('ssh2 exec: true (channel + sshd session + sh)', () => session.exec('true'));
@@ -713,10 +716,43 @@ async function profileOneHost(farm: Farm, rounds: number, scratch: string): Prom
     } finally {
       session.close();
     }
+    await opensshFirstCommands(farm, scratch, timed);
     await wall('OpenSSH: ssh HOST true (default kex sntrup761x25519)', ['ssh', '-F', farm.sshConfigFile, host.name, 'true']);
     await wall('OpenSSH: ssh HOST true (curve25519-sha256)', ['ssh', '-F', farm.sshConfigFile, '-o', 'KexAlgorithms=curve25519-sha256', host.name, 'true']);
   }
   return [...samples].map(([step, values]) => ({ step, medianMs: median(values), minMs: Math.min(...values), maxMs: Math.max(...values) }));
+}
+
+/**
+ * --transport openssh on one host: its master (ssh -M, then ssh -O check), then two commands
+ * through it. sshd announces its host keys (hostkeys-00) after authentication; the first command's
+ * channel confirmation waits for that packet's delayed ACK (README, Transports).
+ */
+async function opensshFirstCommands(farm: Farm, scratch: string, timed: <T>(step: string, work: () => Promise<T>) => Promise<T>): Promise<void> {
+  const host = farm.hosts[0];
+  if (host === undefined) return;
+  const transport = await OpensshTransport.start({ PATH: process.env.PATH, TMPDIR: scratch }, []);
+  try {
+    const route: HostRoute = {
+      host: host.name,
+      address: host.address,
+      port: host.port,
+      user: 'root',
+      identities: [{ file: farm.clientKey, origin: 'option' }],
+      identitiesOnly: true,
+      hostKeyPolicy: 'strict',
+      knownHostsFiles: [farm.knownHostsFile],
+    };
+    const session = await timed('openssh transport: master up (ssh -M -N, then ssh -O check)', () => transport.connect(route));
+    try {
+      await timed('openssh transport: true, the connection\'s first command', () => session.exec('true'));
+      await timed('openssh transport: true, its second command', () => session.exec('true'));
+    } finally {
+      session.close();
+    }
+  } finally {
+    await transport.close();
+  }
 }
 
 /** The agent as a fleet run runs it on a host with its cached copy, for one server of its own beside the running ones. */
