@@ -28,13 +28,12 @@ import { AGENT_PROTOCOL, runAgent, type AgentBundle } from '../src/fleet/agent/c
 import { createCpuCgroup, type CpuCgroup } from './cpu-cgroup.js';
 import { findAgentBundle } from '../src/fleet/agent/local-bundle.js';
 import { planAuth } from '../src/fleet/ssh/auth.js';
-import type { HostRoute } from '../src/fleet/ssh/host-route.js';
 import { OpensshTransport } from '../src/fleet/ssh/openssh-transport.js';
 import { connect, type SshSession } from '../src/fleet/ssh/transport.js';
 import { FACTS_COMMAND } from '../src/fleet/facts/facts-command.js';
 import { statusFromFacts } from '../src/fleet/facts/status-from-facts.js';
 import type { ServiceRequest } from '../src/service/engine.js';
-import { startFarm, type Farm } from '../test/fleet/farm.js';
+import { farmRoute, startFarm, type Farm } from '../test/fleet/farm.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(REPO, 'dist', 'cli', 'main.js');
@@ -733,17 +732,7 @@ async function opensshFirstCommands(farm: Farm, scratch: string, timed: <T>(step
   if (host === undefined) return;
   const transport = await OpensshTransport.start({ PATH: process.env.PATH, TMPDIR: scratch }, []);
   try {
-    const route: HostRoute = {
-      host: host.name,
-      address: host.address,
-      port: host.port,
-      user: 'root',
-      identities: [{ file: farm.clientKey, origin: 'option' }],
-      identitiesOnly: true,
-      hostKeyPolicy: 'strict',
-      knownHostsFiles: [farm.knownHostsFile],
-    };
-    const session = await timed('openssh transport: master up (ssh -M -N, then ssh -O check)', () => transport.connect(route));
+    const session = await timed('openssh transport: master up (ssh -M -N, then ssh -O check)', () => transport.connect(farmRoute(farm, host)));
     try {
       await timed('openssh transport: true, the connection\'s first command', () => session.exec('true'));
       await timed('openssh transport: true, its second command', () => session.exec('true'));

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import type { HostRoute } from '../../src/fleet/ssh/host-route.js';
 import { acceptsTcp } from '../support/expect.js';
 
 export interface FarmHost {
@@ -164,6 +165,20 @@ export function renderSshConfig(hosts: readonly FarmHost[], clientKey: string, k
       ].join('\n'),
     )
     .join('\n');
+}
+
+/** How stapctl's transports reach HOST, resolved as from the inventory: root with the farm's key, strict host keys. */
+export function farmRoute(farm: Pick<Farm, 'clientKey' | 'knownHostsFile'>, host: FarmHost): HostRoute {
+  return {
+    host: host.name,
+    address: host.address,
+    port: host.port,
+    user: 'root',
+    identities: [{ file: farm.clientKey, origin: 'option' }],
+    identitiesOnly: true,
+    hostKeyPolicy: 'strict',
+    knownHostsFiles: [farm.knownHostsFile],
+  };
 }
 
 /** The home directory of USER in passwd text, or undefined when there is no such user. */

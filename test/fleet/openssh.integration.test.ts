@@ -17,7 +17,7 @@ import { OpensshTransport } from '../../src/fleet/ssh/openssh-transport.js';
 import type { SshSession } from '../../src/fleet/ssh/transport.js';
 import { rejection } from '../support/expect.js';
 import { controlDirectoriesIn, processesNaming } from '../support/ssh-leftovers.js';
-import { holdServers, startFarm, type Farm, type FarmHost } from './farm.js';
+import { farmRoute, holdServers, startFarm, type Farm, type FarmHost } from './farm.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 let farm: Farm;
@@ -42,18 +42,7 @@ after(async () => {
 });
 
 function route(host: FarmHost, overrides: Partial<HostRoute> = {}): HostRoute {
-  return {
-    host: host.name,
-    address: host.address,
-    port: host.port,
-    user: 'root',
-    identities: [{ file: farm.clientKey, origin: 'option' }],
-    identitiesOnly: true,
-    hostKeyPolicy: 'strict',
-    knownHostsFiles: [farm.knownHostsFile],
-    connectTimeoutMs: 10_000,
-    ...overrides,
-  };
+  return { ...farmRoute(farm, host), connectTimeoutMs: 10_000, ...overrides };
 }
 
 let counter = 0;
