@@ -6,7 +6,7 @@
 // - The agent (dist/stapctl.cjs): one self-contained file that the controller sends to hosts.
 import { build } from 'esbuild';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -45,6 +45,21 @@ const lazyChildProcessForCommander = {
     }));
   },
 };
+// commander is needed only by a command line of more than one word (src/cli/argv.ts); its load
+// (its classes, node:events, node:process) cost a plain `stapctl status` a tenth of its top level.
+// The CLI's imports of it get getters that load the bundled package on first use.
+const lazyCommander = {
+  name: 'lazy-commander',
+  setup(build) {
+    build.onResolve({ filter: /^commander$/ }, (args) => (args.namespace === 'lazy-commander' ? undefined : { path: 'commander', namespace: 'lazy-commander' }));
+    build.onLoad({ filter: /.*/, namespace: 'lazy-commander' }, () => ({
+      resolveDir: process.cwd(),
+      loader: 'js',
+      contents: `const load = () => require('commander');
+for (const name of ['Command', 'CommanderError', 'Option']) Object.defineProperty(module.exports, name, { get: () => load()[name], enumerable: true });`,
+    }));
+  },
+};
 // ssh2 is bundled into the fleet bundle: one file to read and compile instead of some forty. Its
 // index loads at once what a client never runs: the server, key generation and HTTP agents over
 // SSH (with node:http, https and tls); stapctl's 'ssh2' is the client's parts, the rest loaded only
@@ -77,7 +92,7 @@ await build({
   outfile: 'dist/cli/cli.js',
   external: ['./fleet-view.js'],
   supported: { 'dynamic-import': false },
-  plugins: [lazyChildProcessForCommander],
+  plugins: [lazyCommander, lazyChildProcessForCommander],
 });
 await build({
   ...cli,
@@ -92,12 +107,18 @@ await build({ ...common, minify: true, format: 'cjs', target: 'node20', entryPoi
 writeFileSync('dist/cli/package.json', '{ "type": "commonjs" }\n');
 chmodSync('dist/cli/main.js', 0o755);
 // The caches hold what a run compiled: a fleet command that contacts no host (`hosts`), then a
-// local `status` (the last run writes the CLI bundle's cache), in an empty root and home.
+// local `status` (the last run writes the CLI bundle's cache), in an empty root and home. The root
+// has its status directory, as a host where the service is installed, under /var/run, a link to
+// /run as on Debian and Red Hat: that status checks each directory of the path, follows the link,
+// takes the lock and looks up the server account, which a status of a root without them skips,
+// and which every real run then compiled anew.
 runForCodeCache(
-  (scratch) => [
-    { argv: ['dist/cli/main.js', '-H', 'code-cache', '--adhoc', 'hosts', '--json'] },
-    { argv: ['dist/cli/main.js', 'status', '--root', scratch] },
-  ],
+  (scratch) => {
+    mkdirSync(join(scratch, 'run/stap-server'), { recursive: true, mode: 0o755 });
+    mkdirSync(join(scratch, 'var'), { mode: 0o755 });
+    symlinkSync(join(scratch, 'run'), join(scratch, 'var/run'));
+    return [{ argv: ['dist/cli/main.js', '-H', 'code-cache', '--adhoc', 'hosts', '--json'] }, { argv: ['dist/cli/main.js', 'status', '--root', scratch] }];
+  },
   { STAPCTL_WRITE_CODE_CACHES_IN: resolve('dist/cli') },
   { 'dist/cli/cli.js.v8cache': 'dist/cli/cli.js', 'dist/cli/fleet-view.js.v8cache': 'dist/cli/fleet-view.js' },
 );

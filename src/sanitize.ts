@@ -9,29 +9,41 @@
  * so that their presence is visible rather than acted on.
  */
 
-// These patterns match control characters on purpose: that is what they remove.
-/* eslint-disable no-control-regex */
+/** Tab, newline and printable ASCII: text in which none of the patterns below can match. */
+const PLAIN = /^[\t\n\x20-\x7e]*$/;
+
 /**
- * ECMA-48 sequences, in 7-bit (ESC ...) and 8-bit (C1) form:
- * - control strings (OSC `ESC ]`, DCS `ESC P`, SOS `ESC X`, PM `ESC ^`, APC `ESC _`), up to BEL or
- *   ST, or to the end of the text when unterminated (a terminal would swallow that much too);
- * - CSI (`ESC [` parameters, intermediates, final byte);
- * - the other escape sequences (`ESC (B`, `ESC 7`, `ESC c`, ...).
- * Each alternative is anchored on its introducer and scans forward only: linear time.
+ * Made on first use: building and compiling them (`\p{Cf}` above all) cost a local `status`,
+ * whose lines are plain, more than the rest of its rendering.
  */
-const SEQUENCES =
-  /(?:\u001b[\]PX^_]|[\u0090\u0098\u009d\u009e\u009f])[\s\S]*?(?:\u0007|\u001b\\|\u009c|$)|(?:\u001b\[|\u009b)[0-?]*[ -/]*[@-~]|\u001b[ -/]*[0-~]/g;
-/** C0 (except tab and newline), DEL and C1: whatever is left of broken or lone sequences. */
-const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
-/* eslint-enable no-control-regex */
-/** Format characters (bidi, zero-width, BOM) and the Unicode line and paragraph separators. */
-const FORMAT = /[\p{Cf}\u2028\u2029]/gu;
+let unsafePatterns: { sequences: RegExp; controls: RegExp; format: RegExp } | undefined;
+const patterns = () =>
+  (unsafePatterns ??= {
+    // These patterns match control characters on purpose: that is what they remove.
+    /* eslint-disable no-control-regex */
+    /**
+     * ECMA-48 sequences, in 7-bit (ESC ...) and 8-bit (C1) form:
+     * - control strings (OSC `ESC ]`, DCS `ESC P`, SOS `ESC X`, PM `ESC ^`, APC `ESC _`), up to BEL
+     *   or ST, or to the end of the text when unterminated (a terminal would swallow that much too);
+     * - CSI (`ESC [` parameters, intermediates, final byte);
+     * - the other escape sequences (`ESC (B`, `ESC 7`, `ESC c`, ...).
+     * Each alternative is anchored on its introducer and scans forward only: linear time.
+     */
+    sequences: /(?:\u001b[\]PX^_]|[\u0090\u0098\u009d\u009e\u009f])[\s\S]*?(?:\u0007|\u001b\\|\u009c|$)|(?:\u001b\[|\u009b)[0-?]*[ -/]*[@-~]|\u001b[ -/]*[0-~]/g,
+    /** C0 (except tab and newline), DEL and C1: whatever is left of broken or lone sequences. */
+    controls: /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g,
+    /* eslint-enable no-control-regex */
+    /** Format characters (bidi, zero-width, BOM) and the Unicode line and paragraph separators. */
+    format: /[\p{Cf}\u2028\u2029]/gu,
+  });
 
 const escaped = (char: string) => `\\u${(char.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`;
 
 /** Text safe to print: no escape sequences or control characters but tab and newline. */
 export function stripTerminalEscapes(text: string): string {
-  return text.replace(SEQUENCES, '').replace(CONTROLS, '').replace(FORMAT, escaped);
+  if (PLAIN.test(text)) return text;
+  const { sequences, controls, format } = patterns();
+  return text.replace(sequences, '').replace(controls, '').replace(format, escaped);
 }
 
 /**

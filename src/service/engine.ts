@@ -185,11 +185,20 @@ class ServiceSetup {
     }
   }
 
-  /** Who besides root may own the service's directories: the default server account and group. */
+  /**
+   * Who besides root may own the service's directories: the default server account and group.
+   * The group is looked up when a check first asks for it, once: only a group-writable directory
+   * or a log to share needs it, and a status of root's own directories then reads no /etc/group.
+   */
   private serviceAccounts(paths: ServicePaths): Trust {
+    const host = this.host;
+    let group: { gid: number } | undefined | null = null;
     return {
       serverUid: this.users.of(this.request.serverUser ?? paths.stapUser ?? DEFAULT_SERVER_USER),
-      serverGid: lookupGroup(SERVER_GROUP, undefined, this.host)?.gid,
+      get serverGid() {
+        if (group === null) group = lookupGroup(SERVER_GROUP, undefined, host) ?? undefined;
+        return group?.gid;
+      },
     };
   }
 

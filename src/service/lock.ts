@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { sleep } from '../sleep.js';
 import { isMissingFile, StapctlError } from '../errors.js';
 import { readCheckedFile } from './file-trust.js';
-import { readProcess } from './proc.js';
+import { readProcessStat } from './proc.js';
 
 /** A dot-file: the stock script's `ls STAT_PATH` does not list it, so it never shows as a server. */
 export const LOCK_FILE = '.stapctl.lock';
@@ -29,13 +29,15 @@ export function formatLockHolder(holder: LockHolder): string {
 const sameHolder = (a: LockHolder | undefined, b: LockHolder) =>
   a !== undefined && a.pid === b.pid && a.startTime === b.startTime;
 
+// /proc/PID/stat alone: the holder's state and start time are all a lock needs, and a run reads it
+// once instead of also reading /proc/PID/status and /proc/PID/exe.
 function holderIsAlive(holder: LockHolder): boolean {
-  const info = readProcess(holder.pid);
+  const info = readProcessStat(holder.pid);
   return info !== undefined && info.state !== 'Z' && info.startTime === holder.startTime;
 }
 
 function ourselves(): LockHolder {
-  const info = readProcess(process.pid);
+  const info = readProcessStat(process.pid);
   if (info === undefined) throw new Error(`cannot read /proc/${process.pid}/stat for the lock`);
   return { pid: process.pid, startTime: info.startTime };
 }
