@@ -66,6 +66,10 @@ function wantsJson(argv: readonly string[]): boolean {
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // Nothing left that would keep Node running (output still queued in a stream, a timer, a
+    // socket): end now, as Node would, without its teardown of the environment, which costs a
+    // local status 3 % of its CPU.
+    if (process.getActiveResourcesInfo().length === 0) process.exit();
   },
   (error: unknown) => {
     writeStderr(`stapctl: internal error (a bug, please report it):\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
