@@ -1,7 +1,8 @@
 /**
- * The stapctl command (dist/cli/main.js): runs the CLI bundle (dist/cli/cli.js) and, when it asks
- * for it, the fleet bundle (dist/cli/fleet-view.js), each compiled with the V8 code cache that
- * scripts/build.mjs made for it. Node 20 caches no compiled code of a CommonJS file: V8 parses and
+ * The stapctl command (dist/cli/main.js): runs the CLI bundle (dist/cli/cli.js), or for a command
+ * line of one action word the local bundle (dist/cli/local.js: the engine without the option
+ * parser), and, when the CLI asks for it, the fleet bundle (dist/cli/fleet-view.js), each compiled
+ * with the V8 code cache that scripts/build.mjs made for it. Node 20 caches no compiled code of a CommonJS file: V8 parses and
  * compiles the bundles anew on every run, which costs more than anything a local `status` does
  * and as much again as Node's own start for fleet mode.
  *
@@ -14,6 +15,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileCommonJs, runCommonJs } from '../commonjs-script.js';
 import { VERSION } from '../version.js';
+import { plainAction } from './plain-action.js';
 import { writeStdout } from './std-write.js';
 
 /** Set by the build to the directory of the bundles: each run with it writes the caches there. */
@@ -91,5 +93,6 @@ function asksOnlyForVersion(args: readonly string[]): boolean {
   return args.length === 1 && (args[0] === '--version' || args[0] === '-V');
 }
 
-if (asksOnlyForVersion(process.argv.slice(2))) writeStdout(`${VERSION}\n`);
-else loadBundle('cli.js');
+const args = process.argv.slice(2);
+if (asksOnlyForVersion(args)) writeStdout(`${VERSION}\n`);
+else loadBundle(plainAction(args) === undefined ? 'cli.js' : 'local.js');

@@ -1,11 +1,10 @@
 /** The only place that prints and sets the exit code; everything below returns values. */
 import { StapctlError } from '../errors.js';
-import { EXIT_CODE, exitCodeOf } from '../exit-code.js';
-import { terminalJson } from '../sanitize.js';
-import { runService } from '../service/engine.js';
+import { exitCodeOf } from '../exit-code.js';
 import { parseArgv, type Command } from './argv.js';
-import { reportToJson } from './service-json.js';
-import { errorLines, renderServiceText } from './service-text.js';
+import { endWith } from './process-end.js';
+import { runServiceCommand } from './service-command.js';
+import { errorLines } from './service-text.js';
 import { writeStderr, writeStdout } from './std-write.js';
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -28,17 +27,8 @@ async function main(argv: readonly string[]): Promise<number> {
       const { runAgent } = await import('../agent.js');
       return runAgent();
     }
-    case 'service': {
-      const report = await runService(command.request);
-      if (command.json) {
-        writeStdout(terminalJson(reportToJson(report)) + '\n');
-      } else {
-        const { stdout, stderr } = renderServiceText(report);
-        writeStdout(stdout);
-        writeStderr(stderr);
-      }
-      return report.exitCode;
-    }
+    case 'service':
+      return runServiceCommand(command.request, command.json);
     case 'fleet': {
       // Loaded only in fleet mode: local mode, run often by hand and by init systems, does not
       // pay for ssh2, the YAML parser and the table.
@@ -63,16 +53,4 @@ function wantsJson(argv: readonly string[]): boolean {
   return argv.some((word, index) => word === '--json' || word === '--output=json' || (word === '--output' && argv[index + 1] === 'json'));
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-    // Nothing left that would keep Node running (output still queued in a stream, a timer, a
-    // socket): end now, as Node would, without its teardown of the environment, which costs a
-    // local status 3 % of its CPU.
-    if (process.getActiveResourcesInfo().length === 0) process.exit();
-  },
-  (error: unknown) => {
-    writeStderr(`stapctl: internal error (a bug, please report it):\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    process.exitCode = EXIT_CODE.internal;
-  },
-);
+endWith(main(process.argv.slice(2)));

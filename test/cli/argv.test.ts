@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { parseArgv, type Command } from '../../src/cli/argv.js';
+import { plainAction, plainServiceRequest } from '../../src/cli/plain-action.js';
+import { ACTIONS } from '../../src/service/report.js';
 import { StapctlError } from '../../src/errors.js';
 
 function service(argv: string[]): Extract<Command, { kind: 'service' }> {
@@ -22,6 +24,19 @@ function usageError(argv: string[]): StapctlError {
 }
 
 describe('the command line', () => {
+  test('a command line of one action word is the plain request that the local bundle runs for it', () => {
+    for (const action of ACTIONS) {
+      assert.equal(plainAction([action]), action);
+      assert.deepEqual(parseArgv([action]), { kind: 'service', request: plainServiceRequest(action), json: false }, action);
+    }
+  });
+
+  test('any other command line is not a plain action, and runs through the CLI bundle', () => {
+    for (const argv of [['status', '--json'], ['-H', 'h1', 'status'], ['hosts'], ['agent'], ['completion'], ['--help'], [], ['Status']]) {
+      assert.equal(plainAction(argv), undefined, argv.join(' '));
+    }
+  });
+
   test('server options become tokens in command-line order', () => {
     const { request } = service(['start', '-r', 'R1', '-I', '/t', '-i', '-u', 'bob', '--port', '5000']);
     assert.deepEqual(request.tokens, [

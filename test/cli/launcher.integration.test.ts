@@ -1,7 +1,7 @@
 /** The built command's launcher (src/cli/launcher.ts): the bundles run with the code cache the build made, and only with it. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +13,7 @@ after(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('the stapctl launcher', () => {
   test('the build leaves for each bundle a code cache that holds a copy of that bundle', () => {
-    for (const bundle of ['cli.js', 'fleet-view.js']) {
+    for (const bundle of ['cli.js', 'local.js', 'fleet-view.js']) {
       const cache = readFileSync(join(BUILT, `${bundle}.v8cache`));
       const source = readFileSync(join(BUILT, bundle));
       assert.equal(cache.readUInt32BE(0), source.length, bundle);
@@ -33,6 +33,22 @@ describe('the stapctl launcher', () => {
     const run = spawnSync(process.execPath, [join(copy, 'main.js'), '--help'], { encoding: 'utf8' });
     assert.equal(run.status, 0);
     assert.match(run.stdout, /-h, --help +show THIS help\n/);
+  });
+
+  test('a command line of one action word runs through the local bundle, with the output and exit code the CLI bundle gives it', () => {
+    const copy = join(scratch, 'local');
+    cpSync(BUILT, copy, { recursive: true });
+    const root = join(scratch, 'root');
+    mkdirSync(join(root, 'var/run/stap-server'), { recursive: true });
+    const env = { PATH: process.env.PATH, HOME: scratch };
+    for (const action of ['status', 'reload']) {
+      const viaCli = spawnSync(process.execPath, [join(copy, 'main.js'), action, '--root', root], { encoding: 'utf8', env });
+      rmSync(join(copy, 'cli.js'), { force: true });
+      const viaLocal = spawnSync(process.execPath, [join(copy, 'main.js'), action], { encoding: 'utf8', env: { ...env, STAPCTL_ROOT: root } });
+      cpSync(join(BUILT, 'cli.js'), join(copy, 'cli.js'));
+      assert.equal(viaLocal.status, 3, `${action}: ${viaLocal.stderr}`);
+      assert.deepEqual([viaLocal.status, viaLocal.stdout, viaLocal.stderr], [viaCli.status, viaCli.stdout, viaCli.stderr], action);
+    }
   });
 
   test('--version alone prints the version that -V among other words prints', () => {
