@@ -2,9 +2,9 @@
  * The stapctl command (dist/cli/main.js): runs the CLI bundle (dist/cli/cli.js), or for a command
  * line of one action word the local bundle (dist/cli/local.js: the engine without the option
  * parser), and, when the CLI asks for it, the fleet bundle (dist/cli/fleet-view.js), each compiled
- * with the V8 code cache that scripts/build.mjs made for it. Node 20 caches no compiled code of a CommonJS file: V8 parses and
- * compiles the bundles anew on every run, which costs more than anything a local `status` does
- * and as much again as Node's own start for fleet mode.
+ * with the V8 code cache that scripts/build.mjs made for it. Node 20 caches no compiled code of a
+ * CommonJS file: V8 parses and compiles the bundles anew on every run, which costs more than
+ * anything a local `status` does and as much again as Node's own start for fleet mode.
  *
  * V8 checks a cache against the V8 version, its flags and the source's length only: each cache
  * holds a copy of the bundle it was made from, compared byte for byte with the bundle (a memcmp;
