@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { sleep } from '../sleep.js';
 import { isMissingFile, StapctlError } from '../errors.js';
 import { readCheckedFile } from './file-trust.js';
-import { readProcessStat } from './proc.js';
+import { readProcessStat, runningSince } from './proc.js';
 
 /** A dot-file: the stock script's `ls STAT_PATH` does not list it, so it never shows as a server. */
 export const LOCK_FILE = '.stapctl.lock';
@@ -28,13 +28,6 @@ export function formatLockHolder(holder: LockHolder): string {
 
 const sameHolder = (a: LockHolder | undefined, b: LockHolder) =>
   a !== undefined && a.pid === b.pid && a.startTime === b.startTime;
-
-// /proc/PID/stat alone: the holder's state and start time are all a lock needs, and a run reads it
-// once instead of also reading /proc/PID/status and /proc/PID/exe.
-function holderIsAlive(holder: LockHolder): boolean {
-  const info = readProcessStat(holder.pid);
-  return info !== undefined && info.state !== 'Z' && info.startTime === holder.startTime;
-}
 
 function ourselves(): LockHolder {
   const info = readProcessStat(process.pid);
@@ -95,7 +88,7 @@ function tryAcquire(path: string, me: LockHolder): { acquired: true } | { acquir
     const holder = readHolder(path);
     // Vanished between our link and our read: its holder released it; try again at once.
     if (holder === undefined) continue;
-    if (holderIsAlive(holder)) return { acquired: false, holder };
+    if (runningSince(holder.pid, holder.startTime)) return { acquired: false, holder };
     breakStaleLock(path, holder, me);
   }
   return { acquired: false, holder: readHolder(path) };

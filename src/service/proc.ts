@@ -50,19 +50,27 @@ export function readProcessStat(pid: number, procRoot = '/proc', host: HostFiles
   }
 }
 
+/**
+ * Whether the process PID that started at START_TIME still runs (a zombie does not): a PID and its
+ * start time name one process for good, so /proc/PID/stat alone answers.
+ */
+export function runningSince(pid: number, startTime: number): boolean {
+  const now = readProcessStat(pid);
+  return now !== undefined && now.state !== 'Z' && now.startTime === startTime;
+}
+
 export function readProcess(pid: number, procRoot = '/proc', host: HostFiles = localFiles): ProcessInfo | undefined {
-  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  const stat = readProcessStat(pid, procRoot, host);
+  if (stat === undefined) return undefined;
   const dir = `${procRoot}/${pid}`;
-  let stat: ReturnType<typeof parseProcStat>;
   let uid: number | undefined;
   try {
-    stat = parseProcStat(host.readText(`${dir}/stat`));
     uid = parseStatusUid(host.readText(`${dir}/status`));
   } catch (error) {
     unlessNotInSnapshot(error);
     return undefined;
   }
-  if (stat === undefined || uid === undefined) return undefined;
+  if (uid === undefined) return undefined;
   let exe: string | undefined;
   try {
     exe = host.readLink(`${dir}/exe`);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { sleep } from '../sleep.js';
 import { childProcess } from '../child-process.js';
 import { StapctlError } from '../errors.js';
-import { isServerProcess, listeners, readProcess, readProcessStat, socketInodes, type ProcessInfo } from './proc.js';
+import { isServerProcess, listeners, readProcess, runningSince, socketInodes, type ProcessInfo } from './proc.js';
 import type { ServerSpec } from './server-spec.js';
 import { tailLines } from './service-log.js';
 import { refuseRoot, type UserInfo } from './users.js';
@@ -232,9 +232,9 @@ async function untilListening(gated: GatedServer, uid: number, timeoutMs: number
 }
 
 /**
- * Looks again and again, ever less often: a stap-serverd takes from a few milliseconds to half a
- * second to exit, and each look costs CPU on every host at once (a stop looked 23 times, 20 ms
- * apart; now 7 times for the same half second, at most 100 ms late).
+ * Looks again and again, ever less often: a stap-serverd takes from a few milliseconds to about a
+ * second to exit after SIGTERM, and each look costs CPU on every host at once (a stop looked every
+ * 20 ms; half a second now takes 7 looks instead of 23, each at most 100 ms late).
  */
 async function waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -277,12 +277,8 @@ export async function stopServer(pid: number, uid: number, opts: StopOptions = {
     return now !== undefined && now.state !== 'Z' && now.startTime === first.startTime && isTarget(now);
   };
   // While it is waited for, /proc/PID/stat alone tells whether the process that started then is
-  // gone: a PID and its start time name one process for good. The whole check (status and exe
-  // too) is made before each signal, not at each look of the wait.
-  const gone = () => {
-    const now = readProcessStat(pid);
-    return now === undefined || now.state === 'Z' || now.startTime !== first.startTime;
-  };
+  // gone; the whole check (status and exe too) is made before each signal, not at each look.
+  const gone = () => !runningSince(pid, first.startTime);
 
   if (!signal(pid, 'SIGTERM')) return 'stopped';
   if (await waitFor(gone, opts.termTimeoutMs ?? TERM_TIMEOUT_MS)) return 'stopped';
