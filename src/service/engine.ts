@@ -192,12 +192,14 @@ class ServiceSetup {
    */
   private serviceAccounts(paths: ServicePaths): Trust {
     const host = this.host;
-    let group: { gid: number } | undefined | null = null;
+    let lookedUp = false;
+    let gid: number | undefined;
     return {
       serverUid: this.users.of(this.request.serverUser ?? paths.stapUser ?? DEFAULT_SERVER_USER),
       get serverGid() {
-        if (group === null) group = lookupGroup(SERVER_GROUP, undefined, host) ?? undefined;
-        return group?.gid;
+        if (!lookedUp) gid = lookupGroup(SERVER_GROUP, undefined, host)?.gid;
+        lookedUp = true;
+        return gid;
       },
     };
   }
