@@ -7,10 +7,10 @@ import { createRequire } from 'node:module';
 
 type ChildProcessModule = typeof import('node:child_process');
 
-const load = createRequire(process.execPath);
 let loaded: ChildProcessModule | undefined;
 
+/** createRequire is called here, not at load: node:module is loaded on first use too (scripts/build.mjs). */
 export function childProcess(): ChildProcessModule {
-  loaded ??= load('node:child_process') as ChildProcessModule;
+  loaded ??= createRequire(process.execPath)('node:child_process') as ChildProcessModule;
   return loaded;
 }

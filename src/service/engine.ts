@@ -220,10 +220,19 @@ class ServiceSetup {
     for (const error of ignored) this.report.warnings.push(error.located);
     const configs = loadServerConfigs(paths.configPath, this.config, this.host);
     for (const error of configs.errors) this.report.fail(error);
+    const host = this.host;
+    let arch: string | undefined;
+    let release: string | undefined;
     return {
       action: this.request.action,
-      hostArch: hostArch(this.host),
-      runningRelease: runningRelease(this.host),
+      // Read when a plan first needs a default: a status of the recorded servers never does (and
+      // then loads no node:os for uname).
+      get hostArch() {
+        return (arch ??= hostArch(host));
+      },
+      get runningRelease() {
+        return (release ??= runningRelease(host));
+      },
       // /lib/modules is read only when -i asks for it: a host without it can still start a server.
       installedReleases: this.request.tokens.some((token) => token.flag === 'i') ? installedReleases(paths.libModules, this.host) : [],
       defaultUser: this.request.serverUser ?? paths.stapUser ?? DEFAULT_SERVER_USER,

@@ -121,6 +121,9 @@ interface Walk {
 }
 
 export function planServers(tokens: readonly OptionToken[], ctx: PlanContext): Plan {
+  // No option names no server. Said before the walk, whose first draft reads the host's arch:
+  // the engine reads it (uname) only when a plan asks for it.
+  if (tokens.length === 0) return { servers: [], explicit: false, errors: [] };
   const walk: Walk = {
     ctx,
     errors: [],

@@ -51,6 +51,19 @@ describe('the stapctl launcher', () => {
     }
   });
 
+  test('a local status of recorded servers loads neither node:os nor node:child_process', () => {
+    const root = join(scratch, 'modules-root');
+    mkdirSync(join(root, 'var/run/stap-server'), { recursive: true });
+    const listed = join(scratch, 'modules.txt');
+    const preload = join(scratch, 'list-modules.cjs');
+    writeFileSync(preload, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(listed)}, process.moduleLoadList.join('\\n')));`);
+    const run = spawnSync(process.execPath, ['-r', preload, join(BUILT, 'main.js'), 'status'], { encoding: 'utf8', env: { PATH: process.env.PATH, HOME: scratch, STAPCTL_ROOT: root } });
+    assert.equal(run.status, 3, run.stderr);
+    const modules = readFileSync(listed, 'utf8').split('\n');
+    assert.ok(modules.includes('NativeModule vm'), 'the list names the modules the launcher loads');
+    for (const module of ['NativeModule os', 'NativeModule child_process']) assert.ok(!modules.includes(module), module);
+  });
+
   test('--version alone prints the version that -V among other words prints', () => {
     const alone = spawnSync(process.execPath, [join(BUILT, 'main.js'), '--version'], { encoding: 'utf8' });
     const withAction = spawnSync(process.execPath, [join(BUILT, 'main.js'), 'status', '-V'], { encoding: 'utf8' });

@@ -88,6 +88,13 @@ describe('planServers: which servers the command line names', () => {
     assert.deepEqual(plan([]), { servers: [], explicit: false, errors: [] });
   });
 
+  test("no options read neither the host's arch nor its running release", () => {
+    const unread = (what: string) => () => assert.fail(`${what} was read`);
+    const ctx = context();
+    Object.defineProperties(ctx, { hostArch: { get: unread('hostArch') }, runningRelease: { get: unread('runningRelease') } });
+    assert.deepEqual(planServers([], ctx), { servers: [], explicit: false, errors: [] });
+  });
+
   test('distributed options alone do not name a server', () => {
     assert.deepEqual(plan(['--port', '5000', '--log', '/tmp/l']), { servers: [], explicit: false, errors: [] });
   });
