@@ -76,6 +76,17 @@ class ReportBuilder {
   build(): ActionReport {
     return { action: this.action, steps: this.steps, exitCode: EXIT_CODE[this.outcome], warnings: this.warnings };
   }
+
+  /** Where the report stands now, to go back to (rollback) when a run's answer is to be made again. */
+  checkpoint(): { steps: number; warnings: number; outcome: Outcome } {
+    return { steps: this.steps.length, warnings: this.warnings.length, outcome: this.outcome };
+  }
+
+  rollback(to: ReturnType<ReportBuilder['checkpoint']>): void {
+    this.steps.length = to.steps;
+    this.warnings.length = to.warnings;
+    this.outcome = to.outcome;
+  }
 }
 
 /** A lookup reads /etc/passwd, or runs getent: once per user per run, not per server. */
@@ -165,13 +176,25 @@ class ServiceSetup {
    * status only reads, so anyone may run it, as the stock one. Root's status also removes the
    * files of dead servers, under the lock, unless the status directory fails the StrictModes
    * check; then it leaves them, as an unprivileged status does, for a run that may remove them.
-   * A snapshot of a host's facts cannot change under a status that only reads it: no lock.
+   * Only that removal needs the lock: a status that finds every recorded server alive answers
+   * from what it read, as the stock script (which has no lock) does, without waiting for a start
+   * or stop under way; one that finds a dead server drops that answer and makes it again under the
+   * lock, where it removes the file. A snapshot of a host's facts cannot change: no lock.
    */
   private async runStatus(paths: ServicePaths): Promise<void> {
-    if (!writableDirectory(paths.statPath, this.host)) return this.perform(paths, true);
-    if (!this.host.live) return this.perform(paths, false);
-    if (!existsSync(paths.statPath) || !this.statusDirectoryIsSafe(paths)) return this.perform(paths, true);
-    return withLock(paths.statPath, () => this.perform(paths, false));
+    if (!writableDirectory(paths.statPath, this.host)) {
+      await this.perform(paths, true);
+    } else if (!this.host.live) {
+      await this.perform(paths, false);
+    } else if (!existsSync(paths.statPath) || !this.statusDirectoryIsSafe(paths)) {
+      await this.perform(paths, true);
+    } else {
+      const before = this.report.checkpoint();
+      if (await this.perform(paths, true)) {
+        this.report.rollback(before);
+        await withLock(paths.statPath, () => this.perform(paths, false));
+      }
+    }
   }
 
   private statusDirectoryIsSafe(paths: ServicePaths): boolean {
@@ -204,14 +227,19 @@ class ServiceSetup {
     };
   }
 
-  /** Plans from what the host knows now (the lock held when it may write), then acts on the plan. */
-  private async perform(paths: ServicePaths, readOnly: boolean): Promise<void> {
+  /**
+   * Plans from what the host knows now (the lock held when it may write), then acts on the plan.
+   * Returns whether a dead server's status file was left in place because the run was read-only.
+   */
+  private async perform(paths: ServicePaths, readOnly: boolean): Promise<boolean> {
     const ctx = this.planContext(paths);
     const plan = planServers(this.request.tokens, ctx);
     for (const error of plan.errors) this.report.fail(error);
-    if (plan.errors.length > 0) return;
+    if (plan.errors.length > 0) return false;
     const where = { readOnly, host: this.host, trust: this.trust, users: this.users, trustedLogs: this.trustedLogs(paths, ctx) };
-    await new ServiceRun(this.request, paths, this.log, this.report, ctx, where).perform(plan);
+    const run = new ServiceRun(this.request, paths, this.log, this.report, ctx, where);
+    await run.perform(plan);
+    return run.leftDeadRecords;
   }
 
   private planContext(paths: ServicePaths): PlanContext {
@@ -282,6 +310,8 @@ class ServiceRun {
   private readonly steps: Step[];
   /** The managed servers as the run goes: it forgets those it stops or finds dead, adds those it starts. */
   private managed: ManagedServer[];
+  /** A read-only run found a dead server and left its status file. */
+  leftDeadRecords = false;
 
   constructor(
     private readonly request: ServiceRequest,
@@ -416,7 +446,9 @@ class ServiceRun {
 
   /** The stock script removes the status file of a server it finds dead; so do we. */
   private forget(pid: number): void {
-    if (!this.where.readOnly) {
+    if (this.where.readOnly) {
+      this.leftDeadRecords = true;
+    } else {
       if (!this.where.host.live) throw new NotInSnapshot(`the status file of dead server ${pid} is to be removed`);
       removeStatusFile(this.paths.statPath, pid);
     }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { runService, type ServiceRequest } from '../../src/service/engine.js';
 import type { OptionToken } from '../../src/service/server-options.js';
+import { LOCK_FILE } from '../../src/service/lock.js';
 import { readProcess } from '../../src/service/proc.js';
 import type { ActionReport, StartStep, StatusStep } from '../../src/service/report.js';
 import { parseStatusFile } from '../../src/service/status-file.js';
@@ -252,6 +253,59 @@ describe('status and stop', () => {
       assert.equal(readProcess(sleeper.pid ?? -1)?.comm, 'sleep');
     } finally {
       sleeper.kill();
+    }
+  });
+});
+
+describe('status and the lock', () => {
+  /** A lock file in ROOT's status directory held by a live process (a sleep), which the test ends. */
+  function holdLock(root: string): { file: string; text: string; holder: ReturnType<typeof spawn> } {
+    const holder = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const info = readProcess(holder.pid ?? -1);
+    assert.ok(info, 'the holder runs');
+    const file = join(statDir(root), LOCK_FILE);
+    const text = `${holder.pid} ${info.startTime}\n`;
+    writeFileSync(file, text, { mode: 0o644 });
+    return { file, text, holder };
+  }
+
+  const answerWithin = <T>(ms: number, promise: Promise<T>) =>
+    Promise.race([promise, new Promise<'no answer'>((resolve) => setTimeout(() => resolve('no answer'), ms))]);
+
+  test('a status that finds its servers alive answers while another run holds the lock, and leaves that lock alone', async () => {
+    const root = makeRoot();
+    const started = startSteps(await run(root, 'start', '-r', '6.1.0-test-a'))[0];
+    const lock = holdLock(root);
+    try {
+      const report = await answerWithin(3000, run(root, 'status'));
+      assert.notEqual(report, 'no answer');
+      assert.equal((report as ActionReport).exitCode, 0);
+      assert.deepEqual((report as ActionReport).steps.map((step) => [step.kind, (step as StatusStep).outcome, (step as StatusStep).pid]), [['status', 'running', started?.pid]]);
+      assert.equal(readFileSync(lock.file, 'utf8'), lock.text);
+    } finally {
+      lock.holder.kill();
+    }
+  });
+
+  test('a status that finds a dead server removes its file only once it holds the lock', async () => {
+    const root = makeRoot();
+    const notAServer = spawn('sleep', ['30'], { stdio: 'ignore' });
+    mkdirSync(statDir(root), { recursive: true });
+    const record = join(statDir(root), `${notAServer.pid}.stat`);
+    writeFileSync(record, `ARCH=x86_64\nUSER=stap-server\nNICKNAME=x\nRUNTIME=\nLOG=/var/log/stap-server/log\nPORT=\nSSL=\nMAXTHREADS=\nMAXREQSIZE=\nMAXCOMPRESSEDREQ=\n`);
+    const lock = holdLock(root);
+    try {
+      const status = run(root, 'status');
+      assert.equal(await answerWithin(500, status), 'no answer');
+      assert.ok(existsSync(record), 'the record stays while the lock is held');
+      lock.holder.kill();
+      const report = await status;
+      assert.equal(report.exitCode, 1);
+      assert.deepEqual(report.steps.map((step) => [step.kind, (step as StatusStep).outcome]), [['status', 'dead']]);
+      assert.equal(existsSync(record), false);
+    } finally {
+      lock.holder.kill();
+      notAServer.kill();
     }
   });
 });
