@@ -7,7 +7,8 @@ import { writeStderr, writeStdout } from './std-write.js';
 
 /** Runs REQUEST, prints its report, and returns the run's exit code. */
 export async function runServiceCommand(request: ServiceRequest, json: boolean): Promise<number> {
-  const report = await runService(request);
+  // The stock script's lines show no port: only the JSON asks the engine for them.
+  const report = await runService({ ...request, ports: json });
   if (json) {
     writeStdout(terminalJson(reportToJson(report)) + '\n');
   } else {

@@ -37,6 +37,12 @@ export interface ServiceRequest {
   serverUser?: string;
   startTimeoutMs?: number;
   stopTimeoutMs?: number;
+  /**
+   * False when the caller shows no port (the stock script's lines): a running server's port is
+   * then not looked up, and the TCP tables not read, which the kernel walks whole on every read
+   * (~5 ms of CPU on a host with a large connection hash table).
+   */
+  ports?: boolean;
 }
 
 /**
@@ -600,6 +606,7 @@ class ServiceRun {
   }
 
   private portOf(pid: number): { port?: number } {
+    if (this.request.ports === false) return {};
     const [port] = listeningPorts(pid, PROC, this.where.host);
     return port === undefined ? {} : { port };
   }

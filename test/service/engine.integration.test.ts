@@ -198,6 +198,14 @@ describe('status and stop', () => {
     assert.deepEqual([step?.outcome, step?.pid, step?.port], ['running', started?.pid, started?.port]);
   });
 
+  test('status for a view without ports reports the running server without its port', async () => {
+    const root = makeRoot();
+    const started = startSteps(await run(root, 'start', '-r', '6.1.0-test-a'))[0];
+    const report = await runService({ action: 'status', tokens: [], root, ports: false });
+    assert.equal(report.exitCode, 0);
+    assert.deepEqual(report.steps, [{ kind: 'status', spec: (report.steps[0] as StatusStep).spec, outcome: 'running', pid: started?.pid }]);
+  });
+
   test('status with no managed server exits 3', async () => {
     const report = await run(makeRoot(), 'status');
     assert.equal(report.exitCode, 3);
