@@ -6,6 +6,7 @@
 // - The agent (dist/stapctl.cjs): one self-contained file that the controller sends to hosts.
 import { build } from 'esbuild';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -109,6 +110,52 @@ module.exports = new Proxy(client, { get: (parts, name) => (name in parts ? part
     }));
   },
 };
+// What the fleet bundle's dependencies load at their top and a run seldom uses: Node compiles each
+// built-in module anew in every process (~0.3 ms each), and these are some thirty of them. Each
+// import is replaced by functions that load the module on their first call (node:zlib, for ssh2's
+// compression, which stapctl does not offer, is lazy through patches/ssh2.patch): ssh2's host name
+// lookup (node:dns), its agents for Pageant and Cygwin and the processes of
+// ProxyCommand, the openssh transport, ssh config's Match exec and inventory scripts
+// (node:child_process, with node:dgram and node:net's process handles), the openssh transport's
+// files (node:fs/promises, with readline and file watchers), and ASN.1 (asn1 with
+// safer-buffer, which copies node:buffer and so loads its File class, and node:assert), which
+// ssh2 needs only for DSA and ECDSA keys and SFTP.
+/**
+ * A module with the names of built-in module ID (as this node has them) that loads it on first use:
+ * its functions called through, anything else (classes, constants) behind a getter. Own properties,
+ * not a Proxy: esbuild copies a bundled CommonJS module's own properties for an ES import of it.
+ */
+function loadedOnFirstUse(id) {
+  const real = createRequire(import.meta.url)(id);
+  const names = Object.keys(real).map((name) => [name, typeof real[name] === 'function' && /^[a-z]/.test(name)]);
+  return `const load = () => require(${JSON.stringify(id)});
+for (const [name, call] of ${JSON.stringify(names)}) {
+  if (call) module.exports[name] = (...args) => load()[name](...args);
+  else Object.defineProperty(module.exports, name, { get: () => load()[name], enumerable: true });
+}`;
+}
+const LAZY_IN_FLEET = [
+  { filter: /^(node:)?child_process$/, contents: loadedOnFirstUse('node:child_process') },
+  { filter: /^node:fs\/promises$/, contents: loadedOnFirstUse('node:fs/promises') },
+  { filter: /^dns$/, importer: SSH2_LIB, contents: "module.exports = { lookup: (...args) => require('node:dns').lookup(...args) };" },
+  { filter: /^asn1$/, importer: SSH2_LIB, contents: "module.exports = { Ber: new Proxy({}, { get: (_, name) => require('asn1').Ber[name] }) };" },
+  {
+    filter: /^assert$/,
+    importer: SSH2_LIB,
+    contents: "module.exports = new Proxy(function assert() {}, { apply: (_, self, args) => require('node:assert')(...args), get: (_, name) => require('node:assert')[name] });",
+  },
+];
+const lazyInFleet = {
+  name: 'lazy-in-fleet',
+  setup(build) {
+    LAZY_IN_FLEET.forEach(({ filter, importer }, index) => {
+      build.onResolve({ filter }, (args) =>
+        args.namespace === 'lazy-in-fleet' || (importer !== undefined && !importer.test(args.importer)) ? undefined : { path: String(index), namespace: 'lazy-in-fleet' },
+      );
+    });
+    build.onLoad({ filter: /.*/, namespace: 'lazy-in-fleet' }, (args) => ({ contents: LAZY_IN_FLEET[Number(args.path)].contents, resolveDir: process.cwd(), loader: 'js' }));
+  },
+};
 await build({
   ...cli,
   entryPoints: ['src/cli/main.ts'],
@@ -125,7 +172,7 @@ await build({
   entryPoints: ['src/cli/fleet-view.ts'],
   outfile: 'dist/cli/fleet-view.js',
   external: ['cpu-features'],
-  plugins: [ssh2ClientOnly, ssh2Patched(), lazyBuiltins],
+  plugins: [ssh2ClientOnly, lazyInFleet, ssh2Patched(), lazyBuiltins],
 });
 // The command itself runs the two bundles with a V8 code cache each (src/cli/launcher.ts).
 await build({ ...common, minify: true, format: 'cjs', target: 'node20', entryPoints: ['src/cli/launcher.ts'], outfile: 'dist/cli/main.js', banner: { js: '#!/usr/bin/env node' } });

@@ -27,6 +27,7 @@ import './schema-messages.js';
 import { errorLines } from './service-text.js';
 import { loadStapctlConfig, withConfig, type FleetOptions } from './stapctl-config.js';
 import { colorEnabled, defaultView, liveProgress, type OutputView, type TerminalFacts } from './terminal.js';
+import { monotonicMs } from '../clock.js';
 
 // The provisioning commands travel in the fleet bundle, which main.js loads only for -H.
 export { runProvisionCommand } from './provision-view.js';
@@ -67,7 +68,7 @@ export async function runFleetCommand(parsed: FleetCommand, env: NodeJS.ProcessE
     return failedBeforeRun(error, view === 'json');
   }
 
-  const began = performance.now();
+  const began = monotonicMs();
   const onProgress = liveProgress(view, facts) ? progressPrinter() : undefined;
   let results: HostResult[];
   try {
@@ -80,7 +81,7 @@ export async function runFleetCommand(parsed: FleetCommand, env: NodeJS.ProcessE
   }
 
   const exitCode = fleetExitCode(results);
-  const summary = summaryLine(results, performance.now() - began);
+  const summary = summaryLine(results, monotonicMs() - began);
   const retry = recordRetry(command, results, env);
   const groups = command.fleet.gather ? gatherResults(results) : undefined;
   if (view === 'json') {
@@ -144,7 +145,7 @@ function renderResults(view: Exclude<OutputView, 'json'>, results: readonly Host
 function progressPrinter(): (progress: Progress) => void {
   let lastDraw = 0;
   return (progress) => {
-    const now = performance.now();
+    const now = monotonicMs();
     if (now - lastDraw < 100 && progress.counts.running > 0) return;
     lastDraw = now;
     process.stderr.write(`\r\u001b[K${progressLine(progress)}`);

@@ -22,6 +22,7 @@ import { resolveTargets } from '../fleet/targets/host-pattern.js';
 import { emptyInventory, findDefaultInventory, loadInventories, type Inventory } from '../fleet/targets/inventory.js';
 import type { FleetCliOptions } from './argv.js';
 import { errorLines } from './service-text.js';
+import { monotonicMs } from '../clock.js';
 
 type ProvisionCommand = Extract<Command, { kind: 'apply' | 'endpoints' | 'trust' }>;
 
@@ -103,12 +104,12 @@ export async function runProvisionCommand(command: ProvisionCommand, env: NodeJS
 async function applyCommand(command: Extract<ProvisionCommand, { kind: 'apply' }>, context: FleetContext): Promise<number> {
   // Every host's declaration is checked before any host is contacted: a typo changes nothing anywhere.
   const declared = new Map(context.hosts.map((host) => [host.name, declaredServers(host.located?.stap_servers ?? [])]));
-  const began = performance.now();
+  const began = monotonicMs();
   const results = await askHosts<ApplyReport>(context.hosts, (host) => ({ kind: 'apply', servers: declared.get(host.name) ?? [], check: command.check }), context.run);
   const failed = fleetExitCode(results);
   const changed = results.some((result) => result.answer?.changed === true);
   const exitCode = failed !== EXIT_CODE.ok ? failed : command.check && changed ? EXIT_CODE.drift : EXIT_CODE.ok;
-  const summary = `${summaryLine(results, performance.now() - began)}; ${applySummary(results.map(asApplyResult), command.check)}`;
+  const summary = `${summaryLine(results, monotonicMs() - began)}; ${applySummary(results.map(asApplyResult), command.check)}`;
   if (command.json) {
     const hosts = results.map((result) => ({ host: result.host, address: result.address, state: result.state, ...(result.error && { error: result.error }), warnings: result.warnings, ...(result.answer && { apply: result.answer }) }));
     context.out(JSON.stringify({ action: 'apply', check: command.check, changed, exitCode, summary, hosts }, null, 2));
@@ -168,7 +169,7 @@ async function trustCommand(command: Extract<ProvisionCommand, { kind: 'trust' }
     host: server.name,
     fingerprints: rows.flatMap((row) => (row.host === server.name && row.fingerprint !== undefined ? [row.fingerprint] : [])),
   }));
-  const began = performance.now();
+  const began = monotonicMs();
   const results = await askHosts<TrustReport>(context.hosts, () => ({ kind: 'trust', certificates, revoke: command.revoke, servers: trustedServers }), context.run);
   const exitCode = Math.max(fleetExitCode(results), serverCode === 4 && !command.revoke ? 4 : 0);
   if (command.json) {
@@ -184,6 +185,6 @@ async function trustCommand(command: Extract<ProvisionCommand, { kind: 'trust' }
   }
   context.failures(results);
   context.warn(results);
-  context.out(summaryLine(results, performance.now() - began));
+  context.out(summaryLine(results, monotonicMs() - began));
   return exitCode;
 }

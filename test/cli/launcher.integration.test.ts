@@ -64,6 +64,28 @@ describe('the stapctl launcher', () => {
     for (const module of ['NativeModule os', 'NativeModule child_process']) assert.ok(!modules.includes(module), module);
   });
 
+  test("a fleet run with an Ed25519 identity loads none of the Node modules that only ssh2's rare paths, processes and the openssh transport need", () => {
+    const key = join(scratch, 'id_ed25519');
+    assert.equal(spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]).status, 0);
+    const inventory = join(scratch, 'closed-port.yaml');
+    // Port 1 of the loopback address: the run reads the key, then its connection is refused.
+    writeFileSync(inventory, `all:\n  hosts:\n    t1:\n      ansible_host: 127.0.0.1\n      ansible_port: 1\n      ansible_ssh_private_key_file: ${key}\n`);
+    const loaded = join(scratch, 'modules.json');
+    const record = join(scratch, 'record-modules.cjs');
+    writeFileSync(record, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(loaded)}, JSON.stringify(process.moduleLoadList)));\n`);
+    const run = spawnSync(process.execPath, ['--require', record, join(BUILT, 'main.js'), '--inventory', inventory, '--known-hosts', join(scratch, 'known_hosts'), '-H', 't1', 'status', '--json'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, HOME: scratch },
+    });
+    assert.match(run.stdout, /"state": "unreachable"/, run.stderr);
+    const modules = (JSON.parse(readFileSync(loaded, 'utf8')) as string[]).filter((entry) => entry.startsWith('NativeModule ')).map((entry) => entry.slice('NativeModule '.length));
+    assert.ok(modules.includes('crypto') && modules.includes('net'), modules.join(' '));
+    assert.deepEqual(
+      modules.filter((name) => ['zlib', 'dns', 'dgram', 'child_process', 'assert', 'fs/promises', 'perf_hooks', 'internal/file'].includes(name)),
+      [],
+    );
+  });
+
   test('--version alone prints the version that -V among other words prints', () => {
     const alone = spawnSync(process.execPath, [join(BUILT, 'main.js'), '--version'], { encoding: 'utf8' });
     const withAction = spawnSync(process.execPath, [join(BUILT, 'main.js'), 'status', '-V'], { encoding: 'utf8' });

@@ -6,6 +6,7 @@
 import pLimit from 'p-limit';
 import type { ErrorCode } from '../../errors.js';
 import { EXIT_CODE, outcomeOf, worstOutcome } from '../../exit-code.js';
+import { monotonicMs } from '../../clock.js';
 
 export type HostState = 'queued' | 'running' | 'ok' | 'failed' | 'not-running' | 'unreachable' | 'interrupted' | 'skipped';
 export type FinalState = Exclude<HostState, 'queued' | 'running'>;
@@ -49,7 +50,7 @@ export async function fanOut<H extends { name: string }, T>(
   task: (host: H) => Promise<T>,
   options: FanOutOptions<T>,
 ): Promise<Finished<T>[]> {
-  const now = options.now ?? (() => performance.now());
+  const now = options.now ?? (() => monotonicMs());
   const limit = pLimit(options.forks);
   const states = new Map<string, HostState>(hosts.map((host) => [host.name, 'queued']));
   const started = new Map<string, number>();

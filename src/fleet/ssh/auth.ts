@@ -4,7 +4,7 @@
  * non-interactive: a passphrase-protected key is usable only through the agent.
  */
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import type { AnyAuthMethod, AuthHandlerMiddleware, IdentityCallback, ParsedKey, SigningRequestOptions, SignCallback } from 'ssh2';
@@ -115,10 +115,20 @@ export class IdentityFiles {
   }
 }
 
+/**
+ * node:fs's callback form: node:fs/promises loads ten modules (its file handles, readline, file
+ * watchers) that nothing else of a fleet run over ssh2 needs.
+ */
+function readText(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    readFile(file, 'utf8', (error, text) => (error === null ? resolve(text) : reject(error)));
+  });
+}
+
 async function readKeyFile(file: string): Promise<KeyFile> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readText(file);
   } catch (error) {
     return { kind: 'unreadable', error: error as NodeJS.ErrnoException };
   }
@@ -193,7 +203,7 @@ export function classifyPrivateKey(text: string): { kind: 'key'; key: ParsedKey 
 
 async function readPublicHalf(file: string): Promise<{ publicKey?: Buffer }> {
   try {
-    const parsed = ssh2.utils.parseKey(await readFile(`${file}.pub`, 'utf8'));
+    const parsed = ssh2.utils.parseKey(await readText(`${file}.pub`));
     const key = Array.isArray(parsed) ? (parsed[0] as ParsedKey | undefined) : parsed;
     return key === undefined || key instanceof Error ? {} : { publicKey: key.getPublicSSH() };
   } catch {

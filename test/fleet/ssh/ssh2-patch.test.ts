@@ -3,7 +3,8 @@
  * plugin, then run. The host key's signature check is what makes a known_hosts match mean
  * anything, so the patched check must refuse what ssh2's own refuses.
  */
-import { generateKeyPairSync, sign } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { constants, deflateSync } from 'node:zlib';
 import { build, type Plugin } from 'esbuild';
 
 interface HostKey {
@@ -26,26 +28,49 @@ async function ssh2Patched(patchFile?: string): Promise<Plugin> {
   return plugin.ssh2Patched(patchFile);
 }
 
-/** The bundle holds every file the patch names: the key parser and the key exchange. */
-async function bundlePatchedSsh2(patchFile?: string): Promise<string> {
+/** ssh2's key parser and key exchange (which holds its packet readers and writers), with PLUGINS. */
+async function bundleSsh2(plugins: Plugin[]): Promise<string> {
   const result = await build({
-    stdin: { contents: "require('ssh2/lib/protocol/kex.js'); module.exports = require('ssh2/lib/protocol/keyParser.js');", resolveDir: import.meta.dirname, loader: 'js' },
+    stdin: { contents: "module.exports = { ...require('ssh2/lib/protocol/keyParser.js'), ...require('ssh2/lib/protocol/zlib.js') }; require('ssh2/lib/protocol/kex.js');", resolveDir: import.meta.dirname, loader: 'js' },
     bundle: true,
     platform: 'node',
     format: 'cjs',
     write: false,
     logLevel: 'silent',
     external: ['*.node'],
-    plugins: [await ssh2Patched(patchFile)],
+    plugins,
   });
   return result.outputFiles[0]?.text ?? '';
 }
 
+/** The bundle holds every file the patch names: the key parser, the key exchange and zlib.js. */
+async function bundlePatchedSsh2(patchFile?: string): Promise<string> {
+  return bundleSsh2([await ssh2Patched(patchFile)]);
+}
+
+/** Runs BUNDLE; REQUIRED collects every module name it asks require() for. */
+function runBundle<T>(bundle: string, required: string[] = []): T {
+  const module = { exports: {} as T };
+  const plainRequire = createRequire(import.meta.filename);
+  const recording = (id: string): unknown => {
+    required.push(id);
+    return plainRequire(id);
+  };
+  new Function('require', 'module', 'exports', '__filename', '__dirname', bundle)(recording, module, module.exports, join(scratch, 'ssh2.cjs'), scratch);
+  return module.exports;
+}
+
+interface ParsedKey {
+  getPrivatePEM(): string;
+  getPublicPEM(): string;
+}
+interface Ssh2Parts {
+  parseKey(data: string): ParsedKey | Error;
+  ZlibPacketReader: new () => { read(data: Buffer): Buffer; cleanup(): void };
+}
+
 async function patchedParseDERKey(): Promise<ParseDERKey> {
-  const module = { exports: {} as { parseDERKey?: ParseDERKey } };
-  const bundle = join(scratch, 'ssh2.cjs');
-  new Function('require', 'module', 'exports', '__filename', '__dirname', await bundlePatchedSsh2())(createRequire(import.meta.filename), module, module.exports, bundle, scratch);
-  const parse = module.exports.parseDERKey;
+  const parse = runBundle<{ parseDERKey?: ParseDERKey }>(await bundlePatchedSsh2()).parseDERKey;
   assert.equal(typeof parse, 'function');
   return parse as ParseDERKey;
 }
@@ -77,6 +102,30 @@ describe('patches/ssh2.patch', () => {
     assert.ok(!(key instanceof Error));
     assert.equal(key.verify(exchangeHash, host.sign(Buffer.from('exchange hash of another connection'))), false);
     assert.equal(key.verify(exchangeHash, impostor.sign(exchangeHash)), false);
+  });
+
+  test("an Ed25519 identity in OpenSSH's format gives OpenSSL the same key documents as unpatched ssh2", async () => {
+    const keyFile = join(scratch, 'id_ed25519');
+    const made = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'patch test', '-f', keyFile]);
+    assert.equal(made.status, 0, String(made.stderr));
+    const text = readFileSync(keyFile, 'utf8');
+    const patched = runBundle<Ssh2Parts>(await bundlePatchedSsh2()).parseKey(text);
+    const unpatched = runBundle<Ssh2Parts>(await bundleSsh2([])).parseKey(text);
+    assert.ok(!(patched instanceof Error) && !(unpatched instanceof Error));
+    assert.equal(patched.getPrivatePEM(), unpatched.getPrivatePEM());
+    assert.equal(patched.getPublicPEM(), unpatched.getPublicPEM());
+    assert.equal(createPublicKey(createPrivateKey(patched.getPrivatePEM())).export({ type: 'spki', format: 'pem' }).toString().trim(), patched.getPublicPEM());
+  });
+
+  test('ssh2 loads node:zlib when a compressed stream is first read, not when it is loaded', async () => {
+    const required: string[] = [];
+    const ssh2 = runBundle<Ssh2Parts>(await bundlePatchedSsh2(), required);
+    assert.ok(!required.includes('zlib'), required.join(' '));
+    const reader = new ssh2.ZlibPacketReader();
+    const data = Buffer.from('a packet of a compressed connection');
+    assert.deepEqual(reader.read(deflateSync(data, { flush: constants.Z_SYNC_FLUSH })), data);
+    reader.cleanup();
+    assert.ok(required.includes('zlib'));
   });
 
   test('a patch that no longer applies to the installed ssh2 fails the build, naming the file', async () => {
