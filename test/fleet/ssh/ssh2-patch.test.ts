@@ -4,6 +4,7 @@
  * anything, so the patched check must refuse what ssh2's own refuses.
  */
 import { spawnSync } from 'node:child_process';
+import * as nodeCrypto from 'node:crypto';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -28,10 +29,10 @@ async function ssh2Patched(patchFile?: string): Promise<Plugin> {
   return plugin.ssh2Patched(patchFile);
 }
 
-/** ssh2's key parser and key exchange (which holds its packet readers and writers), with PLUGINS. */
+/** ssh2's key parser, key exchange (which holds its packet readers and writers) and ciphers, with PLUGINS. */
 async function bundleSsh2(plugins: Plugin[]): Promise<string> {
   const result = await build({
-    stdin: { contents: "module.exports = { ...require('ssh2/lib/protocol/keyParser.js'), ...require('ssh2/lib/protocol/zlib.js') }; require('ssh2/lib/protocol/kex.js');", resolveDir: import.meta.dirname, loader: 'js' },
+    stdin: { contents: "module.exports = { ...require('ssh2/lib/protocol/keyParser.js'), ...require('ssh2/lib/protocol/zlib.js'), NullCipher: require('ssh2/lib/protocol/crypto.js').NullCipher }; require('ssh2/lib/protocol/kex.js');", resolveDir: import.meta.dirname, loader: 'js' },
     bundle: true,
     platform: 'node',
     format: 'cjs',
@@ -43,18 +44,18 @@ async function bundleSsh2(plugins: Plugin[]): Promise<string> {
   return result.outputFiles[0]?.text ?? '';
 }
 
-/** The bundle holds every file the patch names: the key parser, the key exchange and zlib.js. */
+/** The bundle holds every file the patch names: the key parser, the key exchange, the ciphers and zlib.js. */
 async function bundlePatchedSsh2(patchFile?: string): Promise<string> {
   return bundleSsh2([await ssh2Patched(patchFile)]);
 }
 
-/** Runs BUNDLE; REQUIRED collects every module name it asks require() for. */
-function runBundle<T>(bundle: string, required: string[] = []): T {
+/** Runs BUNDLE; REQUIRED collects every module name it asks require() for, and OVERRIDES replaces modules. */
+function runBundle<T>(bundle: string, required: string[] = [], overrides: Record<string, unknown> = {}): T {
   const module = { exports: {} as T };
   const plainRequire = createRequire(import.meta.filename);
   const recording = (id: string): unknown => {
     required.push(id);
-    return plainRequire(id);
+    return Object.hasOwn(overrides, id) ? overrides[id] : plainRequire(id);
   };
   new Function('require', 'module', 'exports', '__filename', '__dirname', bundle)(recording, module, module.exports, join(scratch, 'ssh2.cjs'), scratch);
   return module.exports;
@@ -67,6 +68,7 @@ interface ParsedKey {
 interface Ssh2Parts {
   parseKey(data: string): ParsedKey | Error;
   ZlibPacketReader: new () => { read(data: Buffer): Buffer; cleanup(): void };
+  NullCipher: new (seqno: number, onWrite: (packet: Buffer) => void) => { allocPacket(payloadLength: number): Buffer };
 }
 
 async function patchedParseDERKey(): Promise<ParseDERKey> {
@@ -126,6 +128,38 @@ describe('patches/ssh2.patch', () => {
     assert.deepEqual(reader.read(deflateSync(data, { flush: constants.Z_SYNC_FLUSH })), data);
     reader.cleanup();
     assert.ok(required.includes('zlib'));
+  });
+
+  test("each packet's padding is random bytes from node:crypto, used once, with a call of randomFillSync per 4 kB instead of per packet", async () => {
+    const filled: Buffer[] = [];
+    const countingCrypto = {
+      ...nodeCrypto,
+      randomFillSync: <B extends NodeJS.ArrayBufferView>(buffer: B, offset?: number, size?: number): B => {
+        nodeCrypto.randomFillSync(buffer, offset, size);
+        const bytes = Buffer.from(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+        filled.push(Buffer.from(bytes.subarray(offset ?? 0, size === undefined ? undefined : (offset ?? 0) + size)));
+        return buffer;
+      },
+    };
+    const ssh2 = runBundle<Ssh2Parts>(await bundlePatchedSsh2(), [], { crypto: countingCrypto });
+    const cipher = new ssh2.NullCipher(0, () => {});
+    const paddings: Buffer[] = [];
+    for (let payloadLength = 0; payloadLength < 2000; payloadLength += 1) {
+      const packet = cipher.allocPacket(payloadLength);
+      assert.equal(packet[4], packet.length - 5 - payloadLength);
+      paddings.push(packet.subarray(5 + payloadLength));
+    }
+    const total = paddings.reduce((sum, padding) => sum + padding.length, 0);
+    assert.ok(filled.length <= 2 * Math.ceil(total / 4096), `${filled.length} calls for ${paddings.length} packets`);
+    // Each padding is the next bytes of the pool it came from; a pool too short for one is left.
+    let pool = 0;
+    let used = 0;
+    for (const padding of paddings) {
+      if (used + padding.length > (filled[pool]?.length ?? 0)) [pool, used] = [pool + 1, 0];
+      assert.deepEqual(padding, filled[pool]?.subarray(used, used + padding.length));
+      used += padding.length;
+    }
+    assert.equal(pool, filled.length - 1);
   });
 
   test('a patch that no longer applies to the installed ssh2 fails the build, naming the file', async () => {
