@@ -4,8 +4,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import fc from 'fast-check';
 import { StapctlError } from '../../src/errors.js';
-import { checkServerUser, homeOf, lookupGroup, lookupUid, lookupUser, parseGroup, parsePasswd } from '../../src/service/users.js';
+import { checkServerUser, homeOf, lookupGroup, lookupUid, lookupUser, parseGroup, parsePasswd, passwdEntryNamed } from '../../src/service/users.js';
 
 const idOf = (...args: string[]) => execFileSync('id', args, { encoding: 'utf8' }).trim();
 
@@ -30,6 +31,20 @@ describe('parsePasswd', () => {
   test('skips comments, blank lines, NIS compat lines and lines with a non-numeric id', () => {
     const text = '# users\n\n+@netgroup::::::\nbroken:x:abc:1::/:/bin/sh\nok:x:5:6::/home/ok:\n';
     assert.deepEqual(parsePasswd(text), [{ name: 'ok', uid: 5, gid: 6, home: '/home/ok', shell: '' }]);
+  });
+});
+
+describe('passwdEntryNamed', () => {
+  test('finds what parsePasswd finds first under that name, whatever the text holds', () => {
+    const field = fc.constantFrom('', 'x', 'ab', 'a:b', '7', '12', '-3', '+u', '#u', 'u ', ' u', 'u\r', 'u', 'v');
+    const line = fc.array(field, { minLength: 1, maxLength: 8 }).map((fields) => fields.join(':'));
+    const text = fc.array(fc.oneof(line, fc.constantFrom('', '#', '+', 'u:x:1:2::/h:/s', 'u:x:3:4', 'v:x:5:6:g:/v:')), { maxLength: 12 }).map((lines) => lines.join('\n'));
+    fc.assert(
+      fc.property(text, field, (input, name) => {
+        assert.deepEqual(passwdEntryNamed(input, name), parsePasswd(input).find((entry) => entry.name === name));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 
