@@ -1,5 +1,5 @@
 /**
- * Agent mode: one request in (JSON on stdin), the engine's typed results out (JSON on stdout).
+ * Agent mode: one request in (a line of JSON on stdin), the engine's typed results out (JSON on stdout).
  * The controller starts it on each host over SSH; nothing user-supplied is ever on its command
  * line. The request's shape is the contract's (src/fleet/agent/contract.ts).
  */
@@ -54,13 +54,20 @@ function retryingIo(operation: () => number): number {
   }
 }
 
-function readStdin(): string {
+/**
+ * The request is one line (JSON has no raw newline): the controller keeps stdin open after it, in
+ * case the launcher asks for the agent (contract.ts), so the line's end, not stdin's, ends it.
+ * Without a newline, the end of stdin does.
+ */
+function readRequestLine(): string {
   const chunks: Buffer[] = [];
   for (;;) {
     const chunk = Buffer.allocUnsafe(64 * 1024);
     const length = retryingIo(() => readSync(0, chunk, 0, chunk.length, null));
     if (length === 0) return Buffer.concat(chunks).toString('utf8');
-    chunks.push(chunk.subarray(0, length));
+    const end = chunk.subarray(0, length).indexOf(0x0a);
+    chunks.push(chunk.subarray(0, end >= 0 ? end : length));
+    if (end >= 0) return Buffer.concat(chunks).toString('utf8');
   }
 }
 
@@ -71,7 +78,7 @@ function writeStdout(text: string): void {
 
 /** Runs the agent on this process's stdin and stdout; the exit code is the protocol's, not the action's. */
 export async function runAgent(): Promise<number> {
-  const response = await answerAgentRequest(readStdin());
+  const response = await answerAgentRequest(readRequestLine());
   writeStdout(JSON.stringify(response) + '\n');
   return 'error' in response ? exitCodeOf(response.error) : EXIT_CODE.ok;
 }

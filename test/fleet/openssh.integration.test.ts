@@ -111,6 +111,20 @@ describe('the openssh transport against a farm host', () => {
     assert.equal(result.stderr.toString().trim(), 'h1');
   });
 
+  test('the rest of stdin is sent when the command asks for it with its line on stderr', async () => {
+    const stdinOnRequest = { marker: 'more-please', data: Buffer.from('rest\n') };
+    const result = await withSession(route(h1), (session) => session.exec('read -r l; echo "$l"; echo more-please >&2; cat', { stdin: 'first\n', stdinOnRequest }));
+    assert.equal(result.code, 0);
+    assert.equal(result.stdout.toString(), 'first\nrest\n');
+  });
+
+  test('the rest of stdin is never sent to a command that does not ask for it, whose stdin stays open until it ends', async () => {
+    const stdinOnRequest = { marker: 'more-please', data: Buffer.from('rest\n') };
+    const result = await withSession(route(h1), (session) => session.exec('read -r l; echo "$l"; timeout 1 cat; echo "cat: $?"', { stdin: 'first\n', stdinOnRequest }));
+    assert.equal(result.code, 0);
+    assert.equal(result.stdout.toString(), 'first\ncat: 124\n');
+  });
+
   test("a command that exits 255 is the command's status, not a lost connection", async () => {
     const result = await withSession(route(h1), (session) => session.exec('exit 255'));
     assert.equal(result.code, 255);

@@ -20,7 +20,7 @@ import type { TrustReport, TrustRequest } from '../../provision/client-trust.js'
 import type { EndpointReport } from '../../provision/endpoint-facts.js';
 import { ACTIONS, type ActionReport } from '../../service/report.js';
 import { VERSION } from '../../version.js';
-import type { ExecResult, SshSession } from '../ssh/transport.js';
+import type { ExecOptions, ExecResult, SshSession } from '../ssh/transport.js';
 
 export const AGENT_PROTOCOL = 1;
 
@@ -304,33 +304,41 @@ const AGENT_CACHE_ROOT = '.cache/stapctl';
 
 /** The launcher's exit code when a cache directory is unsafe (someone else's, a symlink, writable by others). */
 export const CACHE_UNSAFE = 96;
-/**
- * The launcher's exit code when the cached agent is missing or is not the bundle (hash): run the
- * installing launcher. From the installing launcher: the bytes it received are not the bundle.
- */
+/** The launcher's exit code when the bytes it received for the agent are not the bundle (hash, or too few). */
 export const AGENT_MISSING = 97;
 /** The launcher's exit code when the host has no node. */
 export const NODE_MISSING = 98;
 
 /**
+ * The line the first stage writes on stderr when the host has no cached agent that checks out: the
+ * controller then sends the bundle, and the request once more, on the same exec's stdin.
+ */
+export const AGENT_WANTED = 'stapctl-agent-wanted';
+
+/**
  * The first stage, run by node on the host (`node -e`, argv: agent path, SHA-256, the login user's
- * uid or `-` when node runs as the login user, the script's length and, when installing, the
- * length of the whole agent). It checks the two cache directories (real directories owned by the
- * login user, writable by nobody else). It then either reads the cached agent once through
- * O_NOFOLLOW or, installing, reads that many bytes of its stdin (the request follows them there,
- * for the agent); it hashes those bytes and compiles the same bytes, the script with the code
- * cache that follows it, so nothing swapped after the check can run. One node start, check (and
- * install) included. Double quotes only: it travels inside single quotes.
+ * uid or `-` when node runs as the login user, the script's length, the length of the whole
+ * agent). It checks the two cache directories (real directories owned by the login user, writable
+ * by nobody else) and reads the cached agent once through O_NOFOLLOW. When that is missing or is
+ * not the bundle, it reads past the request's line on its stdin (sent first, for a cached agent),
+ * asks for the bundle (AGENT_WANTED on stderr) and reads that many bytes, which the controller
+ * sends followed by the request again, for the agent. It hashes the bytes, installs what it
+ * received and compiles the same bytes, the script with the code cache that follows it, so
+ * nothing swapped after the check can run. One exec and one node start, check (and install)
+ * included. Double quotes only: it travels inside single quotes.
  */
 const BOOTSTRAP = [
   'const fs=require("fs"),path=require("path"),M=require("module"),C=require("crypto"),K=fs.constants;',
-  'const [f,h,u,l,n]=process.argv.slice(1),uid=u==="-"?process.getuid():Number(u),say=(w,m)=>process.stderr.write("stapctl-"+w+" "+m+"\\n");',
+  'const [f,h,u,l,n]=process.argv.slice(1),uid=u==="-"?process.getuid():Number(u),N=Number(n),say=(w,m)=>fs.writeSync(2,"stapctl-"+w+" "+m+"\\n");',
   'const unsafe=(p,why)=>{say("cache-unsafe",p+": "+why);process.exit(96)};',
   'let g;for(const d of [path.dirname(path.dirname(f)),path.dirname(f)]){let s;try{s=fs.lstatSync(d)}catch{process.exit(97)}',
   'if(!s.isDirectory())unsafe(d,"not a directory");if(s.uid!==uid)unsafe(d,"owned by uid "+s.uid);if(s.mode&18)unsafe(d,"writable by others");g=s.gid}',
-  // Reading the bundle from stdin: exactly its length, so that the request stays there for the agent.
   // A non-blocking stdin (EAGAIN) is waited on in 5 ms steps.
-  'const readIn=N=>{const b=Buffer.alloc(N);let o=0;while(o<N){let r;try{r=fs.readSync(0,b,o,N-o,null)}catch(e){if(e.code!=="EAGAIN")throw e;Atomics.wait(new Int32Array(new SharedArrayBuffer(4)),0,0,5);continue}if(r===0)break;o+=r}return b.subarray(0,o)};',
+  'const rd=(b,o)=>{for(;;)try{return fs.readSync(0,b,o,b.length-o,null)}catch(e){if(e.code!=="EAGAIN")throw e;Atomics.wait(new Int32Array(new SharedArrayBuffer(4)),0,0,5)}};',
+  // Past the request's line, in reads of at most N bytes: what follows the line is the bundle's
+  // start, and the request sent after the bundle stays on stdin for the agent.
+  'const receive=()=>{const b=Buffer.alloc(N);let o=0;for(;;){const r=rd(b,0);if(r===0)return b.subarray(0,0);const e=b.subarray(0,r).indexOf(10);if(e>=0){o=b.copy(b,0,e+1,r);break}}',
+  `fs.writeSync(2,"${AGENT_WANTED}\\n");while(o<N){const r=rd(b,o);if(r===0)break;o+=r}return b.subarray(0,o)};`,
   // Installing: a random name created exclusively (never through a planted file or symlink), 0600
   // and the login user's (with become, root writes it), then renamed over the final name. No fsync:
   // every run hashes the cached bytes before running them, so a file torn by a crash is only
@@ -340,12 +348,11 @@ const BOOTSTRAP = [
   'fs.writeFileSync(fd,b);fs.fchmodSync(fd,384);if(process.getuid()!==uid)fs.fchownSync(fd,uid,g);fs.closeSync(fd);fd=undefined;fs.renameSync(t,f)}catch(e){if(fd!==undefined)fs.closeSync(fd);',
   'if(made)try{fs.unlinkSync(t)}catch{}say("cache-unwritable",t+": "+(e.code||e.message))}};',
   'const sha=b=>C.createHash("sha256").update(b).digest("hex");let b;',
-  'if(n){b=readIn(Number(n));if(sha(b)!==h){say("agent-corrupt","the "+b.length+" bytes received are not the bundle");process.exit(97)}install(b)}',
-  'else{try{const fd=fs.openSync(f,K.O_RDONLY|K.O_NOFOLLOW),s=fs.fstatSync(fd);if(!s.isFile()||s.uid!==uid)process.exit(97);b=fs.readFileSync(fd)}catch{process.exit(97)}',
-  'if(sha(b)!==h)process.exit(97)}',
+  'try{const fd=fs.openSync(f,K.O_RDONLY|K.O_NOFOLLOW),s=fs.fstatSync(fd);if(s.isFile()&&s.uid===uid)b=fs.readFileSync(fd);fs.closeSync(fd)}catch{}',
+  'if(b===undefined||sha(b)!==h){b=receive();if(sha(b)!==h){say("agent-corrupt","the "+b.length+" bytes received are not the bundle");process.exit(97)}install(b)}',
   // The script, compiled as compileAgentScript does, with the code cache after it if there is one.
   `const L=Number(l),x=new (require("vm").Script)(${JSON.stringify(WRAPPER_HEAD)}+b.toString("utf8",0,L)+${JSON.stringify(WRAPPER_TAIL)},{filename:f,cachedData:b.length>L?b.subarray(L):undefined});`,
-  'const m=new M(f,null);m.filename=f;m.paths=M._nodeModulePaths(path.dirname(f));process.argv.splice(1,n?5:4,f,"agent");x.runInThisContext().call(m.exports,m.exports,M.createRequire(f),m,f,path.dirname(f))',
+  'const m=new M(f,null);m.filename=f;m.paths=M._nodeModulePaths(path.dirname(f));process.argv.splice(1,5,f,"agent");x.runInThisContext().call(m.exports,m.exports,M.createRequire(f),m,f,path.dirname(f))',
 ].join('');
 
 const NODE = 'n=$(command -v node || command -v nodejs)';
@@ -359,40 +366,25 @@ export type Become = (argv: string) => string;
 export const sudo: Become = (argv) => `sudo -n -- ${argv}`;
 
 /**
- * One exec per host and action: reports its PID, finds node and starts the first stage, which
- * runs the cached agent if it checks out. With no agent file at all it exits 97 before anything
- * else: a first run pays one `sh`, not a second node start.
+ * One exec per host and action: reports its PID, creates the cache directories (0700) when
+ * missing, finds node and starts the first stage, which runs the cached agent if it checks out
+ * and otherwise asks for the agent on the same exec (AGENT_WANTED). Its command line holds only
+ * the fixed path, the hash and the lengths.
  */
 export function launcherCommand(bundle: AgentBundle, become?: Become): string {
-  return launcher(bundle, become, undefined);
-}
-
-/**
- * The launcher that installs the agent from its stdin (the bundle's bytes, then the request) and
- * runs it: one exec for install and run. It creates the cache directories (0700) when missing.
- * Its command line holds only the fixed path, the hash and the bundle's length.
- */
-export function installingLauncherCommand(bundle: AgentBundle, become?: Become): string {
-  return launcher(bundle, become, bundle.content.length);
-}
-
-function launcher(bundle: AgentBundle, become: Become | undefined, installBytes: number | undefined): string {
   if (!/^[\w./-]+$/.test(bundle.remotePath)) throw new Error(`unsafe agent path ${bundle.remotePath}`);
   if (!/^[0-9a-f]{64}$/.test(bundle.sha256)) throw new Error(`not a SHA-256: ${bundle.sha256}`);
   if (!Number.isSafeInteger(bundle.scriptLength) || bundle.scriptLength < 0) throw new Error(`not a length: ${bundle.scriptLength}`);
   const directory = bundle.remotePath.slice(0, bundle.remotePath.lastIndexOf('/'));
-  const install = installBytes === undefined ? '' : ` ${installBytes}`;
   // Without become node runs as the login user, so it is its own uid: no `id` process to start.
   const owner = become === undefined ? '-' : '"$(id -u)"';
   return [
     PID_REPORT,
-    // A cached agent implies its directories; without one there is nothing to check yet.
-    ...(installBytes === undefined
-      ? [`[ -f "$HOME/${bundle.remotePath}" ] || exit ${AGENT_MISSING}`]
-      : [`d="$HOME/${directory}"`, `[ -d "$d" ] || (umask 077 && mkdir -p "$d") || exit ${CACHE_UNSAFE}`]),
+    `d="$HOME/${directory}"`,
+    `[ -d "$d" ] || (umask 077 && mkdir -p "$d") || exit ${CACHE_UNSAFE}`,
     NODE,
     `[ -n "$n" ] || { echo "node not found in PATH=$PATH" >&2; exit ${NODE_MISSING}; }`,
-    `exec ${wrapped(`"$n" -e '${BOOTSTRAP}' "$HOME/${bundle.remotePath}" ${bundle.sha256} ${owner} ${bundle.scriptLength}${install}`, become)}`,
+    `exec ${wrapped(`"$n" -e '${BOOTSTRAP}' "$HOME/${bundle.remotePath}" ${bundle.sha256} ${owner} ${bundle.scriptLength} ${bundle.content.length}`, become)}`,
   ].join('; ');
 }
 
@@ -450,32 +442,29 @@ export interface RunOptions {
 }
 
 /**
- * Runs one request on a connected host and decodes the answer: the launcher runs the cached
- * agent; when the host has none that checks out, the installing launcher sends the bundle on
- * stdin ahead of the request, and the host caches and runs it in the same exec.
+ * Runs one request on a connected host and decodes the answer: one exec of the launcher, the
+ * request on its stdin as one line; when the host has no agent that checks out, the first stage
+ * asks for it and the bundle follows on the same stdin, then the request again, for the agent.
  */
 export async function runAgent(session: SshSession, host: string, request: AgentRequest, options: RunOptions): Promise<AgentResponse> {
-  const json = Buffer.from(JSON.stringify(request));
-  let result = await execLauncher(session, launcherCommand(options.bundle, options.become), json, options);
+  const line = Buffer.from(`${JSON.stringify(request)}\n`);
+  const result = await execLauncher(session, launcherCommand(options.bundle, options.become), { stdin: line, stdinOnRequest: { marker: AGENT_WANTED, data: Buffer.concat([options.bundle.content, line]) } }, options);
   if (result.code === AGENT_MISSING) {
-    result = await execLauncher(session, installingLauncherCommand(options.bundle, options.become), Buffer.concat([options.bundle.content, json]), options);
-    if (result.code === AGENT_MISSING) {
-      throw new StapctlError('AGENT_FAILED', 'the agent the host received does not check out (its SHA-256 differs), so it was not run', {
-        host,
-        detail: excerpt(stripTerminalEscapes(withoutPidReport(result.stderr).toString('utf8')).trim()),
-        hint: "something between the login shell and node changes the launcher's stdin on this host (a login script reading stdin?)",
-      });
-    }
-    const unwritable = /stapctl-cache-unwritable ([^\n]*)/.exec(stripTerminalEscapes(result.stderr.toString('utf8')))?.[1];
-    if (unwritable !== undefined) options.warn?.(`the agent ran from memory: it could not be cached (${unwritable.slice(0, 200)}); the next run sends it again`);
+    throw new StapctlError('AGENT_FAILED', 'the agent the host received does not check out (its SHA-256 differs), so it was not run', {
+      host,
+      detail: excerpt(stripTerminalEscapes(withoutPidReport(result.stderr).toString('utf8')).trim()),
+      hint: "something between the login shell and node changes the launcher's stdin on this host (a login script reading stdin?)",
+    });
   }
+  const unwritable = /stapctl-cache-unwritable ([^\n]*)/.exec(stripTerminalEscapes(result.stderr.toString('utf8')))?.[1];
+  if (unwritable !== undefined) options.warn?.(`the agent ran from memory: it could not be cached (${unwritable.slice(0, 200)}); the next run sends it again`);
   return decodeLauncherResult(host, result);
 }
 
-function execLauncher(session: SshSession, command: string, stdin: Buffer, options: RunOptions): Promise<ExecResult> {
+function execLauncher(session: SshSession, command: string, input: Pick<ExecOptions, 'stdin' | 'stdinOnRequest'>, options: RunOptions): Promise<ExecResult> {
   return session
     .exec(command, {
-      stdin,
+      ...input,
       timeoutMs: Math.max(1, options.deadline - Date.now()),
       maxOutputBytes: MAX_OUTPUT_BYTES,
       ...(options.signal && { signal: options.signal }),

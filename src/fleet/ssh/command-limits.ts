@@ -44,10 +44,22 @@ export class CappedBuffer {
     return true;
   }
 
+  get length(): number {
+    return this.size;
+  }
+
   bytes(): Buffer {
     return Buffer.concat(this.chunks);
   }
 }
+
+/** The writable end of a command's stdin: an ssh2 channel or an ssh client's pipe. */
+export interface StdinEnd {
+  write(data: string | Buffer): unknown;
+  end(data?: string | Buffer): unknown;
+}
+
+const REQUEST_SEARCH_BYTES = 64 * 1024;
 
 /**
  * What every transport keeps while a remote command runs: its output up to the cap, its deadline
@@ -59,6 +71,8 @@ export class CommandWatch {
   readonly stderr: CappedBuffer;
   private timer?: NodeJS.Timeout;
   private done = false;
+  /** The command's stdin while it may still ask for the rest of it. */
+  private openStdin?: StdinEnd;
   private readonly onAbort = () => this.stop('interrupted');
 
   constructor(
@@ -81,7 +95,38 @@ export class CommandWatch {
   }
 
   err(chunk: Buffer): void {
-    if (!this.stderr.push(chunk)) this.stop('output');
+    if (!this.stderr.push(chunk)) {
+      this.stop('output');
+      return;
+    }
+    this.answerStdinRequest();
+  }
+
+  /**
+   * Writes the command's stdin and closes it, or, with `stdinOnRequest`, keeps it open for the
+   * rest, which `err` sends when the command asks for it.
+   */
+  feedStdin(stdin: StdinEnd): void {
+    if (this.options.stdinOnRequest === undefined) {
+      stdin.end(this.options.stdin);
+      return;
+    }
+    this.openStdin = stdin;
+    if (this.options.stdin !== undefined) stdin.write(this.options.stdin);
+  }
+
+  /**
+   * The request is a line of its own, looked for in the first REQUEST_SEARCH_BYTES of stderr
+   * only: a host that writes stderr a byte at a time cannot make each chunk cost a scan of all.
+   */
+  private answerStdinRequest(): void {
+    const request = this.options.stdinOnRequest;
+    if (this.openStdin === undefined || request === undefined || this.stderr.length > REQUEST_SEARCH_BYTES) return;
+    const text = this.stderr.bytes().toString('latin1');
+    if (!text.startsWith(`${request.marker}\n`) && !text.includes(`\n${request.marker}\n`)) return;
+    const stdin = this.openStdin;
+    this.openStdin = undefined;
+    stdin.end(request.data);
   }
 
   finish(outcome: () => void): void {

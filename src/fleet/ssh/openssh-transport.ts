@@ -316,7 +316,7 @@ interface ClientEnd {
 }
 
 /**
- * One ssh client running a command: stdin written and closed, stdout and stderr capped, a
+ * One ssh client running a command: stdin written (and closed, or kept for what the command asks), stdout and stderr capped, a
  * deadline and an abort signal; it ends exactly once. On a stop the client is killed by its PID;
  * its pipes stay with the master until the remote command ends, so they are let go.
  */
@@ -344,7 +344,7 @@ class RunningClient {
     watch.arm();
     // A host that stops reading stdin must not crash the controller with EPIPE.
     child.stdin?.on('error', () => undefined);
-    child.stdin?.end(this.options.stdin);
+    if (child.stdin) watch.feedStdin(child.stdin);
   }
 }
 

@@ -35,6 +35,13 @@ export interface ExecResult {
 
 export interface ExecOptions {
   stdin?: string | Buffer;
+  /**
+   * The rest of stdin, sent only if the command asks for it: stdin then stays open after `stdin`
+   * until stderr holds the line `marker`, when `data` is written and stdin closed. A command that
+   * never asks ends with stdin open, and `data` is never sent (the agent's launcher asks for the
+   * agent only when the host has none that checks out: contract.ts).
+   */
+  stdinOnRequest?: StdinOnRequest;
   /** On expiry the command is stopped and the call rejects with HOST_TIMEOUT. */
   timeoutMs?: number;
   /** On abort the command is stopped and the call rejects with INTERRUPTED. */
@@ -51,6 +58,11 @@ export interface ExecOptions {
    * alone does not stop a command that is not writing.
    */
   stopCommand?: (stderr: Buffer) => string | undefined;
+}
+
+export interface StdinOnRequest {
+  marker: string;
+  data: Buffer;
 }
 
 export interface SshSession {
@@ -572,7 +584,7 @@ class RunningCommand {
     });
     channel.on('close', () => watch.finish(() => (this.exit === undefined ? this.end.lost() : this.end.ended({ ...this.exit, stdout: watch.stdout.bytes(), stderr: watch.stderr.bytes() }))));
     watch.arm();
-    channel.end(this.options.stdin);
+    watch.feedStdin(channel);
   }
 }
 

@@ -14,12 +14,12 @@ import { StapctlError } from '../../../src/errors.js';
 import {
   AGENT_MISSING,
   AGENT_PROTOCOL,
+  AGENT_WANTED,
   agentBundle,
   agentScript,
   CACHE_UNSAFE,
   compileAgentScript,
   decodeAgentResponse,
-  installingLauncherCommand,
   killCommand,
   launcherCommand,
   NODE_MISSING,
@@ -54,16 +54,26 @@ function cache(f: { bundle: AgentBundle; cached: string }, content = f.bundle.co
   writeFileSync(f.cached, content);
 }
 
-const REQUEST = '{"protocol":1}';
+/** The request as the controller sends it: one line. */
+const REQUEST = '{"protocol":1}\n';
 
 function launch(command: string, home: string, path = process.env.PATH ?? '', input: string | Buffer = REQUEST, env: NodeJS.ProcessEnv = {}) {
   return spawnSync('/bin/sh', ['-c', command], { env: { HOME: home, PATH: path, ...env }, encoding: 'utf8', input });
 }
 
-/** The installing launcher as the controller runs it: the bundle, then the request, on stdin. */
-function install(f: { home: string; bundle: AgentBundle }, options: { path?: string; env?: NodeJS.ProcessEnv; prefix?: string; content?: Buffer } = {}) {
-  const input = Buffer.concat([options.content ?? f.bundle.content, Buffer.from(REQUEST)]);
-  return launch(`${options.prefix ?? ''}${installingLauncherCommand(f.bundle)}`, f.home, options.path, input, options.env);
+/**
+ * The launcher on a host with no agent, its stdin as the controller sends it when asked: the
+ * request, then the bundle and the request again, all of it at once.
+ */
+function install(f: { home: string; bundle: AgentBundle }, options: { path?: string; env?: NodeJS.ProcessEnv; prefix?: string; content?: Buffer; become?: typeof sudo; request?: string } = {}) {
+  const request = options.request ?? REQUEST;
+  const input = Buffer.concat([Buffer.from(request), options.content ?? f.bundle.content, Buffer.from(request)]);
+  return launch(`${options.prefix ?? ''}${launcherCommand(f.bundle, options.become)}`, f.home, options.path, input, options.env);
+}
+
+/** Whether the launcher asked for the agent: its line of its own on stderr. */
+function askedForAgent(stderr: string): boolean {
+  return stderr.split('\n').includes(AGENT_WANTED);
 }
 
 /** The cache directory's entries: the agent and nothing else, or nothing at all. */
@@ -97,16 +107,14 @@ describe('the agent cache path', () => {
 
   test('a remote path with shell characters is refused', () => {
     assert.throws(() => launcherCommand({ content: Buffer.from('x'), scriptLength: 1, remotePath: '.cache/$(id)/a', sha256: 'a'.repeat(64) }), /unsafe/);
-    assert.throws(() => installingLauncherCommand({ content: Buffer.from('x'), scriptLength: 1, remotePath: '.cache/$(id)/a', sha256: 'a'.repeat(64) }), /unsafe/);
   });
 
-  test('the launchers\' command lines hold only the fixed path, the hash and numbers after the first stage', () => {
-    const bundle = agentBundle(Buffer.from('x'.repeat(1234)), '1.0.0');
+  test('the launcher\'s command line holds only the fixed path, the hash and numbers after the first stage', () => {
+    const bundle = agentBundle(Buffer.from('x'.repeat(1234)), '1.0.0', Buffer.from('c'.repeat(10)));
     const tail = (command: string) => command.slice(command.lastIndexOf("'") + 1);
     const path = `"$HOME/${bundle.remotePath}"`;
-    assert.equal(tail(launcherCommand(bundle)), ` ${path} ${bundle.sha256} - 1234`);
-    assert.equal(tail(installingLauncherCommand(bundle)), ` ${path} ${bundle.sha256} - 1234 1234`);
-    assert.equal(tail(installingLauncherCommand(bundle, sudo)), ` ${path} ${bundle.sha256} "$(id -u)" 1234 1234`);
+    assert.equal(tail(launcherCommand(bundle)), ` ${path} ${bundle.sha256} - 1234 1244`);
+    assert.equal(tail(launcherCommand(bundle, sudo)), ` ${path} ${bundle.sha256} "$(id -u)" 1234 1244`);
   });
 });
 
@@ -119,28 +127,23 @@ describe('the launcher under a local sh', () => {
     assert.match(result.stderr, /node not found/);
   });
 
-  test('exits 97 when the agent is not cached yet, creating nothing', () => {
+  test('asks for the agent when none is cached, and exits 97 when stdin then ends: nothing cached, nothing run', () => {
     const f = fixture();
     const result = launch(launcherCommand(f.bundle), f.home);
     assert.equal(result.status, AGENT_MISSING, result.stderr);
-    assert.equal(existsSync(join(f.home, '.cache')), false);
+    assert.ok(askedForAgent(result.stderr), result.stderr);
+    assert.match(result.stderr, /stapctl-agent-corrupt the 0 bytes received are not the bundle/);
+    assert.deepEqual(cacheEntries(f), []);
+    assert.equal(existsSync(join(f.home, 'ran')), false);
   });
 
-  test('runs the cached agent with the request on its stdin when its SHA-256 matches', () => {
+  test('runs the cached agent with the request on its stdin when its SHA-256 matches, without asking for the agent', () => {
     const f = fixture('process.stdin.pipe(process.stdout)');
     cache(f);
     const result = launch(launcherCommand(f.bundle), f.home);
     assert.equal(result.status, 0, result.stderr);
     assert.equal(result.stdout, REQUEST);
-  });
-
-  test('with no cached agent at all it exits 97 without starting node', () => {
-    const f = fixture();
-    const log = join(scratch, `node-started-${counter}`);
-    const bin = fakeBin({ node: `echo started >> ${log}; exec ${process.execPath} "$@"` });
-    const result = launch(launcherCommand(f.bundle), f.home, `${bin}:${process.env.PATH ?? ''}`);
-    assert.equal(result.status, AGENT_MISSING, result.stderr);
-    assert.equal(existsSync(log), false);
+    assert.equal(askedForAgent(result.stderr), false);
   });
 
   test('reports its pid first on stderr', () => {
@@ -150,21 +153,24 @@ describe('the launcher under a local sh', () => {
     assert.ok(reportedPid(Buffer.from(result.stderr)) !== undefined, result.stderr);
   });
 
-  test('a replaced cached agent is not run: exit 97', () => {
+  test('a replaced cached agent is not run: the launcher asks for the agent', () => {
     const f = fixture();
     cache(f, Buffer.from(`require("fs").writeFileSync(process.env.HOME + "/ran", "evil")`));
     const result = launch(launcherCommand(f.bundle), f.home);
     assert.equal(result.status, AGENT_MISSING);
+    assert.ok(askedForAgent(result.stderr), result.stderr);
     assert.equal(existsSync(join(f.home, 'ran')), false);
   });
 
-  test('an empty cached agent is not run: exit 97', () => {
+  test('an empty cached agent is not run: the launcher asks for the agent', () => {
     const f = fixture();
     cache(f, Buffer.alloc(0));
-    assert.equal(launch(launcherCommand(f.bundle), f.home).status, AGENT_MISSING);
+    const result = launch(launcherCommand(f.bundle), f.home);
+    assert.equal(result.status, AGENT_MISSING);
+    assert.ok(askedForAgent(result.stderr), result.stderr);
   });
 
-  test('a cached agent that is a symlink to the right content is not followed: exit 97', () => {
+  test('a cached agent that is a symlink to the right content is not followed: the launcher asks for the agent', () => {
     const f = fixture();
     mkdirSync(dirname(f.cached), { recursive: true, mode: 0o700 });
     const elsewhere = join(scratch, `right-content-${counter}`);
@@ -172,6 +178,7 @@ describe('the launcher under a local sh', () => {
     symlinkSync(elsewhere, f.cached);
     const result = launch(launcherCommand(f.bundle), f.home);
     assert.equal(result.status, AGENT_MISSING);
+    assert.ok(askedForAgent(result.stderr), result.stderr);
     assert.equal(existsSync(join(f.home, 'ran')), false);
   });
 
@@ -223,7 +230,7 @@ describe('the launcher under a local sh', () => {
   });
 });
 
-describe('the installing launcher under a local sh', () => {
+describe('the launcher installing the agent it asked for, under a local sh', () => {
   /** The agent echoes its stdin: what is left there after the bundle must be the request alone. */
   const ECHO = 'process.stdin.pipe(process.stdout)';
   /** Makes the first stage's random temporary name predictable: ".tmp-" then 16 zeros. */
@@ -255,12 +262,22 @@ describe('the installing launcher under a local sh', () => {
     assert.equal(existsSync(join(f.home, 'ran')), false);
   });
 
-  test('a stdin that ends before the bundle does is refused: exit 97, nothing run', () => {
+  test('a stdin that ends before the bundle does is refused: exit 97, nothing cached, nothing run', () => {
     const f = fixture();
-    const result = launch(installingLauncherCommand(f.bundle), f.home, undefined, f.bundle.content.subarray(0, 10));
+    const result = launch(launcherCommand(f.bundle), f.home, undefined, Buffer.concat([Buffer.from(REQUEST), f.bundle.content.subarray(0, 10)]));
     assert.equal(result.status, AGENT_MISSING);
+    assert.match(result.stderr, /stapctl-agent-corrupt the 10 bytes received are not the bundle/);
     assert.deepEqual(cacheEntries(f), []);
     assert.equal(existsSync(join(f.home, 'ran')), false);
+  });
+
+  test('a request line longer than the bundle is read past whole: the bundle that follows installs and the agent reads the request sent after it', () => {
+    const f = fixture(ECHO);
+    const request = `{"pad":"${'x'.repeat(3 * f.bundle.content.length)}"}\n`;
+    const result = install(f, { request });
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout, request);
+    assert.deepEqual(readFileSync(f.cached), f.bundle.content);
   });
 
   test('a corrupted cached agent is replaced by the one received', () => {
@@ -337,8 +354,7 @@ describe('the installing launcher under a local sh', () => {
 
   test('(become) a cache directory not owned by the login user is refused before anything is written: exit 96', () => {
     const f = fixture();
-    const input = Buffer.concat([f.bundle.content, Buffer.from(REQUEST)]);
-    const result = launch(installingLauncherCommand(f.bundle, sudo), f.home, `${anotherLoginUser()}:${process.env.PATH ?? ''}`, input);
+    const result = install(f, { become: sudo, path: `${anotherLoginUser()}:${process.env.PATH ?? ''}` });
     assert.equal(result.status, CACHE_UNSAFE);
     assert.match(result.stderr, /owned by uid/);
     assert.deepEqual(cacheEntries(f), []);
@@ -464,23 +480,43 @@ describe('the schema', () => {
   });
 });
 
-/** An SshSession whose commands run under the local sh with HOME set; `alter` may change their stdin. */
+/**
+ * An SshSession whose commands run under the local sh with HOME set, stdin sent as the transports
+ * send it (the rest when stderr asks for it); `alter` may change the rest on its way.
+ */
 class LocalShellSession implements SshSession {
   readonly warnings: string[] = [];
   readonly commands: string[] = [];
   readonly stdins: Buffer[] = [];
+  /** What was sent on request, per command: nothing when the command did not ask. */
+  readonly sentOnRequest: (Buffer | undefined)[] = [];
 
   constructor(
     private readonly home: string,
-    private readonly alter: (stdin: Buffer) => Buffer = (stdin) => stdin,
+    private readonly alter: (rest: Buffer) => Buffer = (rest) => rest,
   ) {}
 
   async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
-    const stdin = this.alter(Buffer.from(options.stdin ?? ''));
-    this.commands.push(command);
-    this.stdins.push(stdin);
-    const result = spawnSync('/bin/sh', ['-c', command], { env: { HOME: this.home, PATH: process.env.PATH ?? '' }, input: stdin });
-    return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+    const index = this.commands.push(command) - 1;
+    this.stdins.push(Buffer.from(options.stdin ?? ''));
+    const child = spawn('/bin/sh', ['-c', command], { env: { HOME: this.home, PATH: process.env.PATH ?? '' } });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    const request = options.stdinOnRequest;
+    child.stdin.on('error', () => undefined);
+    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr.push(chunk);
+      if (request === undefined || this.sentOnRequest[index] !== undefined) return;
+      if (!Buffer.concat(stderr).toString('latin1').split('\n').includes(request.marker)) return;
+      const rest = this.alter(request.data);
+      this.sentOnRequest[index] = rest;
+      child.stdin.end(rest);
+    });
+    if (request === undefined) child.stdin.end(options.stdin);
+    else child.stdin.write(options.stdin ?? '');
+    const [code] = (await once(child, 'close')) as [number | null];
+    return { code, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr) };
   }
 
   close(): void {}
@@ -491,21 +527,24 @@ describe('runAgent on a session', () => {
   const run = (session: SshSession, f: { bundle: AgentBundle }, warn?: (message: string) => void) =>
     runAgent(session, 'h1', request, { bundle: f.bundle, deadline: Date.now() + 10_000, ...(warn && { warn }) });
 
-  test('a first run installs the agent through the second exec\'s stdin and decodes its answer', async () => {
+  test('a first run is one exec: the launcher asks for the agent, which follows the request on the same stdin, and the answer decodes', async () => {
     const f = fixture();
     const session = new LocalShellSession(f.home);
     assert.deepEqual(await run(session, f), RESPONSE);
-    assert.deepEqual(session.commands, [launcherCommand(f.bundle), installingLauncherCommand(f.bundle)]);
-    assert.deepEqual(session.stdins[1], Buffer.concat([f.bundle.content, Buffer.from(JSON.stringify(request))]));
+    const line = Buffer.from(`${JSON.stringify(request)}\n`);
+    assert.deepEqual(session.commands, [launcherCommand(f.bundle)]);
+    assert.deepEqual(session.stdins, [line]);
+    assert.deepEqual(session.sentOnRequest, [Buffer.concat([f.bundle.content, line])]);
     assert.deepEqual(readFileSync(f.cached), f.bundle.content);
   });
 
-  test('the next run is one exec of the cached agent', async () => {
+  test('the next run is one exec of the cached agent, and the agent is not sent', async () => {
     const f = fixture();
     await run(new LocalShellSession(f.home), f);
     const session = new LocalShellSession(f.home);
     assert.deepEqual(await run(session, f), RESPONSE);
     assert.deepEqual(session.commands, [launcherCommand(f.bundle)]);
+    assert.deepEqual(session.sentOnRequest, []);
   });
 
   test('a replaced cached agent is replaced and only the bundle runs', async () => {
@@ -518,8 +557,16 @@ describe('runAgent on a session', () => {
 
   test('a bundle altered on the way is AGENT_FAILED: nothing runs, nothing is cached', async () => {
     const f = fixture();
-    const session = new LocalShellSession(f.home, (stdin) => (stdin.length > 100 ? Buffer.concat([Buffer.from('/*x*/'), stdin.subarray(5)]) : stdin));
+    const session = new LocalShellSession(f.home, (rest) => Buffer.concat([Buffer.from('/*x*/'), rest.subarray(5)]));
     await assert.rejects(run(session, f), (error: StapctlError) => error.code === 'AGENT_FAILED' && error.host === 'h1' && /SHA-256/.test(error.message));
+    assert.equal(existsSync(join(f.home, 'ran')), false);
+    assert.deepEqual(cacheEntries(f), []);
+  });
+
+  test('a bundle cut short on the way is AGENT_FAILED: nothing runs, nothing is cached', async () => {
+    const f = fixture();
+    const session = new LocalShellSession(f.home, (rest) => rest.subarray(0, 100));
+    await assert.rejects(run(session, f), (error: StapctlError) => error.code === 'AGENT_FAILED' && /SHA-256/.test(error.message) && /the 100 bytes received/.test(error.detail ?? ''));
     assert.equal(existsSync(join(f.home, 'ran')), false);
     assert.deepEqual(cacheEntries(f), []);
   });
@@ -530,7 +577,7 @@ describe('runAgent on a session', () => {
     chmodSync(join(f.home, '.cache/stapctl'), 0o777);
     const session = new LocalShellSession(f.home);
     await assert.rejects(run(session, f), (error: StapctlError) => error.code === 'AGENT_CACHE_UNSAFE' && /writable by others/.test(error.message));
-    assert.equal(session.commands.length, 1);
+    assert.deepEqual(session.sentOnRequest, []);
   });
 
   test('an unsafe cache found while installing is AGENT_CACHE_UNSAFE and nothing is written', async () => {

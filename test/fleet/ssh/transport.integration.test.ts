@@ -164,6 +164,20 @@ describe('exec', () => {
     assert.equal(result.stdout.toString(), 'hello\nfleet\n');
   });
 
+  test('the rest of stdin is sent when the command asks for it with its line on stderr', async () => {
+    const stdinOnRequest = { marker: 'more-please', data: Buffer.from('rest\n') };
+    const result = await withSession(options(main), (session) => session.exec('read -r l; echo "$l"; echo more-please >&2; cat', { stdin: 'first\n', stdinOnRequest }));
+    assert.equal(result.code, 0);
+    assert.equal(result.stdout.toString(), 'first\nrest\n');
+  });
+
+  test('the rest of stdin is never sent to a command that does not ask for it, whose stdin stays open until it ends', async () => {
+    const stdinOnRequest = { marker: 'more-please', data: Buffer.from('rest\n') };
+    const result = await withSession(options(main), (session) => session.exec('read -r l; echo "$l"; timeout 1 cat; echo "cat: $?"', { stdin: 'first\n', stdinOnRequest }));
+    assert.equal(result.code, 0);
+    assert.equal(result.stdout.toString(), 'first\ncat: 124\n');
+  });
+
   test('exit codes and stderr are reported; one session runs several commands', async () => {
     await withSession(options(main), async (session) => {
       const failed = await session.exec('echo oops >&2; exit 3');
