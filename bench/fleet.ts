@@ -4,7 +4,7 @@
  *
  *   node --import tsx bench/fleet.ts [--hosts 16[,64,256,1000]] [--rounds 5] [--forks 32]
  *        [--tools stapctl,pssh,pssh-c25519,clush,ansible] [--no-cycles] [--no-start-i]
- *        [--no-profile] [--startup-rounds 20] [--timeout 300] [--json FILE]
+ *        [--no-profile] [--startup-rounds 20] [--first-run-rounds N] [--timeout 300] [--json FILE]
  *
  * A farm of up to 64 hosts runs every scenario; a larger one (up to 1000, over several /24s) runs
  * the scale scenario only: status with no server running, stapctl against pssh-c25519. The report
@@ -57,6 +57,8 @@ interface BenchOptions {
   tools: Tool[];
   cycles: boolean;
   startupRounds: number;
+  /** Pairs of a first run and a warm one: their ratio moves by ±0.1 at 3 (default: --rounds). */
+  firstRunRounds: number;
   /** The start -i cycle (not the same work for every tool); the same-work cycle runs with cycles. */
   startI: boolean;
   profile: boolean;
@@ -814,7 +816,7 @@ async function benchFarm(hostCount: number, options: BenchOptions, report: strin
     report.push(`Very first stapctl run (start -i with the agent installed, ${releases} servers per host): ${(first.wallMs / 1000).toFixed(2)} s.`, '');
 
     if (options.tools.includes('stapctl')) {
-      await firstRunScenario(bench, options.rounds, releases);
+      await firstRunScenario(bench, options.firstRunRounds, releases);
       report.push('### stapctl: first run on a fresh farm (agent installed through the launcher) vs warm', '', renderRows(scenarioRows(bench.samples.filter((sample) => sample.scenario.startsWith('first run')), 'stapctl warm')), '');
     }
 
@@ -909,6 +911,7 @@ function parseOptions(argv: string[]): BenchOptions {
       'no-cycles': { type: 'boolean', default: false },
       'no-start-i': { type: 'boolean', default: false },
       'startup-rounds': { type: 'string', default: '20' },
+      'first-run-rounds': { type: 'string' },
       'no-profile': { type: 'boolean', default: false },
       timeout: { type: 'string', default: '300' },
       json: { type: 'string' },
@@ -927,6 +930,7 @@ function parseOptions(argv: string[]): BenchOptions {
     hostCounts: values.hosts.split(',').map((count) => positive('hosts', count, MAX_HOSTS)),
     startupRounds: positive('startup-rounds', values['startup-rounds'], 100),
     rounds: positive('rounds', values.rounds, 100),
+    firstRunRounds: positive('first-run-rounds', values['first-run-rounds'] ?? values.rounds, 100),
     forks: positive('forks', values.forks, 256),
     tools: tools as Tool[],
     cycles: !values['no-cycles'],
