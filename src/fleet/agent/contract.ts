@@ -331,7 +331,8 @@ const BOOTSTRAP = [
   'const fs=require("fs"),path=require("path"),M=require("module"),C=require("crypto"),K=fs.constants;',
   'const [f,h,u,l,n]=process.argv.slice(1),uid=u==="-"?process.getuid():Number(u),N=Number(n),say=(w,m)=>fs.writeSync(2,"stapctl-"+w+" "+m+"\\n");',
   'const unsafe=(p,why)=>{say("cache-unsafe",p+": "+why);process.exit(96)};',
-  'let g;for(const d of [path.dirname(path.dirname(f)),path.dirname(f)]){let s;try{s=fs.lstatSync(d)}catch{process.exit(97)}',
+  // The launcher's sh made both directories: one that cannot be looked at now is not a cache to use.
+  'let g;for(const d of [path.dirname(path.dirname(f)),path.dirname(f)]){let s;try{s=fs.lstatSync(d)}catch(e){unsafe(d,"cannot be checked ("+e.code+")")}',
   'if(!s.isDirectory())unsafe(d,"not a directory");if(s.uid!==uid)unsafe(d,"owned by uid "+s.uid);if(s.mode&18)unsafe(d,"writable by others");g=s.gid}',
   // A non-blocking stdin (EAGAIN) is waited on in 5 ms steps.
   'const rd=(b,o)=>{for(;;)try{return fs.readSync(0,b,o,b.length-o,null)}catch(e){if(e.code!=="EAGAIN")throw e;Atomics.wait(new Int32Array(new SharedArrayBuffer(4)),0,0,5)}};',

@@ -195,6 +195,19 @@ describe('the launcher under a local sh', () => {
     assert.equal(existsSync(join(f.home, 'ran')), false);
   });
 
+  test('a cache directory gone between the shell\'s mkdir and the first stage\'s check is refused: exit 96 naming it, the agent not asked for', () => {
+    const f = fixture();
+    const shims = join(scratch, `shims-${counter}`);
+    mkdirSync(shims);
+    // A mkdir that succeeds and makes nothing: the directory removed right after the shell made it.
+    writeFileSync(join(shims, 'mkdir'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    const result = launch(launcherCommand(f.bundle), f.home, `${shims}:${process.env.PATH ?? ''}`);
+    assert.equal(result.status, CACHE_UNSAFE);
+    assert.match(result.stderr, /stapctl-cache-unsafe .*\.cache\/stapctl: cannot be checked \(ENOENT\)/);
+    assert.equal(askedForAgent(result.stderr), false);
+    assert.equal(existsSync(join(f.home, 'ran')), false);
+  });
+
   test('a cache directory writable by others is refused: exit 96', () => {
     const f = fixture();
     cache(f);
