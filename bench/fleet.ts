@@ -33,7 +33,7 @@ import { connect, type SshSession } from '../src/fleet/ssh/transport.js';
 import { FACTS_COMMAND } from '../src/fleet/facts/facts-command.js';
 import { statusFromFacts } from '../src/fleet/facts/status-from-facts.js';
 import type { ServiceRequest } from '../src/service/engine.js';
-import { farmRoute, startFarm, type Farm } from '../test/fleet/farm.js';
+import { ansibleSshArgs, farmRoute, startFarm, type Farm } from '../test/fleet/farm.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(REPO, 'dist', 'cli', 'main.js');
@@ -413,7 +413,7 @@ const TOOL_ENV: Partial<Record<Tool, NodeJS.ProcessEnv>> = {
   stapctl: { NO_COLOR: '1' },
   'stapctl-openssh': { NO_COLOR: '1' },
   // The hosts share this machine's /usr, so python3 is where Ansible's discovery would find it.
-  ansible: { ANSIBLE_PYTHON_INTERPRETER: '/usr/bin/python3', ANSIBLE_NOCOLOR: '1', ANSIBLE_HOST_KEY_CHECKING: 'True' },
+  ansible: { ANSIBLE_PYTHON_INTERPRETER: '/usr/bin/python3', ANSIBLE_NOCOLOR: '1' },
 };
 
 class Bench {
@@ -437,7 +437,8 @@ class Bench {
 
   /** Runs ACTION with TOOL on the whole farm, checks it, and returns the measurement. */
   async run(tool: Tool, action: readonly string[], expectedRunning?: number, noServer = false): Promise<Measured> {
-    const measured = await measure(this.argv(tool, action), { env: TOOL_ENV[tool], cwd: this.context.scratch, timeoutMs: this.context.timeoutMs, scratch: this.context.scratch, cgroups: this.context.cgroups });
+    const env = tool === 'ansible' ? { ...TOOL_ENV.ansible, ...ansibleSshArgs(this.farm.knownHostsFile) } : TOOL_ENV[tool];
+    const measured = await measure(this.argv(tool, action), { env, cwd: this.context.scratch, timeoutMs: this.context.timeoutMs, scratch: this.context.scratch, cgroups: this.context.cgroups });
     // `stapctl status` exits 0 only when every server runs; the others' exit codes are checked per host.
     let outputs: Map<string, HostOutput>;
     try {

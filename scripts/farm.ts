@@ -8,7 +8,7 @@
  * `up` leaves the hosts running after it exits; `up --json` prints the farm's files and hosts.
  */
 import { parseArgs } from 'node:util';
-import { startFarm, stopFarm } from '../test/fleet/farm.js';
+import { ansibleSshArgs, startFarm, stopFarm } from '../test/fleet/farm.js';
 
 const USAGE = `usage: farm.ts up --hosts N --dir DIR [--first-address ADDR] [--json]
        farm.ts down --dir DIR`;
@@ -50,6 +50,7 @@ async function main(argv: string[]): Promise<void> {
   console.log(`inventory:   ${farm.inventoryFile}`);
   console.log(`known_hosts: ${farm.knownHostsFile}`);
   console.log(`ssh:         ssh -F ${farm.sshConfigFile} ${first?.name}`);
+  console.log(`ansible:     ANSIBLE_SSH_COMMON_ARGS='${ansibleSshArgs(farm.knownHostsFile).ANSIBLE_SSH_COMMON_ARGS}' ansible -i ${farm.inventoryFile} farm -m ping`);
   console.log(`tear down:   node --import tsx scripts/farm.ts down --dir ${farm.dir}`);
 }
 

@@ -33,7 +33,7 @@ describe('farm files', () => {
   });
 
   test('the inventory has Ansible shape with the farm group, root logins and the client key', () => {
-    const inventory = parse(renderInventory(sample, '/f/client_key', '/f/known_hosts'));
+    const inventory = parse(renderInventory(sample, '/f/client_key'));
     assert.equal(inventory.all.vars.stapctl_server_user, 'stap-server');
     assert.deepEqual(inventory.all.children.farm.hosts.h2, {
       ansible_host: '127.0.1.2',
@@ -42,6 +42,11 @@ describe('farm files', () => {
       ansible_ssh_private_key_file: '/f/client_key',
     });
     assert.deepEqual(Object.keys(inventory.all.children.farm.hosts), ['h1', 'h2']);
+  });
+
+  test('the inventory holds no Ansible-only setting, which stapctl would warn about on every run of the demo', () => {
+    const inventory = parse(renderInventory(sample, '/f/client_key'));
+    assert.deepEqual(inventory.all.vars, { stapctl_server_user: 'stap-server' });
   });
 
   test('the server user home is read from passwd text', () => {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { CLIENT_CERT_DB, TRUST_RECORD } from '../../src/provision/client-trust.js';
-import { startFarm, type Farm, type FarmHost } from '../fleet/farm.js';
+import { ansibleSshArgs, startFarm, type Farm, type FarmHost } from '../fleet/farm.js';
 
 const LIBRARY = fileURLToPath(new URL('../../dist', import.meta.url));
 let farm: Farm;
@@ -40,7 +40,7 @@ function ansible(command: 'ansible' | 'ansible-playbook', args: string[]): Map<s
       ANSIBLE_STDOUT_CALLBACK: 'minimal',
       ANSIBLE_LOAD_CALLBACK_PLUGINS: '1',
       ANSIBLE_PYTHON_INTERPRETER: '/usr/bin/python3',
-      ANSIBLE_HOST_KEY_CHECKING: 'True',
+      ...ansibleSshArgs(farm.knownHostsFile),
       ANSIBLE_NOCOLOR: '1',
       ANSIBLE_LOCAL_TEMP: join(scratch, 'ansible-local'),
       HOME: scratch,
