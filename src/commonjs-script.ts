@@ -14,6 +14,21 @@ export function compileCommonJs(source: string, filename: string, cachedData?: B
   return new Script(`${WRAPPER_HEAD}${source}${WRAPPER_TAIL}`, { filename, ...(cachedData && { cachedData }) });
 }
 
+/**
+ * Runs COMPILE under V8's --no-lazy: a code cache made from what it compiles (createCachedData)
+ * then holds every function, not only those a run calls. V8 accepts such a cache with --lazy back:
+ * it checks the flags when a cache is used, not how it was compiled. node:v8 is given, not
+ * imported, so that a local run loads it only when it needs it.
+ */
+export function compiledEagerly<T>(v8: Pick<typeof import('node:v8'), 'setFlagsFromString'>, compile: () => T): T {
+  v8.setFlagsFromString('--no-lazy');
+  try {
+    return compile();
+  } finally {
+    v8.setFlagsFromString('--lazy');
+  }
+}
+
 /** Runs a compiled file as the module FILENAME with REQUIRE; returns its exports. */
 export function runCommonJs(script: Script, filename: string, require: NodeJS.Require): unknown {
   const module = { exports: {} };

@@ -13,7 +13,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compileCommonJs, runCommonJs } from '../commonjs-script.js';
+import { compileCommonJs, compiledEagerly, runCommonJs } from '../commonjs-script.js';
 import { VERSION } from '../version.js';
 import { plainAction } from './plain-action.js';
 import { writeStdout } from './std-write.js';
@@ -58,11 +58,10 @@ function cachedCode(cacheFile: string, bundle: Buffer): Buffer | undefined {
 }
 
 /**
- * EAGERLY (the fleet bundle) is given V8 to compile the build's run with --no-lazy, for that one
- * compilation: the cache then holds every function of the bundle, not only those a run that
- * contacts no host calls. Without, ssh2, the facts parser and the engine were compiled on first use
- * in every run (status on 1 host 0.92x of CPU with them cached, 64 hosts 0.97x). V8 accepts the
- * cache with --lazy back: it checks the flags when the cache is used, not how it was compiled.
+ * EAGERLY (the fleet bundle) is given V8 to compile the build's run eagerly: the cache then holds
+ * every function of the bundle, not only those a run that contacts no host calls. Without, ssh2,
+ * the facts parser and the engine were compiled on first use in every run (status on 1 host 0.92x
+ * of CPU with them cached, 64 hosts 0.97x).
  */
 function loadBundle(name: string, eagerly?: typeof import('node:v8')): unknown {
   const file = join(__dirname, name);
@@ -70,9 +69,8 @@ function loadBundle(name: string, eagerly?: typeof import('node:v8')): unknown {
   const cacheFile = `${file}.v8cache`;
   const cachedData = cachedCode(cacheFile, bytes);
   const writeCache = process.env[WRITE_CACHES_IN] === __dirname;
-  if (writeCache) eagerly?.setFlagsFromString('--no-lazy');
-  const script = compileCommonJs(bytes.toString('utf8'), file, cachedData);
-  if (writeCache) eagerly?.setFlagsFromString('--lazy');
+  const compile = () => compileCommonJs(bytes.toString('utf8'), file, cachedData);
+  const script = writeCache && eagerly !== undefined ? compiledEagerly(eagerly, compile) : compile();
   if (writeCache) {
     // At exit, the cache holds every function this run compiled, not only the top level.
     process.on('exit', () => {
