@@ -9,7 +9,10 @@ type ChildProcessModule = typeof import('node:child_process');
 
 let loaded: ChildProcessModule | undefined;
 
-/** createRequire is called here, not at load: node:module is loaded on first use too (scripts/build.mjs). */
+/**
+ * createRequire is called here, not at load: node:module is loaded on first use too
+ * (scripts/first-use.mjs).
+ */
 export function childProcess(): ChildProcessModule {
   loaded ??= createRequire(process.execPath)('node:child_process') as ChildProcessModule;
   return loaded;

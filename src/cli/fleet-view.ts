@@ -18,6 +18,7 @@ import { patternListMatches } from '../fleet/ssh/known-hosts.js';
 import { describeHost, emptyInventory, findDefaultInventory, loadInventories, type HostEntry } from '../fleet/targets/inventory.js';
 import { terminalJson } from '../sanitize.js';
 import { hostPort } from '../port.js';
+import { monotonicMs } from '../clock.js';
 import type { Command } from './argv.js';
 import { renderFleetLines, renderGatheredLines } from './fleet-lines.js';
 import { fleetJson, type RetryHint } from './fleet-json.js';
@@ -27,7 +28,6 @@ import './schema-messages.js';
 import { errorLines } from './service-text.js';
 import { loadStapctlConfig, withConfig, type FleetOptions } from './stapctl-config.js';
 import { colorEnabled, defaultView, liveProgress, type OutputView, type TerminalFacts } from './terminal.js';
-import { monotonicMs } from '../clock.js';
 
 // The provisioning commands travel in the fleet bundle, which main.js loads only for -H.
 export { runProvisionCommand } from './provision-view.js';

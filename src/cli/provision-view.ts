@@ -12,6 +12,7 @@ import type { ApplyReport } from '../provision/apply.js';
 import { declaredServers } from '../provision/declared-servers.js';
 import type { EndpointReport } from '../provision/endpoint-facts.js';
 import type { TrustReport } from '../provision/client-trust.js';
+import { monotonicMs } from '../clock.js';
 import type { Command } from './argv.js';
 import { applySummary, renderApplyDiffs, renderApplyTable } from './apply-view.js';
 import { filterEndpoints, renderEndpointTable, useServerArgument, type EndpointRow } from './endpoints-view.js';
@@ -22,7 +23,6 @@ import { resolveTargets } from '../fleet/targets/host-pattern.js';
 import { emptyInventory, findDefaultInventory, loadInventories, type Inventory } from '../fleet/targets/inventory.js';
 import type { FleetCliOptions } from './argv.js';
 import { errorLines } from './service-text.js';
-import { monotonicMs } from '../clock.js';
 
 type ProvisionCommand = Extract<Command, { kind: 'apply' | 'endpoints' | 'trust' }>;
 
