@@ -79,11 +79,11 @@ writeFileSync('dist/cli/package.json', '{ "type": "commonjs" }\n');
 chmodSync('dist/cli/main.js', 0o755);
 // The caches hold what a run compiled: a fleet command that contacts no host (`hosts`), then a
 // local `status` (the last run writes the CLI bundle's cache), then `status` alone for the local
-// bundle's (its root given by STAPCTL_ROOT), in an empty root and home. The root
-// has its status directory, as a host where the service is installed, under /var/run, a link to
-// /run as on Debian and Red Hat: that status checks each directory of the path, follows the link
-// and looks up the server account, which a status of a root without them skips, and which every
-// real run then compiled anew.
+// bundle's (its root given by STAPCTL_ROOT), in an empty root and home. The root has its status
+// directory, as a host where the service is installed, under /var/run, a link to /run as on
+// Debian and Red Hat: that status checks each directory of the path, follows the link and looks
+// up the server account, which a status of a root without them skips, and which every real run
+// then compiled anew.
 runForCodeCache(
   (scratch) => {
     mkdirSync(join(scratch, 'run/stap-server'), { recursive: true, mode: 0o755 });
