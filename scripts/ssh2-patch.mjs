@@ -1,9 +1,10 @@
 // patches/ssh2.patch, applied by esbuild to the bundle's copy of ssh2 (node_modules stays as npm
 // installed it). It changes how ssh2's hot paths hand keys to OpenSSL, where its packets' random
 // padding comes from (a pool, not a call per packet), and what ssh2 loads at its top (node:zlib,
-// for compression stapctl does not offer, and asn1 for an Ed25519 key), nothing on the wire; the
-// reasons are in the patch. The build fails if any part of it no longer applies, or names a file
-// the bundle does not hold (another ssh2 version).
+// for compression stapctl does not offer, asn1 for an Ed25519 key, and the poly1305 WebAssembly
+// module that only runs without the native binding), nothing on the wire; the reasons are in the
+// patch. The build fails if any part of it no longer applies, or names a file the bundle does not
+// hold (another ssh2 version).
 import { applyPatch, parsePatch } from 'diff';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

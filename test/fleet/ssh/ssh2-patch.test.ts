@@ -29,33 +29,47 @@ async function ssh2Patched(patchFile?: string): Promise<Plugin> {
   return plugin.ssh2Patched(patchFile);
 }
 
-/** ssh2's key parser, key exchange (which holds its packet readers and writers) and ciphers, with PLUGINS. */
-async function bundleSsh2(plugins: Plugin[]): Promise<string> {
+/**
+ * ssh2's key parser, key exchange (which holds its packet readers and writers) and ciphers, with
+ * PLUGINS; its native binding, and the modules EXTERNAL names, left to runBundle's require.
+ */
+async function bundleSsh2(plugins: Plugin[], external: string[] = []): Promise<string> {
   const result = await build({
-    stdin: { contents: "module.exports = { ...require('ssh2/lib/protocol/keyParser.js'), ...require('ssh2/lib/protocol/zlib.js'), NullCipher: require('ssh2/lib/protocol/crypto.js').NullCipher }; require('ssh2/lib/protocol/kex.js');", resolveDir: import.meta.dirname, loader: 'js' },
+    stdin: { contents: "const { NullCipher, init } = require('ssh2/lib/protocol/crypto.js'); module.exports = { ...require('ssh2/lib/protocol/keyParser.js'), ...require('ssh2/lib/protocol/zlib.js'), NullCipher, init }; require('ssh2/lib/protocol/kex.js');", resolveDir: import.meta.dirname, loader: 'js' },
     bundle: true,
     platform: 'node',
     format: 'cjs',
     write: false,
     logLevel: 'silent',
-    external: ['*.node'],
+    external: ['*.node', ...external],
     plugins,
   });
   return result.outputFiles[0]?.text ?? '';
 }
 
 /** The bundle holds every file the patch names: the key parser, the key exchange, the ciphers and zlib.js. */
-async function bundlePatchedSsh2(patchFile?: string): Promise<string> {
-  return bundleSsh2([await ssh2Patched(patchFile)]);
+async function bundlePatchedSsh2(patchFile?: string, external?: string[]): Promise<string> {
+  return bundleSsh2([await ssh2Patched(patchFile)], external);
 }
 
-/** Runs BUNDLE; REQUIRED collects every module name it asks require() for, and OVERRIDES replaces modules. */
+/** What ssh2's cipher module require()s: its native binding, and its poly1305 WebAssembly module. */
+const BINDING = './crypto/build/Release/sshcrypto.node';
+const POLY1305 = './crypto/poly1305.js';
+/** The binding, as far as the cipher module looks at it when it loads. */
+const fakeBinding = Object.fromEntries(['AESGCMCipher', 'ChaChaPolyCipher', 'GenericCipher', 'AESGCMDecipher', 'ChaChaPolyDecipher', 'GenericDecipher'].map((name) => [name, class {}]));
+
+/**
+ * Runs BUNDLE; REQUIRED collects every module name it asks require() for, and OVERRIDES replaces
+ * modules (an Error: that require() throws it, as for a module that is not there).
+ */
 function runBundle<T>(bundle: string, required: string[] = [], overrides: Record<string, unknown> = {}): T {
   const module = { exports: {} as T };
   const plainRequire = createRequire(import.meta.filename);
   const recording = (id: string): unknown => {
     required.push(id);
-    return Object.hasOwn(overrides, id) ? overrides[id] : plainRequire(id);
+    if (!Object.hasOwn(overrides, id)) return plainRequire(id);
+    if (overrides[id] instanceof Error) throw overrides[id];
+    return overrides[id];
   };
   new Function('require', 'module', 'exports', '__filename', '__dirname', bundle)(recording, module, module.exports, join(scratch, 'ssh2.cjs'), scratch);
   return module.exports;
@@ -69,6 +83,8 @@ interface Ssh2Parts {
   parseKey(data: string): ParsedKey | Error;
   ZlibPacketReader: new () => { read(data: Buffer): Buffer; cleanup(): void };
   NullCipher: new (seqno: number, onWrite: (packet: Buffer) => void) => { allocPacket(payloadLength: number): Buffer };
+  /** What ssh2's client waits for before it starts a connection. */
+  init: Promise<void>;
 }
 
 async function patchedParseDERKey(): Promise<ParseDERKey> {
@@ -128,6 +144,19 @@ describe('patches/ssh2.patch', () => {
     assert.deepEqual(reader.read(deflateSync(data, { flush: constants.Z_SYNC_FLUSH })), data);
     reader.cleanup();
     assert.ok(required.includes('zlib'));
+  });
+
+  test('with the native binding, ssh2 neither loads nor runs its poly1305 WebAssembly module', async () => {
+    const required: string[] = [];
+    await runBundle<Ssh2Parts>(await bundlePatchedSsh2(undefined, [POLY1305]), required, { [BINDING]: fakeBinding, [POLY1305]: new Error('poly1305 loaded') }).init;
+    assert.ok(required.includes(BINDING) && !required.includes(POLY1305), required.join(' '));
+  });
+
+  test('without the native binding, ssh2 makes its poly1305 module ready before it connects, as unpatched', async () => {
+    const required: string[] = [];
+    const ssh2Require = createRequire(createRequire(import.meta.filename).resolve('ssh2/lib/protocol/crypto.js'));
+    await runBundle<Ssh2Parts>(await bundlePatchedSsh2(undefined, [POLY1305]), required, { [BINDING]: new Error('no binding'), [POLY1305]: ssh2Require(POLY1305) }).init;
+    assert.ok(required.includes(POLY1305), required.join(' '));
   });
 
   test("each packet's padding is random bytes from node:crypto, used once, with a call of randomFillSync per 4 kB instead of per packet", async () => {
