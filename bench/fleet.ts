@@ -3,12 +3,13 @@
  * test farm (test/fleet/farm.ts) that the benchmark brings up at 127.0.3.1 and tears down itself.
  *
  *   node --import tsx bench/fleet.ts [--hosts 16[,64,256,1000]] [--rounds 5] [--forks 32]
- *        [--tools stapctl,pssh,pssh-c25519,clush,ansible] [--no-cycles] [--no-start-i]
+ *        [--tools stapctl,pssh,pssh-c25519,ssh2,clush,ansible] [--no-cycles] [--no-start-i]
  *        [--no-profile] [--startup-rounds 20] [--first-run-rounds N] [--timeout 300] [--json FILE]
  *
  * A farm of up to 64 hosts runs every scenario; a larger one (up to 1000, over several /24s) runs
- * the scale scenario only: status with no server running, stapctl against pssh-c25519. The report
- * opens with issue 7's targets table computed from this one run.
+ * the scale scenario only: status with no server running, stapctl against pssh-c25519 and ssh2
+ * alone (bench/ssh2-client.mjs). The report opens with issue 7's targets table computed from this
+ * one run.
  *
  * Needs root, a built dist/ (npm run build), and the Debian packages pssh, clustershell, ansible.
  * Every timed run is checked (exit code, every host answered, the expected servers listed or
@@ -37,6 +38,7 @@ import { ansibleSshArgs, farmRoute, startFarm, type Farm } from '../test/fleet/f
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(REPO, 'dist', 'cli', 'main.js');
+const SSH2_CLIENT = join(REPO, 'bench', 'ssh2-client.mjs');
 const STOCK = '/usr/bin/stap-server';
 /**
  * Away from the test farms (127.0.1.x to 127.0.9.x) so that a benchmark and the tests can run at
@@ -47,7 +49,7 @@ const FIRST_ADDRESS = '127.0.16.1';
 const SCALE_ABOVE = 64;
 const MAX_HOSTS = 1000;
 
-export const TOOLS = ['stapctl', 'stapctl-openssh', 'pssh', 'pssh-c25519', 'clush', 'ansible'] as const;
+export const TOOLS = ['stapctl', 'stapctl-openssh', 'pssh', 'pssh-c25519', 'ssh2', 'clush', 'ansible'] as const;
 export type Tool = (typeof TOOLS)[number];
 
 interface BenchOptions {
@@ -145,6 +147,8 @@ export function toolArgv(tool: Tool, context: Pick<FarmContext, 'hostsFile' | 'f
         ...(tool === 'pssh-c25519' ? ['-O', 'KexAlgorithms=curve25519-sha256'] : []),
         STOCK, ...action,
       ];
+    case 'ssh2':
+      return ['node', SSH2_CLIENT, context.sshConfig, context.hostsFile, String(context.forks), seconds, [STOCK, ...action].join(' ')];
     case 'clush':
       return ['clush', '-w', `h[1-${context.hostCount}]`, '-f', String(context.forks), '-u', seconds, '-o', `-F ${context.sshConfig}`, STOCK, ...action];
     case 'ansible':
@@ -191,14 +195,21 @@ export function parsePssh(stdout: string): Map<string, HostOutput> {
   return hosts;
 }
 
-/** clush: `h1: line` on stdout; `clush: h1: exited with exit code N` on stderr for a failure. */
-export function parseClush(stdout: string, stderr: string): Map<string, HostOutput> {
+const CLUSH_FAILURE = /^clush: ([\w.-]+): .*(?:exit code|timeout)/gm;
+/** bench/ssh2-client.mjs writes a line on stderr for a failed host only. */
+const SSH2_CLIENT_FAILURE = /^ssh2-client: ([\w.-]+): /gm;
+
+/**
+ * clush: `h1: line` on stdout; `clush: h1: exited with exit code N` on stderr for a failure
+ * (FAILURE_LINE: bench/ssh2-client.mjs writes clush's format too).
+ */
+export function parseClush(stdout: string, stderr: string, failureLine = CLUSH_FAILURE): Map<string, HostOutput> {
   const lines = new Map<string, string[]>();
   for (const line of stdout.split('\n')) {
     const match = /^([\w.-]+): (.*)$/.exec(line);
     if (match) lines.set(match[1] as string, [...(lines.get(match[1] as string) ?? []), match[2] as string]);
   }
-  const failed = new Set([...stderr.matchAll(/^clush: ([\w.-]+): .*(?:exit code|timeout)/gm)].map((match) => match[1] as string));
+  const failed = new Set([...stderr.matchAll(failureLine)].map((match) => match[1] as string));
   for (const host of failed) if (!lines.has(host)) lines.set(host, []);
   return new Map([...lines].map(([host, text]) => [host, hostOutput(!failed.has(host), text)]));
 }
@@ -231,6 +242,8 @@ export function parseToolOutput(tool: Tool, stdout: string, stderr: string): Map
     case 'pssh':
     case 'pssh-c25519':
       return parsePssh(stdout);
+    case 'ssh2':
+      return parseClush(stdout, stderr, SSH2_CLIENT_FAILURE);
     case 'clush':
       return parseClush(stdout, stderr);
     case 'ansible':
@@ -594,6 +607,8 @@ export function targetRows(samples: readonly Sample[], startup: readonly Startup
     target: `<= ${limit}${unit === 'x' ? 'x' : ` ${unit}`}`,
     met: Number.isNaN(value) ? undefined : value <= limit,
   });
+  // What the SSH library alone, as npm ships it, costs the controller for the same hosts.
+  const ssh2Alone = (hosts: string, value: number): TargetRow => ({ ...row(`the same for ssh2 alone, ${hosts} (bench/ssh2-client.mjs; no target)`, value, 5, 'ms', 1), target: '', met: undefined });
   const ratio = (scenario: string, other: string, hosts = base) => wall(hosts, scenario, 'stapctl') / wall(hosts, scenario, other);
   const startupRatio = (command: string) => {
     const mine = startup.filter((sample) => sample.command === command).map((sample) => sample.wallMs);
@@ -613,7 +628,9 @@ export function targetRows(samples: readonly Sample[], startup: readonly Startup
     row('local `stapctl status` vs `node -e 0`', startupRatio('stapctl status'), 1.15),
     row('`stapctl --version` vs `node -e 0`', startupRatio('stapctl --version'), 1.15),
     row(`controller CPU per host, status, ${base} hosts (2 servers each)`, perHostMs(base, 'status', controllerCpu), 5, 'ms', 1),
+    ssh2Alone(`${base} hosts`, perHostMs(base, 'status', controllerCpu, 'ssh2')),
     row(`controller CPU per host, status, ${scaleLabel} hosts (no server)`, perHostMs(scale, NO_SERVER_STATUS, controllerCpu), 5, 'ms', 1),
+    ssh2Alone(`${scaleLabel} hosts`, perHostMs(scale, NO_SERVER_STATUS, controllerCpu, 'ssh2')),
     row(`${scaleLabel} hosts status: peak RSS`, scaleRss.length === 0 ? Number.NaN : median(scaleRss), 300, 'MB', 0),
     row(`${scaleLabel} hosts status: controller CPU per host vs ${base} hosts`, perHostMs(scale, NO_SERVER_STATUS, controllerCpu) / perHostMs(base, NO_SERVER_STATUS, controllerCpu), 1.2),
     // The action's CPU (tool, farm, interrupts), not the machine's busy time: a 1000-host run keeps
@@ -802,7 +819,7 @@ async function benchFarm(hostCount: number, options: BenchOptions, report: strin
     const bench = new Bench({ farm, cgroups, hostsFile, forks: options.forks, timeoutMs: options.timeoutMs, scratch, runDir: (await realpath('/var/run')).slice(1) });
 
     report.push(`## ${hostCount} hosts`, '', `Farm up in ${upS.toFixed(1)} s. Parallelism ${options.forks} for every tool.`, '');
-    const scaleTools = options.tools.filter((tool) => tool === 'stapctl' || tool === 'pssh-c25519');
+    const scaleTools = options.tools.filter((tool) => tool === 'stapctl' || tool === 'pssh-c25519' || tool === 'ssh2');
     if (hostCount > SCALE_ABOVE) {
       await noServerStatusScenario(bench, scaleTools, options.rounds);
       report.push(`### ${NO_SERVER_STATUS}`, '', renderRows(scenarioRows(bench.samples, 'stapctl')), '', renderPerHostRows(bench.samples), '');
