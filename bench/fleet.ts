@@ -8,7 +8,7 @@
  *
  * A farm of up to 64 hosts runs every scenario; a larger one (up to 1000, over several /24s) runs
  * the scale scenario only: status with no server running, stapctl against pssh-c25519 and ssh2
- * alone (bench/ssh2-client.mjs). The report opens with issue 7's targets table computed from this
+ * alone (bench/ssh2-client.ts). The report opens with issue 7's targets table computed from this
  * one run.
  *
  * Needs root, a built dist/ (npm run build), and the Debian packages pssh, clustershell, ansible.
@@ -21,10 +21,12 @@
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { cpus, freemem, loadavg, totalmem, tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
 import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { build, type Plugin } from 'esbuild';
 import { AGENT_PROTOCOL, runAgent, type AgentBundle } from '../src/fleet/agent/contract.js';
 import { createCpuCgroup, type CpuCgroup } from './cpu-cgroup.js';
 import { findAgentBundle } from '../src/fleet/agent/local-bundle.js';
@@ -38,7 +40,6 @@ import { ansibleSshArgs, farmRoute, startFarm, type Farm } from '../test/fleet/f
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(REPO, 'dist', 'cli', 'main.js');
-const SSH2_CLIENT = join(REPO, 'bench', 'ssh2-client.mjs');
 const STOCK = '/usr/bin/stap-server';
 /**
  * Away from the test farms (127.0.1.x to 127.0.9.x) so that a benchmark and the tests can run at
@@ -123,13 +124,15 @@ interface FarmContext {
   timeoutMs: number;
   scratch: string;
   runDir: string;
+  /** bench/ssh2-client.ts as bundleSsh2Client made it, for the ssh2 tool. */
+  ssh2Client: string;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Pure parts: command lines, output parsers, statistics, the report.
 
 /** The command line that runs the stock script's ACTION (or stapctl's) on every farm host. */
-export function toolArgv(tool: Tool, context: Pick<FarmContext, 'hostsFile' | 'forks' | 'timeoutMs'> & { inventory: string; knownHosts: string; sshConfig: string; hostCount: number }, action: readonly string[]): string[] {
+export function toolArgv(tool: Tool, context: Pick<FarmContext, 'hostsFile' | 'forks' | 'timeoutMs' | 'ssh2Client'> & { inventory: string; knownHosts: string; sshConfig: string; hostCount: number }, action: readonly string[]): string[] {
   const seconds = String(Math.ceil(context.timeoutMs / 1000));
   switch (tool) {
     case 'stapctl':
@@ -148,7 +151,7 @@ export function toolArgv(tool: Tool, context: Pick<FarmContext, 'hostsFile' | 'f
         STOCK, ...action,
       ];
     case 'ssh2':
-      return ['node', SSH2_CLIENT, context.sshConfig, context.hostsFile, String(context.forks), seconds, [STOCK, ...action].join(' ')];
+      return ['node', context.ssh2Client, context.sshConfig, context.hostsFile, String(context.forks), seconds, [STOCK, ...action].join(' ')];
     case 'clush':
       return ['clush', '-w', `h[1-${context.hostCount}]`, '-f', String(context.forks), '-u', seconds, '-o', `-F ${context.sshConfig}`, STOCK, ...action];
     case 'ansible':
@@ -196,12 +199,12 @@ export function parsePssh(stdout: string): Map<string, HostOutput> {
 }
 
 const CLUSH_FAILURE = /^clush: ([\w.-]+): .*(?:exit code|timeout)/gm;
-/** bench/ssh2-client.mjs writes a line on stderr for a failed host only. */
+/** bench/ssh2-client.ts writes a line on stderr for a failed host only. */
 const SSH2_CLIENT_FAILURE = /^ssh2-client: ([\w.-]+): /gm;
 
 /**
  * clush: `h1: line` on stdout; `clush: h1: exited with exit code N` on stderr for a failure
- * (FAILURE_LINE: bench/ssh2-client.mjs writes clush's format too).
+ * (FAILURE_LINE: bench/ssh2-client.ts writes clush's format too).
  */
 export function parseClush(stdout: string, stderr: string, failureLine = CLUSH_FAILURE): Map<string, HostOutput> {
   const lines = new Map<string, string[]>();
@@ -608,7 +611,7 @@ export function targetRows(samples: readonly Sample[], startup: readonly Startup
     met: Number.isNaN(value) ? undefined : value <= limit,
   });
   // What the SSH library alone, as npm ships it, costs the controller for the same hosts.
-  const ssh2Alone = (hosts: string, value: number): TargetRow => ({ ...row(`the same for ssh2 alone, ${hosts} (bench/ssh2-client.mjs; no target)`, value, 5, 'ms', 1), target: '', met: undefined });
+  const ssh2Alone = (hosts: string, value: number): TargetRow => ({ ...row(`the same for ssh2 alone, ${hosts} (bench/ssh2-client.ts; no target)`, value, 5, 'ms', 1), target: '', met: undefined });
   const ratio = (scenario: string, other: string, hosts = base) => wall(hosts, scenario, 'stapctl') / wall(hosts, scenario, other);
   const startupRatio = (command: string) => {
     const mine = startup.filter((sample) => sample.command === command).map((sample) => sample.wallMs);
@@ -804,7 +807,36 @@ async function machineFacts(): Promise<string[]> {
   ];
 }
 
-async function benchFarm(hostCount: number, options: BenchOptions, report: string[], allSamples: Sample[]): Promise<void> {
+/**
+ * bench/ssh2-client.ts bundled as scripts/build.mjs bundles ssh2 for stapctl: the client's modules
+ * only, patches/ssh2.patch applied, its native binding and cpu-features loaded from node_modules.
+ */
+async function bundleSsh2Client(dir: string): Promise<string> {
+  const { ssh2Patched } = (await import(pathToFileURL(join(REPO, 'scripts', 'ssh2-patch.mjs')).href)) as { ssh2Patched: () => Plugin };
+  const fromRepo = createRequire(join(REPO, 'package.json'));
+  // Without a built binding (no compiler where npm installed ssh2), ssh2 falls back to JavaScript, as stapctl's does.
+  const installed = (id: string) => {
+    try {
+      return fromRepo.resolve(id);
+    } catch {
+      return id;
+    }
+  };
+  const asStapctlShipsIt: Plugin = {
+    name: 'ssh2-as-stapctl-ships-it',
+    setup(bundle) {
+      bundle.onResolve({ filter: /^ssh2$/ }, () => ({ path: 'ssh2', namespace: 'ssh2-client' }));
+      bundle.onLoad({ filter: /.*/, namespace: 'ssh2-client' }, () => ({ contents: "module.exports = { Client: require('ssh2/lib/client.js') };", resolveDir: REPO, loader: 'js' }));
+      bundle.onResolve({ filter: /^\.\/crypto\/build\/Release\/sshcrypto\.node$/ }, () => ({ path: installed('ssh2/lib/protocol/crypto/build/Release/sshcrypto.node'), external: true }));
+      bundle.onResolve({ filter: /^cpu-features$/ }, () => ({ path: installed('cpu-features'), external: true }));
+    },
+  };
+  const outfile = join(dir, 'ssh2-client.cjs');
+  await build({ entryPoints: [join(REPO, 'bench', 'ssh2-client.ts')], bundle: true, platform: 'node', format: 'cjs', target: 'node20', minify: true, outfile, logLevel: 'warning', plugins: [asStapctlShipsIt, ssh2Patched()] });
+  return outfile;
+}
+
+async function benchFarm(hostCount: number, options: BenchOptions, report: string[], allSamples: Sample[], ssh2Client: string): Promise<void> {
   const scratch = await mkdtemp(join(tmpdir(), 'stapctl-bench-'));
   let farm: Farm | undefined;
   const made: CpuCgroup[] = [];
@@ -816,7 +848,7 @@ async function benchFarm(hostCount: number, options: BenchOptions, report: strin
     const hostsFile = join(scratch, 'hosts');
     await writeFile(hostsFile, farm.hosts.map((host) => `${host.name}\n`).join(''));
     const cgroups = await actionCgroups(farm, `stapctl-bench-${process.pid}-${hostCount}`, made);
-    const bench = new Bench({ farm, cgroups, hostsFile, forks: options.forks, timeoutMs: options.timeoutMs, scratch, runDir: (await realpath('/var/run')).slice(1) });
+    const bench = new Bench({ farm, cgroups, hostsFile, forks: options.forks, timeoutMs: options.timeoutMs, scratch, runDir: (await realpath('/var/run')).slice(1), ssh2Client });
 
     report.push(`## ${hostCount} hosts`, '', `Farm up in ${upS.toFixed(1)} s. Parallelism ${options.forks} for every tool.`, '');
     const scaleTools = options.tools.filter((tool) => tool === 'stapctl' || tool === 'pssh-c25519' || tool === 'ssh2');
@@ -967,15 +999,21 @@ async function main(argv: string[]): Promise<void> {
   const startup = await startupScenario(options.startupRounds, scratch).finally(() => rm(scratch, { recursive: true, force: true }));
   const report = ['## Start-up on this machine (alternating, whole process)', '', renderStartup(startup), ''];
   const samples: Sample[] = [];
-  for (const hostCount of options.hostCounts) {
-    try {
-      await benchFarm(hostCount, options, report, samples);
-    } catch (error) {
-      // A scale farm may be more than this machine can hold: say so, keep what was measured.
-      if (hostCount <= SCALE_ABOVE) throw error;
-      process.stderr.write(`${hostCount} hosts: ${(error as Error).message}\n`);
-      report.push(`## ${hostCount} hosts`, '', `This run could not complete here: ${(error as Error).message.split('\n')[0]}`, '');
+  const tools = await mkdtemp(join(tmpdir(), 'stapctl-bench-tools-'));
+  try {
+    const ssh2Client = options.tools.includes('ssh2') ? await bundleSsh2Client(tools) : '';
+    for (const hostCount of options.hostCounts) {
+      try {
+        await benchFarm(hostCount, options, report, samples, ssh2Client);
+      } catch (error) {
+        // A scale farm may be more than this machine can hold: say so, keep what was measured.
+        if (hostCount <= SCALE_ABOVE) throw error;
+        process.stderr.write(`${hostCount} hosts: ${(error as Error).message}\n`);
+        report.push(`## ${hostCount} hosts`, '', `This run could not complete here: ${(error as Error).message.split('\n')[0]}`, '');
+      }
     }
+  } finally {
+    await rm(tools, { recursive: true, force: true });
   }
   report.push(`load average at end: ${loadavg().map((load) => load.toFixed(2)).join(' ')}`);
   const targets = ['## Targets (issue 7): ratios are stapctl / the other, medians of this run', '', renderTargetRows(targetRows(samples, startup)), ''];

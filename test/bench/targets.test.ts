@@ -32,6 +32,6 @@ test('a run of 64 and 1000 hosts compares the 1000-host farm with the 64-host on
 test("ssh2 alone is reported under stapctl's controller CPU per host, with no target of its own", () => {
   const rows = targetRows([sample(64, 'status', 'stapctl', 0.48), sample(64, 'status', 'ssh2', 0.64)], []);
   const index = rows.findIndex((row) => row.measure.startsWith('controller CPU per host, status, 64 hosts'));
-  assert.deepEqual(rows[index + 1], { measure: "the same for ssh2 alone, 64 hosts (bench/ssh2-client.mjs; no target)", value: '10.0 ms', target: '', met: undefined });
+  assert.deepEqual(rows[index + 1], { measure: "the same for ssh2 alone, 64 hosts (bench/ssh2-client.ts; no target)", value: '10.0 ms', target: '', met: undefined });
   assert.equal(rows[index]?.value, '7.5 ms');
 });
