@@ -20,8 +20,8 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
-import { cpus, freemem, loadavg, totalmem, tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
+import { cpus, freemem, loadavg, totalmem, tmpdir } from 'node:os';
 import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -610,7 +610,7 @@ export function targetRows(samples: readonly Sample[], startup: readonly Startup
     target: `<= ${limit}${unit === 'x' ? 'x' : ` ${unit}`}`,
     met: Number.isNaN(value) ? undefined : value <= limit,
   });
-  // What the SSH library alone, as npm ships it, costs the controller for the same hosts.
+  // What the SSH library alone, as stapctl ships it, costs the controller for the same hosts.
   const ssh2Alone = (hosts: string, value: number): TargetRow => ({ ...row(`the same for ssh2 alone, ${hosts} (bench/ssh2-client.ts; no target)`, value, 5, 'ms', 1), target: '', met: undefined });
   const ratio = (scenario: string, other: string, hosts = base) => wall(hosts, scenario, 'stapctl') / wall(hosts, scenario, other);
   const startupRatio = (command: string) => {
