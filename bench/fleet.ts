@@ -20,7 +20,6 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { cpus, freemem, loadavg, totalmem, tmpdir } from 'node:os';
 import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
@@ -808,31 +807,15 @@ async function machineFacts(): Promise<string[]> {
 }
 
 /**
- * bench/ssh2-client.ts bundled as scripts/build.mjs bundles ssh2 for stapctl: the client's modules
- * only, patches/ssh2.patch applied, its native binding and cpu-features loaded from node_modules.
+ * bench/ssh2-client.ts bundled as scripts/build.mjs bundles ssh2 for stapctl: the client's parts
+ * only, patches/ssh2.patch applied, its native addons loaded from this checkout's node_modules.
  */
 async function bundleSsh2Client(dir: string): Promise<string> {
-  const { ssh2Patched } = (await import(pathToFileURL(join(REPO, 'scripts', 'ssh2-patch.mjs')).href)) as { ssh2Patched: () => Plugin };
-  const fromRepo = createRequire(join(REPO, 'package.json'));
-  // Without a built binding (no compiler where npm installed ssh2), ssh2 falls back to JavaScript, as stapctl's does.
-  const installed = (id: string) => {
-    try {
-      return fromRepo.resolve(id);
-    } catch {
-      return id;
-    }
-  };
-  const asStapctlShipsIt: Plugin = {
-    name: 'ssh2-as-stapctl-ships-it',
-    setup(bundle) {
-      bundle.onResolve({ filter: /^ssh2$/ }, () => ({ path: 'ssh2', namespace: 'ssh2-client' }));
-      bundle.onLoad({ filter: /.*/, namespace: 'ssh2-client' }, () => ({ contents: "module.exports = { Client: require('ssh2/lib/client.js') };", resolveDir: REPO, loader: 'js' }));
-      bundle.onResolve({ filter: /^\.\/crypto\/build\/Release\/sshcrypto\.node$/ }, () => ({ path: installed('ssh2/lib/protocol/crypto/build/Release/sshcrypto.node'), external: true }));
-      bundle.onResolve({ filter: /^cpu-features$/ }, () => ({ path: installed('cpu-features'), external: true }));
-    },
-  };
+  const scripts = (name: string) => import(pathToFileURL(join(REPO, 'scripts', name)).href);
+  const { ssh2ClientOnly } = (await scripts('ssh2-client-only.mjs')) as { ssh2ClientOnly: (installedIn: string) => Plugin };
+  const { ssh2Patched } = (await scripts('ssh2-patch.mjs')) as { ssh2Patched: () => Plugin };
   const outfile = join(dir, 'ssh2-client.cjs');
-  await build({ entryPoints: [join(REPO, 'bench', 'ssh2-client.ts')], bundle: true, platform: 'node', format: 'cjs', target: 'node20', minify: true, outfile, logLevel: 'warning', plugins: [asStapctlShipsIt, ssh2Patched()] });
+  await build({ entryPoints: [join(REPO, 'bench', 'ssh2-client.ts')], bundle: true, platform: 'node', format: 'cjs', target: 'node20', minify: true, outfile, logLevel: 'warning', plugins: [ssh2ClientOnly(REPO), ssh2Patched()] });
   return outfile;
 }
 

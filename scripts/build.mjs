@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { COMMANDER, FLEET_DEPENDENCIES, firstUse, OUR_BUILT_INS } from './first-use.mjs';
+import { ssh2ClientOnly } from './ssh2-client-only.mjs';
 import { ssh2Patched } from './ssh2-patch.mjs';
 
 rmSync('dist', { recursive: true, force: true });
@@ -32,24 +33,8 @@ const cli = {
 // Fleet mode is a second CommonJS bundle that main.js require()s (esbuild turns its import() into
 // one): no ES module loader at all, and no scan of the file for export names, which import() of
 // a CommonJS file costs.
-// ssh2 is bundled into the fleet bundle: one file to read and compile instead of some forty. Its
-// index loads at once what a client never runs: the server, key generation and HTTP agents over
-// SSH (with node:http, https and tls); stapctl's 'ssh2' is the client's parts, the rest loaded only
-// if asked for. Its two native addons stay packages, found at run time as ssh2 finds them.
-const ssh2ClientOnly = {
-  name: 'ssh2-client-only',
-  setup(build) {
-    build.onResolve({ filter: /^ssh2$/ }, () => ({ path: 'ssh2', namespace: 'ssh2-client' }));
-    build.onLoad({ filter: /.*/, namespace: 'ssh2-client' }, () => ({
-      resolveDir: process.cwd(),
-      loader: 'js',
-      contents: `const agent = require('ssh2/lib/agent.js');
-const client = { Client: require('ssh2/lib/client.js'), BaseAgent: agent.BaseAgent, createAgent: agent.createAgent, utils: { parseKey: require('ssh2/lib/protocol/keyParser.js').parseKey } };
-module.exports = new Proxy(client, { get: (parts, name) => (name in parts ? parts[name] : require('ssh2/lib/index.js')[name]) });`,
-    }));
-    build.onResolve({ filter: /^\.\/crypto\/build\/Release\/sshcrypto\.node$/ }, () => ({ path: 'ssh2/lib/protocol/crypto/build/Release/sshcrypto.node', external: true }));
-  },
-};
+// ssh2 is bundled into the fleet bundle, the client's parts only (scripts/ssh2-client-only.mjs):
+// one file to read and compile instead of some forty.
 // The CLI's bundles, each run by the launcher with the code cache beside it (`<bundle>.v8cache`).
 const CLI_BUNDLE = 'dist/cli/cli.js';
 const LOCAL_BUNDLE = 'dist/cli/local.js';
@@ -69,8 +54,7 @@ await build({
   ...cli,
   entryPoints: ['src/cli/fleet-view.ts'],
   outfile: FLEET_BUNDLE,
-  external: ['cpu-features'],
-  plugins: [ssh2ClientOnly, firstUse([...FLEET_DEPENDENCIES, ...OUR_BUILT_INS]), ssh2Patched()],
+  plugins: [ssh2ClientOnly(), firstUse([...FLEET_DEPENDENCIES, ...OUR_BUILT_INS]), ssh2Patched()],
 });
 // The command itself: it runs one of the bundles with its code cache (src/cli/launcher.ts).
 await build({ ...common, minify: true, format: 'cjs', target: 'node20', entryPoints: ['src/cli/launcher.ts'], outfile: 'dist/cli/main.js', banner: { js: '#!/usr/bin/env node' } });
