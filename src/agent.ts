@@ -1,7 +1,7 @@
 /**
- * Agent mode: one request in (a line of JSON on stdin), the engine's typed results out (JSON on stdout).
- * The controller starts it on each host over SSH; nothing user-supplied is ever on its command
- * line. The request's shape is the contract's (src/fleet/agent/contract.ts).
+ * Agent mode: one request in (a line of JSON on stdin), the engine's typed results out (JSON on
+ * stdout). The controller starts it on each host over SSH; nothing user-supplied is ever on its
+ * command line. The request's shape is the contract's (src/fleet/agent/contract.ts).
  */
 import { readSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';

@@ -316,9 +316,10 @@ interface ClientEnd {
 }
 
 /**
- * One ssh client running a command: stdin written (and closed, or kept for what the command asks), stdout and stderr capped, a
- * deadline and an abort signal; it ends exactly once. On a stop the client is killed by its PID;
- * its pipes stay with the master until the remote command ends, so they are let go.
+ * One ssh client running a command: stdin written (and closed, or kept for what the command asks),
+ * stdout and stderr capped, a deadline and an abort signal; it ends exactly once. On a stop the
+ * client is killed by its PID; its pipes stay with the master until the remote command ends, so
+ * they are let go.
  */
 class RunningClient {
   private readonly watch: CommandWatch;
